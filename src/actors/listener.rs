@@ -1,0 +1,107 @@
+//! A node's TCP listener: accepts connections and runs one session task per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use futures_util::SinkExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::codec::FramedWrite;
+use tokio_util::sync::CancellationToken;
+
+use super::session;
+use super::Router;
+use crate::error::Result;
+use crate::protocol::{ErrorCode, ErrorReply, Frame, FrameCodec, Response, MAX_FRAME_LEN};
+
+/// Limits that protect a node from its clients.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// The longest frame accepted, in bytes after the length prefix.
+    pub max_frame_len: usize,
+    /// The most connections served at once; more are answered with an error and closed.
+    pub max_connections: usize,
+    /// The most requests of one connection in flight at once; past it the connection is not read.
+    pub max_pending: usize,
+    /// How long a frame may take to arrive once its first byte came.
+    pub frame_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_frame_len: MAX_FRAME_LEN,
+            max_connections: 10_000,
+            max_pending: 1024,
+            frame_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Starts serving `listener` on the current runtime until `shutdown` is cancelled.
+///
+/// # Errors
+/// The socket cannot be made non-blocking or registered with tokio.
+pub fn start(
+    listener: std::net::TcpListener,
+    router: Addr<Router>,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    actix_rt::spawn(accept_loop(listener, router, limits, shutdown));
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Addr<Router>,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut warned_full = false;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            if !warned_full {
+                tracing::warn!(max = limits.max_connections, "connection limit reached");
+                warned_full = true;
+            }
+            actix_rt::spawn(refuse(stream, limits.max_connections));
+            continue;
+        };
+        warned_full = false;
+        let (router, limits, token) = (router.clone(), limits.clone(), shutdown.clone());
+        actix_rt::spawn(async move {
+            session::run(stream, router, limits, token).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Tells a connection over the limit why it is closed, then closes it.
+async fn refuse(stream: TcpStream, max: usize) {
+    let reply = Response::Error(ErrorReply {
+        code: ErrorCode::Unavailable,
+        message: format!("too many connections (the limit is {max})"),
+    });
+    let mut out = FramedWrite::new(stream, FrameCodec::default());
+    if let Ok(frame) = Frame::encode(0, &reply) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), out.send(frame)).await;
+    }
+}

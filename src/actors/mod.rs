@@ -1,0 +1,17 @@
+//! The actor layer: thin actix wrappers around the ring and the stores.
+//!
+//! - [`NodeActor`] owns one [`crate::store::Store`] and its TCP listener;
+//! - [`Router`] owns the [`crate::ring::Ring`] and the node handles, routes requests and moves keys;
+//! - [`Repl`] turns text lines into requests and prints the answers;
+//! - `listener` and `session` serve the framed protocol on a node's port, one task per connection.
+
+mod listener;
+mod node;
+mod repl;
+pub(crate) mod router;
+mod session;
+
+pub use listener::ServerLimits;
+pub use node::NodeActor;
+pub use repl::{Line, Repl, ReplAction};
+pub use router::{Exec, Router, RouterConfig};

@@ -1,0 +1,96 @@
+//! `Repl`: turns one text line into a typed request, sends it to the Router, prints the answer.
+//!
+//! Lines come from a dedicated stdin thread (never read inside an actor), one at a time: the thread
+//! waits for each line's [`ReplAction`] before reading the next, so answers and prompts never mix.
+
+use std::io::Write;
+
+use actix::prelude::*;
+
+use super::{Exec, Router};
+use crate::command::{parse, Command, HELP};
+use crate::render::render;
+
+/// One line the user typed.
+#[derive(Message)]
+#[rtype(result = "ReplAction")]
+pub struct Line(pub String);
+
+/// What the line reader does after a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub enum ReplAction {
+    /// Read the next line.
+    Continue,
+    /// Stop reading: the user said `exit`.
+    Exit,
+}
+
+/// The interactive front door.
+pub struct Repl {
+    router: Addr<Router>,
+    prompt: bool,
+}
+
+impl Repl {
+    /// A REPL talking to `router`; with `prompt`, it prints `> ` before each line.
+    pub fn new(router: Addr<Router>, prompt: bool) -> Self {
+        Repl { router, prompt }
+    }
+
+    fn print(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        if self.prompt {
+            let _ = write!(out, "> ");
+        }
+        let _ = out.flush();
+    }
+}
+
+impl Actor for Repl {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        if self.prompt {
+            print!("> ");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+impl Handler<Line> for Repl {
+    type Result = ResponseActFuture<Self, ReplAction>;
+
+    fn handle(&mut self, Line(line): Line, _: &mut Context<Self>) -> Self::Result {
+        let request = match parse(&line) {
+            Ok(None) => {
+                if self.prompt {
+                    print!("> ");
+                    let _ = std::io::stdout().flush();
+                }
+                return Box::pin(fut::ready(ReplAction::Continue));
+            }
+            Ok(Some(Command::Exit)) => {
+                println!("Exiting...");
+                return Box::pin(fut::ready(ReplAction::Exit));
+            }
+            Ok(Some(Command::Help)) => {
+                self.print(HELP);
+                return Box::pin(fut::ready(ReplAction::Continue));
+            }
+            Ok(Some(Command::Request(request))) => request,
+            Err(e) => {
+                self.print(&format!("Error: {e}"));
+                return Box::pin(fut::ready(ReplAction::Continue));
+            }
+        };
+        let sent = self.router.send(Exec(request));
+        Box::pin(fut::wrap_future(sent).map(|answer, act: &mut Repl, _| {
+            match answer {
+                Ok(response) => act.print(&render(&response)),
+                Err(_) => act.print("Error: the cluster is shut down"),
+            }
+            ReplAction::Continue
+        }))
+    }
+}

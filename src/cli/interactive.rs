@@ -1,0 +1,90 @@
+//! The interactive store: the seed's welcome, question and REPL, reading a terminal or a pipe.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use ringkv::actors::{Line, Repl, ReplAction};
+use ringkv::Cluster;
+
+use super::ClusterArgs;
+
+/// The first line the store prints.
+const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value Store";
+
+/// Runs the interactive store until `exit` or the end of input.
+pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    let tty = std::io::stdin().is_terminal();
+    println!("{WELCOME}");
+    let nodes = match args.nodes {
+        Some(n) => n as usize,
+        None => match ask_nodes(tty)? {
+            Some(n) => n,
+            None => {
+                println!("Exiting...");
+                return Ok(());
+            }
+        },
+    };
+    let system = System::new();
+    let started = system.block_on(async {
+        let cluster = Cluster::start(args.config(nodes))?;
+        for port in cluster.ports() {
+            println!("Node listening on port {port}");
+        }
+        let repl = Repl::new(cluster.router(), tty).start();
+        spawn_reader(repl, System::current());
+        Ok::<_, ringkv::Error>(cluster)
+    });
+    let _cluster = started.context("cannot start the cluster")?;
+    system.run().context("the actor system failed")?;
+    Ok(())
+}
+
+/// Asks the seed's question until a number from 1 to 1000 comes; `None` at the end of input.
+fn ask_nodes(tty: bool) -> anyhow::Result<Option<usize>> {
+    let stdin = std::io::stdin();
+    loop {
+        print!("Enter number of nodes to start: ");
+        if tty {
+            print!("> ");
+        }
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            println!();
+            return Ok(None);
+        }
+        if !tty {
+            println!();
+        }
+        match line.trim().parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => return Ok(Some(n)),
+            _ => println!("Error: expected a number of nodes from 1 to 1000, got '{}'", line.trim()),
+        }
+    }
+}
+
+/// Reads stdin on a dedicated thread and feeds the REPL one line at a time; stops the system on
+/// `exit` or at the end of input.
+fn spawn_reader(repl: Addr<Repl>, system: System) {
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut lines = stdin.lock().lines();
+        loop {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                Some(Err(e)) => {
+                    println!("Error: cannot read input: {e}");
+                    continue;
+                }
+                None => "exit".to_owned(),
+            };
+            match futures::executor::block_on(repl.send(Line(line))) {
+                Ok(ReplAction::Continue) => {}
+                Ok(ReplAction::Exit) | Err(_) => break,
+            }
+        }
+        system.stop();
+    });
+}

@@ -1,0 +1,222 @@
+//! `Cluster`: the handle for embedding ringkv in another actix application.
+//!
+//! ```no_run
+//! # async fn demo() -> ringkv::Result<()> {
+//! use ringkv::{Cluster, ClusterConfig};
+//! let cluster = Cluster::start(ClusterConfig { nodes: 3, base_port: 0, ..Default::default() })?;
+//! cluster.update("clicks", 2).await?;
+//! assert_eq!(cluster.get("clicks").await?, 2);
+//! cluster.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use actix::prelude::*;
+
+use crate::actors::router::bind;
+use crate::actors::{Exec, Router, RouterConfig, ServerLimits};
+use crate::error::{Error, Result};
+use crate::protocol::{Request, Response, RingReport, StatusReport};
+use crate::ring::DEFAULT_VNODES;
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// How many nodes to start (at least 1).
+    pub nodes: usize,
+    /// The first node's port; the others follow (5001, 5002, ...). 0 picks any free ports.
+    pub base_port: u16,
+    /// Virtual nodes per node on the ring.
+    pub vnodes: u32,
+    /// The address nodes listen on.
+    pub host: String,
+    /// Limits every node applies to its clients.
+    pub limits: ServerLimits,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nodes: 3,
+            base_port: 5001,
+            vnodes: DEFAULT_VNODES,
+            host: "127.0.0.1".into(),
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// A running cluster: the Router's address and a typed async API over it.
+#[derive(Clone)]
+pub struct Cluster {
+    router: Addr<Router>,
+    ports: Vec<u16>,
+}
+
+impl Cluster {
+    /// Binds every node's port, then starts the Router and its nodes. Call it inside a running actix
+    /// `System`.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] for zero nodes or ports past 65535; [`Error::Bind`] if a port cannot be
+    /// bound (nothing is started then).
+    pub fn start(config: ClusterConfig) -> Result<Cluster> {
+        let listeners = bind_all(&config)?;
+        let ports = listeners
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<std::io::Result<Vec<u16>>>()?;
+        let router_config = RouterConfig {
+            vnodes: config.vnodes,
+            host: config.host.clone(),
+            limits: config.limits.clone(),
+        };
+        let router = Router::start(router_config, listeners);
+        Ok(Cluster { router, ports })
+    }
+
+    /// The Router's address, for sending [`Exec`] messages directly.
+    pub fn router(&self) -> Addr<Router> {
+        self.router.clone()
+    }
+
+    /// The ports the cluster started with.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Runs any request and returns the Router's answer (errors as [`Response::Error`]).
+    pub async fn execute(&self, request: Request) -> Response {
+        self.router
+            .send(Exec(request))
+            .await
+            .unwrap_or_else(|_| Response::from(Error::Shutdown))
+    }
+
+    async fn call(&self, request: Request) -> Result<Response> {
+        match self.execute(request).await {
+            Response::Error(reply) => Err(Error::from(reply)),
+            other => Ok(other),
+        }
+    }
+
+    /// Adds `amount` to `key`; returns the new value.
+    ///
+    /// # Errors
+    /// Overflow, an invalid key, or no node running.
+    pub async fn update(&self, key: &str, amount: u64) -> Result<u64> {
+        let request = Request::Update {
+            key: key.to_owned(),
+            amount,
+        };
+        match self.call(request).await? {
+            Response::Updated { value, .. } => Ok(value),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The value of `key` (0 if never updated).
+    ///
+    /// # Errors
+    /// An invalid key, or no node running.
+    pub async fn get(&self, key: &str) -> Result<u64> {
+        match self.call(Request::Get { key: key.to_owned() }).await? {
+            Response::Count { value, .. } => Ok(value),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Every node and its counters.
+    ///
+    /// # Errors
+    /// The cluster is shut down.
+    pub async fn status(&self) -> Result<StatusReport> {
+        match self.call(Request::Status).await? {
+            Response::Status(report) => Ok(report),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Each node's share of the ring.
+    ///
+    /// # Errors
+    /// The cluster is shut down.
+    pub async fn ring(&self) -> Result<RingReport> {
+        match self.call(Request::Ring).await? {
+            Response::Ring(report) => Ok(report),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Starts a node (on `port`, or any free port) and moves to it the keys it now owns. Returns its
+    /// port and how many keys moved.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] if the port cannot be bound.
+    pub async fn add_node(&self, port: Option<u16>) -> Result<(u16, u64)> {
+        match self.call(Request::AddNode { port }).await? {
+            Response::NodeAdded { port, keys_moved } => Ok((port, keys_moved)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Hands the node's keys to their new owners, then stops it. Returns how many keys moved.
+    ///
+    /// # Errors
+    /// No node on `port`, or it is the last one.
+    pub async fn remove_node(&self, port: u16) -> Result<u64> {
+        match self.call(Request::RemoveNode { port }).await? {
+            Response::NodeRemoved { keys_moved, .. } => Ok(keys_moved),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Crashes the node on `port`. Returns how many keys were lost with it.
+    ///
+    /// # Errors
+    /// No node on `port`.
+    pub async fn kill_node(&self, port: u16) -> Result<u64> {
+        match self.call(Request::KillNode { port }).await? {
+            Response::NodeKilled { keys_lost, .. } => Ok(keys_lost),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Stops the Router and every node; their listeners close.
+    pub async fn shutdown(self) {
+        let ports: Vec<u16> = match self.status().await {
+            Ok(report) => report.nodes.iter().map(|n| n.port).collect(),
+            Err(_) => return,
+        };
+        for port in ports {
+            let _ = self.execute(Request::KillNode { port }).await;
+        }
+    }
+}
+
+fn unexpected(response: &Response) -> Error {
+    Error::Server(format!("unexpected answer: {response:?}"))
+}
+
+/// Binds one listener per node, all or nothing.
+fn bind_all(config: &ClusterConfig) -> Result<Vec<std::net::TcpListener>> {
+    if config.nodes == 0 {
+        return Err(Error::BadRequest("the number of nodes must be at least 1".into()));
+    }
+    let last = config.base_port as usize + config.nodes - 1;
+    if config.base_port != 0 && last > u16::MAX as usize {
+        return Err(Error::BadRequest(format!(
+            "{} nodes from port {} would pass port 65535",
+            config.nodes, config.base_port
+        )));
+    }
+    (0..config.nodes)
+        .map(|i| {
+            let port = if config.base_port == 0 {
+                0
+            } else {
+                config.base_port + i as u16
+            };
+            bind(&config.host, port)
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! The text commands shared by the REPL and `ringkv client`: parse a line into a typed command.
+
+use crate::error::{Error, Result};
+use crate::protocol::Request;
+
+/// The longest key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// One parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A request for the cluster.
+    Request(Request),
+    /// Print the list of commands.
+    Help,
+    /// Leave the REPL.
+    Exit,
+}
+
+/// The help text printed by `help`.
+pub const HELP: &str = "\
+Commands:
+  status                 show every node and the counters it holds
+  get KEY                read a counter (0 if never updated)
+  update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
+  ring                   show each node's share of the ring and its key count
+  add-node [PORT]        start a new node (on PORT, or the next free port)
+  remove-node PORT       stop a node after handing its keys to their new owners
+  kill-node PORT         crash a node: its keys are not handed off
+  help                   show this help
+  exit                   leave";
+
+/// Parses a command line. Blank lines give `Ok(None)`.
+///
+/// # Errors
+/// [`Error::BadRequest`] naming what is wrong: an unknown command, a missing or extra argument, a
+/// bad amount or port, a key over [`MAX_KEY_LEN`] bytes.
+pub fn parse(line: &str) -> Result<Option<Command>> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&word, args)) = words.split_first() else {
+        return Ok(None);
+    };
+    let request = match word.to_ascii_lowercase().as_str() {
+        "help" => return no_args(word, args).map(|_| Some(Command::Help)),
+        "exit" | "quit" => return no_args(word, args).map(|_| Some(Command::Exit)),
+        "status" => no_args(word, args).map(|_| Request::Status)?,
+        "ring" => no_args(word, args).map(|_| Request::Ring)?,
+        "get" => Request::Get {
+            key: one_key(word, args)?,
+        },
+        "update" => parse_update(args)?,
+        "add-node" => Request::AddNode {
+            port: optional_port(word, args)?,
+        },
+        "remove-node" => Request::RemoveNode {
+            port: one_port(word, args)?,
+        },
+        "kill-node" => Request::KillNode {
+            port: one_port(word, args)?,
+        },
+        _ => return Err(bad(format!("unknown command '{word}' (type 'help' for the list)"))),
+    };
+    Ok(Some(Command::Request(request)))
+}
+
+fn bad(message: String) -> Error {
+    Error::BadRequest(message)
+}
+
+fn no_args(word: &str, args: &[&str]) -> Result<()> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(bad(format!("'{word}' takes no arguments")))
+    }
+}
+
+/// Checks a key: non-empty (guaranteed by splitting) and at most [`MAX_KEY_LEN`] bytes.
+pub fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(bad("the key is empty".into()));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(bad(format!(
+            "key of {} bytes exceeds the maximum of {MAX_KEY_LEN} bytes",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn one_key(word: &str, args: &[&str]) -> Result<String> {
+    match args {
+        [key] => check_key(key).map(|_| (*key).to_owned()),
+        [] => Err(bad(format!("usage: {word} KEY (the key is missing)"))),
+        _ => Err(bad(format!("usage: {word} KEY (keys cannot contain spaces)"))),
+    }
+}
+
+fn parse_update(args: &[&str]) -> Result<Request> {
+    let (key, amount) = match args {
+        [key] => (*key, 1),
+        [key, amount] => (*key, parse_amount(amount)?),
+        [] => return Err(bad("usage: update KEY [AMOUNT] (the key is missing)".into())),
+        _ => return Err(bad("usage: update KEY [AMOUNT] (too many arguments)".into())),
+    };
+    check_key(key)?;
+    Ok(Request::Update {
+        key: key.to_owned(),
+        amount,
+    })
+}
+
+fn parse_amount(text: &str) -> Result<u64> {
+    text.parse::<u64>().map_err(|_| {
+        bad(format!(
+            "bad amount '{text}': expected a whole number from 0 to {}",
+            u64::MAX
+        ))
+    })
+}
+
+fn parse_port(text: &str) -> Result<u16> {
+    text.parse::<u16>()
+        .map_err(|_| bad(format!("bad port '{text}': expected a number from 0 to 65535")))
+}
+
+fn one_port(word: &str, args: &[&str]) -> Result<u16> {
+    match args {
+        [port] => parse_port(port),
+        _ => Err(bad(format!("usage: {word} PORT"))),
+    }
+}
+
+fn optional_port(word: &str, args: &[&str]) -> Result<Option<u16>> {
+    match args {
+        [] => Ok(None),
+        [port] => parse_port(port).map(Some),
+        _ => Err(bad(format!("usage: {word} [PORT]"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(line: &str) -> Request {
+        match parse(line).unwrap().unwrap() {
+            Command::Request(r) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_seed_commands() {
+        assert_eq!(req("status"), Request::Status);
+        assert_eq!(req("get a"), Request::Get { key: "a".into() });
+        assert_eq!(
+            req("  update   a "),
+            Request::Update {
+                key: "a".into(),
+                amount: 1
+            }
+        );
+        assert_eq!(parse("exit").unwrap(), Some(Command::Exit));
+        assert_eq!(parse("   ").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        for (line, needle) in [
+            ("frobnicate", "unknown command 'frobnicate'"),
+            ("get", "missing"),
+            ("update a -1", "bad amount '-1'"),
+            ("update a 1.5", "bad amount"),
+            ("update a 99999999999999999999", "bad amount"),
+            ("kill-node x", "bad port 'x'"),
+            ("status now", "takes no arguments"),
+        ] {
+            let err = parse(line).unwrap_err().to_string();
+            assert!(err.contains(needle), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn long_keys_are_refused() {
+        let line = format!("get {}", "k".repeat(MAX_KEY_LEN + 1));
+        assert!(parse(&line).is_err());
+        let line = format!("get {}", "k".repeat(MAX_KEY_LEN));
+        assert!(parse(&line).is_ok());
+    }
+}

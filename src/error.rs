@@ -1,0 +1,58 @@
+//! The library's one error type and its `Result` alias.
+
+use thiserror::Error as ThisError;
+
+/// Everything that can go wrong in ringkv's library.
+#[derive(Debug, ThisError, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// An increment would take a counter past `u64::MAX`.
+    #[error("counter overflow: the value would pass {max}", max = u64::MAX)]
+    Overflow,
+    /// A request named a node that is not in the cluster.
+    #[error("no node on port {0}")]
+    NoSuchNode(u16),
+    /// A port could not be bound.
+    #[error("cannot listen on port {port}: {reason}")]
+    Bind {
+        /// The port asked for.
+        port: u16,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// The request is not valid (bad key, bad amount, bad command word...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The cluster cannot serve the request right now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The peer spoke something other than ringkv's framed protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The server answered with an error.
+    #[error("server error: {0}")]
+    Server(String),
+    /// A network operation failed.
+    #[error("connection error: {0}")]
+    Io(String),
+    /// A network operation took too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The actor system is shut down or an actor died.
+    #[error("cluster is shut down")]
+    Shutdown,
+}
+
+/// `Result` with ringkv's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+impl From<actix::MailboxError> for Error {
+    fn from(_: actix::MailboxError) -> Self {
+        Error::Shutdown
+    }
+}

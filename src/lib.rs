@@ -1,0 +1,27 @@
+//! ringkv: a distributed store of event counters on a consistent-hashing ring, built on actix.
+//!
+//! # Layout
+//! Data flows down; nothing imports upward.
+//! 1. [`ring`] — the consistent-hash ring: murmur3 tokens, virtual nodes, owners, ring diffs.
+//! 2. [`counter`], [`store`] — a mergeable counter and a node's counters. Plain data.
+//! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
+//!    [`command`] parses text lines into requests; [`render`] prints responses as text.
+//! 4. [`actors`] — `NodeActor` (store + TCP listener), `Router` (ring + routing + moves), `Repl`.
+//! 5. Front doors — [`Cluster`] for embedding, [`Client`] for the framed protocol, and the `ringkv`
+//!    binary (`src/main.rs`).
+
+pub mod actors;
+pub mod client;
+pub mod cluster;
+pub mod command;
+pub mod counter;
+mod error;
+pub mod protocol;
+pub mod render;
+pub mod ring;
+pub mod store;
+
+pub use client::Client;
+pub use cluster::{Cluster, ClusterConfig};
+pub use error::{Error, Result};
+pub use protocol::{Request, Response};

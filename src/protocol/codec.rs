@@ -1,0 +1,267 @@
+//! Framing and encoding: `length | magic | version | request id | bincode body`.
+//!
+//! This is the only module that touches bincode, so the encoding could be swapped in one place.
+//! Bodies use bincode 2's standard configuration (little-endian, variable-length integers); the
+//! header is fixed-size and big-endian. See `docs/PROTOCOL.md` for the byte-by-byte description.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{de::DeserializeOwned, Serialize};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::error::{Error, Result};
+
+/// The four bytes every frame starts with after its length: `RGKV`.
+pub const MAGIC: [u8; 4] = *b"RGKV";
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+/// The default maximum length of a frame (what follows the length prefix), in bytes: 1 MiB.
+pub const MAX_FRAME_LEN: usize = 1 << 20;
+/// Bytes of header after the length prefix: magic (4), version (1), request id (8).
+pub const HEADER_LEN: usize = 13;
+/// Bytes of the length prefix.
+const PREFIX_LEN: usize = 4;
+/// The largest body bincode will decode (bounds allocations from a hostile length field).
+const DECODE_LIMIT: usize = 1 << 30;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Encodes `value` with bincode's standard configuration.
+///
+/// # Errors
+/// [`Error::Protocol`] if serde refuses the value.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| Error::Protocol(e.to_string()))
+}
+
+/// Decodes a `T` that must fill `bytes` exactly.
+///
+/// # Errors
+/// [`Error::Protocol`] if the bytes are not a valid `T` or bytes are left over.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| Error::Protocol(format!("cannot decode message: {e}")))?;
+    if used != bytes.len() {
+        return Err(Error::Protocol(format!(
+            "{} trailing bytes after the message",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// One frame with a valid header: the request id and the still-encoded body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The request id chosen by the client and echoed in the response.
+    pub id: u64,
+    /// The bincode body.
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A frame carrying `message` encoded.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] if the message cannot be encoded.
+    pub fn encode<T: Serialize>(id: u64, message: &T) -> Result<Frame> {
+        Ok(Frame {
+            id,
+            body: Bytes::from(encode(message)?),
+        })
+    }
+
+    /// The body decoded as a `T`.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] if the body is not exactly one valid `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        decode(&self.body)
+    }
+}
+
+/// A broken stream: after one of these the connection cannot be trusted and is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announces more than the maximum.
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// The announced length.
+        len: u64,
+        /// The maximum.
+        max: usize,
+    },
+    /// The length prefix announces less than a header.
+    #[error("frame of {0} bytes is shorter than the {HEADER_LEN}-byte header")]
+    TooShort(usize),
+    /// The frame does not start with [`MAGIC`].
+    #[error("bad magic: expected {expected:02x?} (\"RGKV\"), received {received:02x?}")]
+    BadMagic {
+        /// What we expect.
+        expected: [u8; 4],
+        /// What came.
+        received: [u8; 4],
+    },
+    /// The peer speaks another protocol version.
+    #[error("unsupported protocol version: expected {expected}, received {received}")]
+    BadVersion {
+        /// What we speak.
+        expected: u8,
+        /// What came.
+        received: u8,
+    },
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The framing codec for `tokio_util::codec::Framed`: decodes [`Frame`]s, encodes [`Frame`]s.
+#[derive(Debug, Clone)]
+pub struct FrameCodec {
+    max_len: usize,
+}
+
+impl FrameCodec {
+    /// A codec refusing frames longer than `max_len` bytes (after the length prefix).
+    pub fn new(max_len: usize) -> Self {
+        FrameCodec { max_len }
+    }
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec::new(MAX_FRAME_LEN)
+    }
+}
+
+/// Checks what can be checked of a header from the bytes already buffered.
+fn check_header(buf: &[u8], max_len: usize) -> std::result::Result<usize, FrameError> {
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if buf.len() >= PREFIX_LEN + 4 {
+        let received = [buf[4], buf[5], buf[6], buf[7]];
+        if received != MAGIC {
+            return Err(FrameError::BadMagic {
+                expected: MAGIC,
+                received,
+            });
+        }
+    }
+    if len > max_len {
+        return Err(FrameError::TooLarge {
+            len: len as u64,
+            max: max_len,
+        });
+    }
+    if len < HEADER_LEN {
+        return Err(FrameError::TooShort(len));
+    }
+    if buf.len() > PREFIX_LEN + 4 && buf[8] != VERSION {
+        return Err(FrameError::BadVersion {
+            expected: VERSION,
+            received: buf[8],
+        });
+    }
+    Ok(len)
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> std::result::Result<Option<Frame>, FrameError> {
+        if buf.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let len = check_header(buf, self.max_len)?;
+        if buf.len() < PREFIX_LEN + len {
+            buf.reserve(PREFIX_LEN + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(PREFIX_LEN + 5);
+        let id = buf.get_u64();
+        let body = buf.split_to(len - HEADER_LEN).freeze();
+        Ok(Some(Frame { id, body }))
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> std::result::Result<(), FrameError> {
+        write_frame(frame.id, &frame.body, dst);
+        Ok(())
+    }
+}
+
+/// Appends one whole frame (prefix, header, body) to `dst`.
+pub fn write_frame(id: u64, body: &[u8], dst: &mut BytesMut) {
+    dst.reserve(PREFIX_LEN + HEADER_LEN + body.len());
+    dst.put_u32((HEADER_LEN + body.len()) as u32);
+    dst.put_slice(&MAGIC);
+    dst.put_u8(VERSION);
+    dst.put_u64(id);
+    dst.put_slice(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Request, Response};
+
+    #[test]
+    fn round_trip_with_exact_length() {
+        let req = Request::Update {
+            key: "a".into(),
+            amount: 1,
+        };
+        let mut buf = BytesMut::new();
+        FrameCodec::default()
+            .encode(Frame::encode(7, &req).unwrap(), &mut buf)
+            .unwrap();
+        // prefix 4 + header 13 + body: tag 1, len 1, 'a', amount 1
+        assert_eq!(buf.len(), 4 + 13 + 4);
+        let frame = FrameCodec::default().decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.id, 7);
+        assert_eq!(frame.decode::<Request>().unwrap(), req);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let mut body = encode(&Request::Status).unwrap();
+        body.push(0);
+        assert!(decode::<Request>(&body).is_err());
+    }
+
+    #[test]
+    fn huge_length_fails_before_the_body_arrives() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, b'R', b'G', b'K', b'V'][..]);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn wrong_magic_and_version_are_named() {
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(err.to_string().contains("bad magic"), "{err}");
+        let mut buf = BytesMut::new();
+        write_frame(1, &[2], &mut buf);
+        buf[8] = 9;
+        let err = FrameCodec::default().decode(&mut buf).unwrap_err();
+        assert!(
+            err.to_string().contains("expected 1, received 9"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let resp = Response::Count {
+            key: "k".into(),
+            value: 300,
+        };
+        assert_eq!(decode::<Response>(&encode(&resp).unwrap()).unwrap(), resp);
+    }
+}

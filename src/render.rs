@@ -1,0 +1,108 @@
+//! Text for people: how the REPL and `ringkv client` print a [`Response`].
+
+use std::fmt::Write;
+
+use crate::protocol::{NodeState, Response, RingReport, StatusReport};
+
+/// The text printed for `response`, without a final newline. Errors read `Error: <message>`.
+pub fn render(response: &Response) -> String {
+    match response {
+        Response::Count { key, value } => format!("Count for {key}: {value}"),
+        Response::Updated { .. } => "Update successful".to_owned(),
+        Response::Status(report) => render_status(report),
+        Response::Ring(report) => render_ring(report),
+        Response::NodeAdded { port, keys_moved } => format!(
+            "Node listening on port {port}\nNode on port {port} added, {keys_moved} {} moved to it",
+            keys(*keys_moved)
+        ),
+        Response::NodeRemoved { port, keys_moved } => format!(
+            "Node on port {port} removed, {keys_moved} {} handed off",
+            keys(*keys_moved)
+        ),
+        Response::NodeKilled { port, keys_lost } => format!(
+            "Node on port {port} killed, {keys_lost} {} lost",
+            keys(*keys_lost)
+        ),
+        Response::Error(e) => format!("Error: {}", e.message),
+    }
+}
+
+fn keys(n: u64) -> &'static str {
+    if n == 1 {
+        "key"
+    } else {
+        "keys"
+    }
+}
+
+/// The seed's status layout: the port list, then each node's counters, blank lines between nodes.
+fn render_status(report: &StatusReport) -> String {
+    let ports: Vec<String> = report.nodes.iter().map(|n| n.port.to_string()).collect();
+    let mut out = format!(
+        "Nodes running on ports: [{}]\nCurrent counters on all nodes:",
+        ports.join(" ")
+    );
+    for (i, node) in report.nodes.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let state = match node.state {
+            NodeState::Up => "",
+            NodeState::Down => " (down)",
+            NodeState::Recovering => " (recovering)",
+        };
+        let _ = write!(out, "\nNode on port {}:{state}", node.port);
+        if node.counters.is_empty() {
+            out.push_str("\nNo events");
+        }
+        for (key, value) in &node.counters {
+            let _ = write!(out, "\n{key}: {value}");
+        }
+    }
+    out
+}
+
+fn render_ring(report: &RingReport) -> String {
+    let mut out = format!(
+        "Ring: {} {}, {} virtual nodes each",
+        report.nodes.len(),
+        if report.nodes.len() == 1 { "node" } else { "nodes" },
+        report.vnodes
+    );
+    for node in &report.nodes {
+        let _ = write!(
+            out,
+            "\nNode on port {}: {:.2}% of the ring, {} {}",
+            node.port,
+            node.share * 100.0,
+            node.keys,
+            keys(node.keys)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::NodeStatus;
+
+    #[test]
+    fn status_matches_the_seed() {
+        let node = |port, counters: Vec<(String, u64)>| NodeStatus {
+            port,
+            state: NodeState::Up,
+            counters,
+        };
+        let report = StatusReport {
+            nodes: vec![
+                node(5001, vec![("a".into(), 1)]),
+                node(5002, vec![]),
+                node(5003, vec![]),
+            ],
+        };
+        let expected = "Nodes running on ports: [5001 5002 5003]\nCurrent counters on all nodes:\n\
+Node on port 5001:\na: 1\n\nNode on port 5002:\nNo events\n\nNode on port 5003:\nNo events";
+        assert_eq!(render(&Response::Status(report)), expected);
+    }
+}
