@@ -69,6 +69,7 @@ impl Cluster {
             vnodes: config.vnodes,
             host: config.host.clone(),
             limits: config.limits.clone(),
+            sequential_ports: config.base_port != 0,
         };
         let router = Router::start(router_config, listeners);
         Ok(Cluster { router, ports })

@@ -28,6 +28,8 @@ pub struct RouterConfig {
     pub host: String,
     /// Limits every node's listener applies.
     pub limits: ServerLimits,
+    /// Whether nodes use consecutive ports (5001, 5002, ...): `add-node` then takes the next one.
+    pub sequential_ports: bool,
 }
 
 /// Run one request; the answer is a [`Response`] (an error is `Response::Error`).
@@ -111,15 +113,27 @@ impl Router {
             .ok_or_else(|| Error::Unavailable("no node is running".into()))
     }
 
-    /// Nodes in port order.
-    fn by_port(&self) -> Vec<(NodeId, u16, Addr<NodeActor>)> {
-        let mut all: Vec<_> = self
-            .nodes
+    /// Nodes in the order they joined (id order), as `status` and `ring` list them.
+    fn in_order(&self) -> Vec<(NodeId, u16, Addr<NodeActor>)> {
+        self.nodes
             .iter()
             .map(|(&id, n)| (id, n.port, n.addr.clone()))
-            .collect();
-        all.sort_by_key(|&(_, port, _)| port);
-        all
+            .collect()
+    }
+
+    /// The listener for a new node: `port` if given, else the port after the highest one in use
+    /// (or any free port when that is taken or the cluster runs on arbitrary ports).
+    fn bind_new(&self, port: Option<u16>) -> Result<TcpListener> {
+        if let Some(port) = port {
+            return bind(&self.config.host, port);
+        }
+        let next = self.nodes.values().map(|n| n.port).max().unwrap_or(0);
+        if self.config.sequential_ports && next > 0 && next < u16::MAX {
+            if let Ok(listener) = bind(&self.config.host, next + 1) {
+                return Ok(listener);
+            }
+        }
+        bind(&self.config.host, 0)
     }
 }
 
@@ -174,7 +188,7 @@ impl Router {
     }
 
     fn status(&self) -> ResponseFuture<Response> {
-        let nodes = self.by_port();
+        let nodes = self.in_order();
         let dumps = join_all(nodes.iter().map(|(_, _, addr)| addr.send(Dump)));
         respond(async move {
             let dumps = dumps.await;
@@ -191,7 +205,7 @@ impl Router {
     }
 
     fn ring_report(&self) -> ResponseFuture<Response> {
-        let nodes = self.by_port();
+        let nodes = self.in_order();
         let shares: Vec<f64> = nodes.iter().map(|&(id, _, _)| self.ring.share(id)).collect();
         let vnodes = self.ring.vnodes();
         let counts = join_all(nodes.iter().map(|(_, _, addr)| addr.send(KeyCount)));
@@ -214,7 +228,7 @@ impl Router {
 
     /// Binds the new node's port, starts it, moves to it the keys it now owns, then routes to it.
     fn add_node(&mut self, port: Option<u16>, me: Addr<Router>) -> ResponseActFuture<Router, Response> {
-        let listener = match bind(&self.config.host, port.unwrap_or(0)) {
+        let listener = match self.bind_new(port) {
             Ok(l) => l,
             Err(e) => return Box::pin(actix::fut::ready(Response::from(e))),
         };
