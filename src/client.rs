@@ -63,7 +63,9 @@ impl Client {
     /// Connection, timeout or protocol failures.
     pub async fn request(&mut self, request: &Request) -> Result<Response> {
         let mut answers = self.pipeline(std::slice::from_ref(request)).await?;
-        answers.pop().ok_or_else(|| Error::Protocol("no answer".into()))
+        answers
+            .pop()
+            .ok_or_else(|| Error::Protocol("no answer".into()))
     }
 
     /// Sends every request without waiting, then collects the answers, in request order.
@@ -76,14 +78,17 @@ impl Client {
         let timeout = self.timeout;
         let work = async {
             for (i, request) in requests.iter().enumerate() {
-                self.framed.feed(Frame::encode(first + i as u64, request)?).await.map_err(io)?;
+                self.framed
+                    .feed(Frame::encode(first + i as u64, request)?)
+                    .await
+                    .map_err(io)?;
             }
             self.framed.flush().await.map_err(io)?;
             collect(&mut self.framed, first, requests.len()).await
         };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| Error::Timeout(format!("no answer from {} within {timeout:?}", self.addr)))?
+        tokio::time::timeout(timeout, work).await.map_err(|_| {
+            Error::Timeout(format!("no answer from {} within {timeout:?}", self.addr))
+        })?
     }
 
     /// Like [`Client::request`], but a server error becomes `Err`.
@@ -114,7 +119,9 @@ impl Client {
     /// # Errors
     /// Server errors and connection failures.
     pub async fn get(&mut self, key: &str) -> Result<u64> {
-        let request = Request::Get { key: key.to_owned() };
+        let request = Request::Get {
+            key: key.to_owned(),
+        };
         let answer = match self.call(request.clone()).await {
             Err(Error::Io(_)) | Err(Error::Protocol(_)) => {
                 self.framed = open(&self.addr, self.timeout).await?;
@@ -218,7 +225,11 @@ async fn collect(
         }
     }
     (first..first + count as u64)
-        .map(|id| answers.remove(&id).ok_or_else(|| Error::Protocol("missing answer".into())))
+        .map(|id| {
+            answers
+                .remove(&id)
+                .ok_or_else(|| Error::Protocol("missing answer".into()))
+        })
         .collect()
 }
 

@@ -39,7 +39,11 @@ pub async fn run(
     while reading || !pending.is_empty() {
         let can_read = reading && pending.len() < limits.max_pending;
         if reading && !can_read && !warned_full {
-            tracing::warn!(?peer, limit = limits.max_pending, "client queue full; not reading");
+            tracing::warn!(
+                ?peer,
+                limit = limits.max_pending,
+                "client queue full; not reading"
+            );
             warned_full = true;
         }
         tokio::select! {

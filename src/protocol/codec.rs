@@ -250,10 +250,7 @@ mod tests {
         write_frame(1, &[2], &mut buf);
         buf[8] = 9;
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
-        assert!(
-            err.to_string().contains("expected 1, received 9"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("expected 1, received 9"), "{err}");
     }
 
     #[test]
