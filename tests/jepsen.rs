@@ -92,17 +92,16 @@ async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadli
         let update = rng.gen_bool(0.7);
         let amount = rng.gen_range(1..=5);
         let invoke = Instant::now();
-        if !conns.contains_key(&port) {
-            match Client::connect_timeout(&format!("127.0.0.1:{port}"), Duration::from_secs(2))
-                .await
-            {
-                Ok(c) => {
-                    conns.insert(port, c);
+        let conn = match conns.entry(port) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let addr = format!("127.0.0.1:{port}");
+                match Client::connect_timeout(&addr, Duration::from_secs(2)).await {
+                    Ok(c) => e.insert(c),
+                    Err(_) => continue,
                 }
-                Err(_) => continue,
             }
-        }
-        let conn = conns.get_mut(&port).expect("connected above");
+        };
         let name = format!("jepsen-{key}");
         let op = if update {
             let result = conn.update(&name, amount).await;
@@ -308,7 +307,7 @@ fn run(seconds: u64) {
     let history = history.lock().unwrap();
     let mut problems = Vec::new();
     let (mut oks, mut unknowns, mut reads) = (0, 0, 0);
-    for key in 0..KEYS {
+    for (key, &v) in final_values.iter().enumerate() {
         let ops = history.get(&key).cloned().unwrap_or_default();
         problems.extend(check_reads(key, &ops));
         let acked: u64 = ops
@@ -347,7 +346,6 @@ fn run(seconds: u64) {
             .count();
         unknowns += unknown.len();
         reads += ops.iter().filter(|o| matches!(o, Op::Read { .. })).count();
-        let v = final_values[key];
         if v < acked || !subset_sum(&unknown, v - acked) {
             problems.push(format!(
                 "key {key}: final {v}, acknowledged {acked}, unknown {unknown:?}"

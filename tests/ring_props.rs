@@ -95,11 +95,11 @@ proptest! {
 
     #[test]
     fn counter_merge_is_commutative_associative_idempotent(
-        a in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
-        b in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
-        c in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
+        a in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
+        b in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
+        c in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
     ) {
-        let build = |ops: &[(u32, u64)]| {
+        let build = |ops: &[(u64, u64)]| {
             let mut counter = Counter::new();
             for &(r, n) in ops {
                 counter.increment(r, n).unwrap();
