@@ -144,6 +144,7 @@ fn membership_commands_from_the_repl() {
             &base.to_string(),
             "--replicas",
             "1",
+            "--no-restart",
         ],
         &input,
     );

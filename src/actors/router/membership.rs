@@ -13,12 +13,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::requests::group_by_node;
 use super::{bind, Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};
 use crate::protocol::Response;
-use crate::replication::NodeState;
+use crate::replication::{write_targets, NodeState};
 use crate::ring::{NodeId, Ring};
 use crate::store::Entry;
 
@@ -31,6 +30,8 @@ struct Plan {
     sources: Vec<(NodeId, Recipient<NodeCall>)>,
     /// Nodes that may receive keys and must drop what they no longer replicate.
     members: BTreeMap<NodeId, Recipient<NodeCall>>,
+    /// Every node's state: keys meant for a down node go to a substitute as hints.
+    states: BTreeMap<NodeId, NodeState>,
     /// A node whose hints everyone should hand over (it is leaving).
     leaving: Option<NodeId>,
     stats: Arc<Stats>,
@@ -188,6 +189,7 @@ impl Router {
                 .filter(|(&id, n)| new.contains(id) && live(n.state))
                 .map(|(&id, n)| (id, n.call.clone()))
                 .collect(),
+            states: self.states(),
             new,
             leaving,
             stats: self.stats.clone(),
@@ -241,27 +243,32 @@ async fn rebalance(plan: Plan) -> Result<(Arc<Ring>, BTreeMap<NodeId, u64>)> {
             }
         }
     }
-    let sends = group_by_node(entries.into_iter().flat_map(|entry| {
+    let state = |n: NodeId| plan.states.get(&n).copied().unwrap_or(NodeState::Down);
+    let mut sends: BTreeMap<(NodeId, Option<NodeId>), Vec<Entry>> = BTreeMap::new();
+    for entry in entries {
         let token = crate::ring::key_token(entry.key.as_bytes());
         let old = plan.old.preference_list_of_token(token, plan.replicas);
-        plan.new
-            .preference_list_of_token(token, plan.replicas)
-            .into_iter()
-            .filter(move |n| !old.contains(n))
-            .map(move |n| (n, entry.clone()))
-    }));
+        for t in write_targets(&plan.new, token, plan.replicas, state) {
+            if !old.contains(&t.hint_for.unwrap_or(t.node)) {
+                sends
+                    .entry((t.node, t.hint_for))
+                    .or_default()
+                    .push(entry.clone());
+            }
+        }
+    }
     let mut moved = BTreeMap::new();
-    for (node, batch) in sends {
+    for ((node, hint_for), batch) in sends {
         let Some(target) = plan.members.get(&node) else {
             continue;
         };
         let keys: HashSet<&str> = batch.iter().map(|e| e.key.as_str()).collect();
-        moved.insert(node, keys.len() as u64);
+        *moved.entry(hint_for.unwrap_or(node)).or_default() += keys.len() as u64;
         call(
             target,
             NodeOp::Merge {
                 entries: batch,
-                hint_for: None,
+                hint_for,
             },
             plan.timeout * 10,
         )

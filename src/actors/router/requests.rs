@@ -4,7 +4,6 @@
 //! targets; it is acknowledged once W targets hold it. A read merges the answers of at least Q
 //! targets and writes the merged state back to any that were behind (read repair).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,15 +363,4 @@ fn repair(ctx: &Ctx, key: &str, targets: &[Reach], behind: &[usize], merged: Cou
             let _ = call(&node, op, timeout).await;
         }
     });
-}
-
-/// Groups entries by the nodes that should hold them.
-pub(super) fn group_by_node(
-    groups: impl IntoIterator<Item = (NodeId, Entry)>,
-) -> BTreeMap<NodeId, Vec<Entry>> {
-    let mut out: BTreeMap<NodeId, Vec<Entry>> = BTreeMap::new();
-    for (node, entry) in groups {
-        out.entry(node).or_default().push(entry);
-    }
-    out
 }
