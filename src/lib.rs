@@ -18,6 +18,7 @@ pub mod counter;
 mod error;
 pub mod protocol;
 pub mod render;
+pub mod resp;
 pub mod ring;
 pub mod store;
 

@@ -32,6 +32,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         for port in cluster.ports() {
             println!("Node listening on port {port}");
         }
+        args.start_resp(cluster.router())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
         Ok::<_, ringkv::Error>(cluster)
@@ -60,7 +61,10 @@ fn ask_nodes(tty: bool) -> anyhow::Result<Option<usize>> {
         }
         match line.trim().parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => return Ok(Some(n)),
-            _ => println!("Error: expected a number of nodes from 1 to 1000, got '{}'", line.trim()),
+            _ => println!(
+                "Error: expected a number of nodes from 1 to 1000, got '{}'",
+                line.trim()
+            ),
         }
     }
 }

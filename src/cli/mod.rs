@@ -4,15 +4,22 @@ mod client;
 mod interactive;
 mod serve;
 
+use actix::Addr;
 use clap::{Args, Parser, Subcommand};
-use ringkv::actors::ServerLimits;
+use ringkv::actors::{Router, ServerLimits};
+use ringkv::resp::{RespLimits, RespServer};
 use ringkv::ClusterConfig;
 
 /// ringkv: a distributed store of event counters on a consistent-hashing ring.
 ///
 /// Without a subcommand it starts the interactive store, as the original program did.
 #[derive(Debug, Parser)]
-#[command(name = "ringkv", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "ringkv",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,
@@ -49,6 +56,13 @@ pub struct ClusterArgs {
     /// The most client connections one node serves at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Also speak the Redis protocol (RESP2) on this port, for redis-cli and Redis clients
+    /// (0 picks any free port).
+    #[arg(long)]
+    resp_port: Option<u16>,
+    /// The largest RESP request accepted, in bytes.
+    #[arg(long, default_value_t = ringkv::resp::DEFAULT_MAX_REQUEST_LEN)]
+    resp_max_request_len: usize,
 }
 
 impl ClusterArgs {
@@ -64,6 +78,29 @@ impl ClusterArgs {
                 ..ServerLimits::default()
             },
         }
+    }
+}
+
+impl ClusterArgs {
+    /// Starts the RESP listener when `--resp-port` asks for one and prints its port. Call it inside
+    /// the actix `System`, after the cluster started.
+    fn start_resp(&self, router: Addr<Router>) -> ringkv::Result<Option<RespServer>> {
+        let Some(port) = self.resp_port else {
+            return Ok(None);
+        };
+        let listener = std::net::TcpListener::bind((self.bind.as_str(), port)).map_err(|e| {
+            ringkv::Error::Bind {
+                port,
+                reason: e.to_string(),
+            }
+        })?;
+        let limits = RespLimits {
+            max_request_len: self.resp_max_request_len,
+            ..RespLimits::default()
+        };
+        let server = ringkv::resp::start(listener, router, limits)?;
+        println!("RESP listening on port {}", server.port());
+        Ok(Some(server))
     }
 }
 

@@ -15,9 +15,13 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         for port in cluster.ports() {
             println!("Node listening on port {port}");
         }
+        let resp = args.start_resp(cluster.router())?;
         println!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         wait_for_signal().await?;
         println!("Shutting down");
+        if let Some(resp) = resp {
+            resp.shutdown();
+        }
         cluster.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;
