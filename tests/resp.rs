@@ -1,0 +1,475 @@
+//! The RESP2 front door over real sockets: the `redis` crate as a client for every command,
+//! pipelining, raw hostile bytes, and redis-cli / redis-benchmark when they are installed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use redis::{Connection, RedisError, Value};
+use ringkv::resp::RespLimits;
+use ringkv::{Cluster, ClusterConfig};
+
+/// A cluster of three nodes with a RESP listener, on an actix System in its own thread.
+struct Server {
+    port: u16,
+    system: actix::System,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::with_limits(RespLimits::default())
+    }
+
+    fn with_limits(limits: RespLimits) -> Server {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = actix::System::new();
+            system.block_on(async move {
+                let config = ClusterConfig {
+                    nodes: 3,
+                    base_port: 0,
+                    ..ClusterConfig::default()
+                };
+                let cluster = Cluster::start(config).expect("cluster starts");
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let resp = ringkv::resp::start(listener, cluster.router(), limits).expect("resp");
+                tx.send((resp.port(), actix::System::current()))
+                    .expect("send port");
+            });
+            let _ = system.run();
+        });
+        let (port, system) = rx.recv().expect("server started");
+        Server {
+            port,
+            system,
+            thread: Some(thread),
+        }
+    }
+
+    fn connect(&self) -> Connection {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        client.get_connection().expect("connect")
+    }
+
+    fn raw(&self) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result<T, RedisError> {
+    let mut cmd = redis::cmd(words[0]);
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    cmd.query(con)
+}
+
+/// The error text of a command that must fail: `CODE detail`.
+fn error(con: &mut Connection, words: &[&str]) -> String {
+    let e = run::<Value>(con, words).expect_err(&format!("{words:?} must fail"));
+    format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))
+}
+
+/// Writes `input` and reads until `expected.len()` bytes came or the server closed.
+fn exchange(stream: &mut TcpStream, input: &[u8], expected: &str) {
+    stream.write_all(input).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < expected.len() {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+}
+
+fn assert_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(stream.read(&mut buf), Ok(0)),
+        "the server must close"
+    );
+}
+
+#[test]
+fn counters_incr_get_mget_exists_dbsize() {
+    let server = Server::start();
+    let mut con = server.connect();
+    assert_eq!(run::<i64>(&mut con, &["INCR", "a"]).unwrap(), 1);
+    assert_eq!(run::<i64>(&mut con, &["incr", "a"]).unwrap(), 2);
+    assert_eq!(run::<i64>(&mut con, &["INCRBY", "a", "40"]).unwrap(), 42);
+    assert_eq!(run::<i64>(&mut con, &["INCRBY", "b", "7"]).unwrap(), 7);
+    assert_eq!(run::<i64>(&mut con, &["INCRBY", "zero", "0"]).unwrap(), 0);
+    assert_eq!(
+        run::<Option<String>>(&mut con, &["GET", "a"])
+            .unwrap()
+            .as_deref(),
+        Some("42")
+    );
+    assert_eq!(
+        run::<Option<String>>(&mut con, &["GET", "missing"]).unwrap(),
+        None
+    );
+    assert_eq!(
+        run::<Option<String>>(&mut con, &["GET", "zero"]).unwrap(),
+        None
+    );
+    let all: Vec<Option<u64>> = run(&mut con, &["MGET", "a", "missing", "b", ""]).unwrap();
+    assert_eq!(all, [Some(42), None, Some(7), None]);
+    assert_eq!(
+        run::<i64>(&mut con, &["EXISTS", "a", "b", "a", "missing"]).unwrap(),
+        3
+    );
+    assert_eq!(run::<i64>(&mut con, &["EXISTS", "zero"]).unwrap(), 0);
+    assert_eq!(run::<i64>(&mut con, &["DBSIZE"]).unwrap(), 2);
+}
+
+#[test]
+fn errors_read_like_redis_and_the_connection_goes_on() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["INCR"],
+            "ERR wrong number of arguments for 'incr' command",
+        ),
+        (
+            &["GET", "a", "b"],
+            "ERR wrong number of arguments for 'get' command",
+        ),
+        (
+            &["INCRBY", "a", "x"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["INCRBY", "a", "1.5"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["INCRBY", "a", "99999999999999999999"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["INCRBY", "a", "-1"],
+            "ERR ringkv counters only grow: a negative INCRBY increment",
+        ),
+        (
+            &["DECR", "a"],
+            "ERR ringkv counters only grow: DECR is not supported",
+        ),
+        (
+            &["DECRBY", "a", "1"],
+            "ERR ringkv counters only grow: DECRBY",
+        ),
+        (&["SET", "a", "1"], "ERR ringkv counters only grow: SET"),
+        (&["DEL", "a"], "ERR ringkv counters only grow: DEL"),
+        (
+            &["FOO", "x", "y"],
+            "ERR unknown command 'FOO', with args beginning with: 'x' 'y' ",
+        ),
+        (
+            &["CLIENT", "NOPE"],
+            "ERR unknown subcommand 'NOPE'. Try CLIENT HELP.",
+        ),
+        (
+            &["CLIENT", "SETNAME"],
+            "ERR wrong number of arguments for 'client|setname' command",
+        ),
+        (
+            &["CLIENT", "SETNAME", "a b"],
+            "ERR Client names cannot contain spaces",
+        ),
+        (
+            &["HELLO", "3"],
+            "NOPROTO sorry, this protocol version is not supported.",
+        ),
+        (
+            &["HELLO", "x"],
+            "ERR Protocol version is not an integer or out of range",
+        ),
+        (&["SELECT", "1"], "ERR DB index is out of range"),
+        (
+            &["INCR", &"k".repeat(2000)],
+            "ERR key of 2000 bytes exceeds the maximum",
+        ),
+    ];
+    for (words, want) in cases {
+        let got = error(&mut con, words);
+        assert!(
+            got.starts_with(want),
+            "{words:?}: got {got:?}, want {want:?}"
+        );
+    }
+    assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
+}
+
+#[test]
+fn overflow_is_an_error_and_changes_nothing() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let max = i64::MAX.to_string();
+    assert_eq!(
+        run::<i64>(&mut con, &["INCRBY", "big", &max]).unwrap(),
+        i64::MAX
+    );
+    let past = error(&mut con, &["INCR", "big"]);
+    assert!(past.contains("past the largest RESP integer"), "{past}");
+    assert_eq!(
+        run::<String>(&mut con, &["GET", "big"]).unwrap(),
+        "9223372036854775808"
+    );
+    run::<Value>(&mut con, &["INCRBY", "big", &max]).unwrap_err();
+    assert_eq!(
+        run::<String>(&mut con, &["GET", "big"]).unwrap(),
+        u64::MAX.to_string()
+    );
+    let over = error(&mut con, &["INCR", "big"]);
+    assert_eq!(over, "ERR increment or decrement would overflow");
+    assert_eq!(
+        run::<String>(&mut con, &["GET", "big"]).unwrap(),
+        u64::MAX.to_string()
+    );
+}
+
+#[test]
+fn connection_and_server_commands() {
+    let server = Server::start();
+    let mut con = server.connect();
+    assert_eq!(run::<String>(&mut con, &["PING", "hi"]).unwrap(), "hi");
+    assert_eq!(run::<String>(&mut con, &["ECHO", "a b"]).unwrap(), "a b");
+    assert_eq!(run::<String>(&mut con, &["SELECT", "0"]).unwrap(), "OK");
+    let hello: Vec<Value> = run(&mut con, &["HELLO", "2", "SETNAME", "tester"]).unwrap();
+    assert_eq!(hello.len(), 14);
+    assert_eq!(
+        run::<String>(&mut con, &["CLIENT", "GETNAME"]).unwrap(),
+        "tester"
+    );
+    assert_eq!(
+        run::<String>(&mut con, &["CLIENT", "SETNAME", "me"]).unwrap(),
+        "OK"
+    );
+    let info: String = run(&mut con, &["CLIENT", "INFO"]).unwrap();
+    assert!(
+        info.contains(" name=me ") && info.contains("laddr=127.0.0.1:"),
+        "{info}"
+    );
+    assert!(run::<i64>(&mut con, &["CLIENT", "ID"]).unwrap() > 0);
+    let save: Vec<String> = run(&mut con, &["CONFIG", "GET", "save"]).unwrap();
+    assert_eq!(save, ["save", ""]);
+    let aof: Vec<String> = run(&mut con, &["CONFIG", "GET", "appendonly"]).unwrap();
+    assert_eq!(aof, ["appendonly", "no"]);
+    let all: Vec<String> = run(&mut con, &["CONFIG", "GET", "*"]).unwrap();
+    assert!(all.len() >= 4 && all.len().is_multiple_of(2));
+    assert_eq!(run::<String>(&mut con, &["QUIT"]).unwrap(), "OK");
+}
+
+#[test]
+fn info_and_command_describe_the_server() {
+    let server = Server::start();
+    let mut con = server.connect();
+    for key in ["a", "b", "c"] {
+        run::<i64>(&mut con, &["INCR", key]).unwrap();
+    }
+    let info: String = run(&mut con, &["INFO"]).unwrap();
+    for needle in [
+        "# Server",
+        "redis_version:",
+        &format!("tcp_port:{}", server.port),
+    ] {
+        assert!(info.contains(needle), "{needle} missing in {info}");
+    }
+    assert!(info.contains("db0:keys=3,expires=0,avg_ttl=0"), "{info}");
+    assert!(info.contains("nodes:3"), "{info}");
+    let keyspace: String = run(&mut con, &["INFO", "keyspace"]).unwrap();
+    assert!(keyspace.starts_with("# Keyspace") && !keyspace.contains("# Server"));
+    let count: i64 = run(&mut con, &["COMMAND", "COUNT"]).unwrap();
+    let all: Vec<Value> = run(&mut con, &["COMMAND"]).unwrap();
+    assert_eq!(all.len() as i64, count);
+    let docs: Vec<Value> = run(&mut con, &["COMMAND", "DOCS"]).unwrap();
+    assert_eq!(docs.len() as i64, 2 * count);
+    let one: Vec<Value> = run(&mut con, &["COMMAND", "DOCS", "incr"]).unwrap();
+    assert_eq!(one.len(), 2);
+    let infos: Vec<Value> = run(&mut con, &["COMMAND", "INFO", "get", "nope"]).unwrap();
+    assert_eq!(infos.len(), 2);
+    assert_eq!(infos[1], Value::Nil);
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let mut pipe = redis::pipe();
+    for _ in 0..500 {
+        pipe.cmd("INCR").arg("p").cmd("GET").arg("p");
+    }
+    let answers: Vec<u64> = pipe.query(&mut con).unwrap();
+    let want: Vec<u64> = (1..=500).flat_map(|i| [i, i]).collect();
+    assert_eq!(answers, want);
+    // One write with multibulk and inline requests mixed, an error in the middle.
+    let mut raw = server.raw();
+    let input =
+        b"*2\r\n$4\r\nINCR\r\n$1\r\nq\r\nPING\r\nINCRBY q x\r\n*2\r\n$3\r\nGET\r\n$1\r\nq\r\n";
+    let want = ":1\r\n+PONG\r\n-ERR value is not an integer or out of range\r\n$1\r\n1\r\n";
+    exchange(&mut raw, input, want);
+}
+
+#[test]
+fn hostile_input_gets_an_error_or_a_clean_close() {
+    let limits = RespLimits {
+        max_request_len: 4096,
+        max_inline_len: 1024,
+        ..RespLimits::default()
+    };
+    let server = Server::with_limits(limits);
+    let mut garbage = server.raw();
+    exchange(
+        &mut garbage,
+        b"\x01\x02garbage\r\n",
+        "-ERR unknown command '\u{1}\u{2}garbage', with args beginning with: \r\n",
+    );
+    exchange(&mut garbage, b"PING\r\n", "+PONG\r\n");
+    let hostile: &[(&[u8], &str)] = &[
+        (
+            b"*99999999\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$5000\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*x\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n*1\r\n",
+            "-ERR Protocol error: expected '$', got '*'\r\n",
+        ),
+        (
+            b"PING \"open\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            &[b'x'; 2000],
+            "-ERR Protocol error: too big inline request\r\n",
+        ),
+    ];
+    for (input, want) in hostile {
+        let mut stream = server.raw();
+        exchange(&mut stream, input, want);
+        assert_closed(&mut stream);
+    }
+    // Many arguments that add up past the limit.
+    let mut big = server.raw();
+    let mut input = b"*100\r\n".to_vec();
+    for _ in 0..100 {
+        input.extend_from_slice(b"$100\r\n");
+        input.extend_from_slice(&[b'v'; 100]);
+        input.extend_from_slice(b"\r\n");
+    }
+    let want = "-ERR Protocol error: request larger than the limit of 4096 bytes\r\n";
+    exchange(&mut big, &input, want);
+    assert_closed(&mut big);
+    let mut con = server.connect();
+    assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
+}
+
+#[test]
+fn random_bytes_never_hurt_the_server() {
+    let server = Server::start();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..50 {
+        let mut stream = server.raw();
+        let bytes: Vec<u8> = (0..512)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed & 0xff) as u8
+            })
+            .collect();
+        let _ = stream.write_all(&bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+    let mut con = server.connect();
+    assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
+}
+
+/// Whether `tool` is on PATH; prints a skip note when it is not.
+fn have(tool: &str) -> bool {
+    let found = Command::new(tool).arg("--version").output().is_ok();
+    if !found {
+        eprintln!("skipped: {tool} is not installed (Debian: apt-get install redis-tools)");
+    }
+    found
+}
+
+#[test]
+fn redis_cli_incr_twice_gives_2() {
+    if !have("redis-cli") {
+        return;
+    }
+    let server = Server::start();
+    let port = server.port.to_string();
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port, "incr", "a"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        outputs.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    assert_eq!(outputs, ["1", "2"]);
+    let out = Command::new("redis-cli")
+        .args(["-p", &port, "get", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+}
+
+#[test]
+fn redis_benchmark_runs_without_errors() {
+    if !have("redis-benchmark") {
+        return;
+    }
+    let server = Server::start();
+    let port = server.port.to_string();
+    let args = ["-p", &port, "-t", "incr,ping", "-n", "20000", "-q"];
+    let out = Command::new("redis-benchmark").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+    for test in ["PING_INLINE:", "PING_MBULK:", "INCR:"] {
+        let line = stdout.lines().rfind(|l| l.starts_with(test));
+        let line = line.unwrap_or_else(|| panic!("{test} missing in {stdout}"));
+        assert!(line.contains("requests per second"), "{line}");
+        println!("{line}");
+    }
+    let mut con = server.connect();
+    let total: u64 = run(&mut con, &["GET", "counter:__rand_int__"]).unwrap();
+    assert_eq!(total, 20000);
+}
