@@ -417,6 +417,63 @@ fn random_bytes_never_hurt_the_server() {
     assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
 }
 
+#[test]
+fn limits_on_connections_and_slow_requests() {
+    let limits = RespLimits {
+        max_connections: 1,
+        partial_timeout: Duration::from_millis(300),
+        ..RespLimits::default()
+    };
+    let server = Server::with_limits(limits);
+    let mut first = server.raw();
+    exchange(&mut first, b"PING\r\n", "+PONG\r\n");
+    let mut second = server.raw();
+    exchange(&mut second, b"", "-ERR max number of clients reached\r\n");
+    assert_closed(&mut second);
+    let want = "-ERR Protocol error: timed out waiting for the rest of the request\r\n";
+    exchange(&mut first, b"*1\r\n$4\r\nPI", want);
+    assert_closed(&mut first);
+    std::thread::sleep(Duration::from_millis(100));
+    exchange(&mut server.raw(), b"PING\r\n", "+PONG\r\n");
+}
+
+#[test]
+fn serve_opens_the_resp_port_it_prints() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args([
+            "serve",
+            "--nodes",
+            "2",
+            "--base-port",
+            "0",
+            "--resp-port",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let port = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("RESP listening on port ")?
+                .parse::<u16>()
+                .ok()
+        });
+    let answer = port.map(|port| {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        exchange(&mut stream, b"INCR a\r\nINCR a\r\n", ":1\r\n:2\r\n");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.is_some(), "no 'RESP listening on port N' line");
+}
+
 /// Whether `tool` is on PATH; prints a skip note when it is not.
 fn have(tool: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok();

@@ -1,5 +1,5 @@
 //! The connection and server commands answered without the cluster: PING, ECHO, HELLO, CLIENT,
-//! CONFIG GET, SELECT and COMMAND. They read and change only the connection's [`Session`].
+//! CONFIG GET and SELECT (COMMAND is in `describe`). They read and change only the connection's [`Session`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::info::{Stats, REDIS_VERSION};
 use super::reply::{self, Frame};
-use super::table::{self, Spec};
+use super::table::Spec;
 
 /// What one connection remembers about its client.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub fn run(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) ->
         "client" => client(spec, args, session),
         "config" => config(spec, args, stats),
         "select" => select(&args[0]),
-        "command" => command(spec, args),
+        "command" => super::describe::run(spec, args),
         other => reply::err(&format!("internal error: '{other}' has no handler")),
     }
 }
@@ -76,7 +76,7 @@ fn select(index: &[u8]) -> Frame {
 }
 
 /// The subcommand `args[0]` of a container command, arity checked; `Err` is the reply to send.
-fn sub(spec: &Spec, args: &[Bytes]) -> Result<&'static Spec, Frame> {
+pub fn sub(spec: &Spec, args: &[Bytes]) -> Result<&'static Spec, Frame> {
     let sub = spec
         .subcommand(&args[0])
         .ok_or_else(|| reply::unknown_subcommand(spec.name, &args[0]))?;
@@ -97,29 +97,8 @@ fn hello(args: &[Bytes], session: &mut Session) -> Frame {
             }
         }
     }
-    let mut rest = args.iter().skip(1);
-    while let Some(option) = rest.next() {
-        match String::from_utf8_lossy(option)
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "auth" => {
-                let (Some(user), Some(_)) = (rest.next(), rest.next()) else {
-                    return reply::syntax();
-                };
-                if user.as_ref() != b"default" {
-                    return reply::error(
-                        "WRONGPASS invalid username-password pair or user is disabled.",
-                    );
-                }
-            }
-            "setname" => match rest.next().map(|n| set_name(session, n)) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return e,
-                None => return reply::syntax(),
-            },
-            other => return reply::err(&format!("Syntax error in HELLO option '{other}'")),
-        }
+    if let Err(e) = hello_options(args.get(1..).unwrap_or_default(), session) {
+        return e;
     }
     reply::map(vec![
         ("server", reply::bulk_str("redis")),
@@ -130,6 +109,34 @@ fn hello(args: &[Bytes], session: &mut Session) -> Frame {
         ("role", reply::bulk_str("master")),
         ("modules", reply::array(Vec::new())),
     ])
+}
+
+/// HELLO's `AUTH user password` (only the passwordless `default` user exists) and `SETNAME`.
+fn hello_options(options: &[Bytes], session: &mut Session) -> Result<(), Frame> {
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        match String::from_utf8_lossy(option)
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "auth" => {
+                let (Some(user), Some(_)) = (rest.next(), rest.next()) else {
+                    return Err(reply::syntax());
+                };
+                if user.as_ref() != b"default" {
+                    let text = "WRONGPASS invalid username-password pair or user is disabled.";
+                    return Err(reply::error(text));
+                }
+            }
+            "setname" => set_name(session, rest.next().ok_or_else(reply::syntax)?)?,
+            other => {
+                return Err(reply::err(&format!(
+                    "Syntax error in HELLO option '{other}'"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets the connection's name; Redis refuses spaces, newlines and other special characters.
@@ -243,39 +250,6 @@ pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == b'*')
-}
-
-fn command(spec: &Spec, args: &[Bytes]) -> Frame {
-    if args.is_empty() {
-        return reply::array(table::COMMANDS.iter().map(table::info).collect());
-    }
-    let sub = match sub(spec, args) {
-        Ok(sub) => sub,
-        Err(e) => return e,
-    };
-    let names = &args[1..];
-    match sub.name {
-        "command|count" => reply::int(table::count() as i64),
-        "command|info" => {
-            let found = names
-                .iter()
-                .map(|n| table::find(n).map_or(reply::nil(), table::info));
-            reply::array(found.collect())
-        }
-        _ => {
-            let specs: Vec<&Spec> = if names.is_empty() {
-                table::COMMANDS.iter().collect()
-            } else {
-                names.iter().filter_map(|n| table::find(n)).collect()
-            };
-            reply::map(
-                specs
-                    .into_iter()
-                    .map(|s| (s.name, table::docs(s)))
-                    .collect(),
-            )
-        }
-    }
 }
 
 #[cfg(test)]

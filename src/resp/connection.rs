@@ -60,6 +60,10 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) {
+    let limits = RespLimits {
+        max_pending: limits.max_pending.max(1),
+        ..limits
+    };
     let id = stats.connected();
     let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
     let (mut reader, mut writer) = stream.into_split();

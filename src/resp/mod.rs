@@ -8,8 +8,8 @@
 //! - [`reply`] — RESP2 reply frames and their encoding, and the error texts Redis uses.
 //! - `commands` — one request → a plan: a reply made on the spot, or the cluster
 //!   [`Request`](crate::Request)s to run and how to turn their answers into a reply.
-//!   `admin` (PING, HELLO, CLIENT, CONFIG...), `info` (INFO) and `table` (the command table,
-//!   COMMAND) serve it.
+//!   `admin` (PING, HELLO, CLIENT, CONFIG...), `info` (INFO), `table` (the command table) and
+//!   `describe` (COMMAND, COMMAND DOCS) serve it.
 //! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
 //!   `server` — the listener and the [`RespServer`] handle.
 //!
@@ -19,6 +19,7 @@
 mod admin;
 mod commands;
 mod connection;
+mod describe;
 mod info;
 mod inline;
 pub mod parse;

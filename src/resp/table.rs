@@ -1,8 +1,5 @@
 //! The command table: every command the RESP front door knows, its arity (Redis's convention:
-//! `n` exactly n words with the name, `-n` at least n) and its docs; `COMMAND` and `COMMAND DOCS`
-//! are answered from it, in the shapes redis-cli reads.
-
-use super::reply::{self, Frame};
+//! `n` exactly n words with the name, `-n` at least n) and its docs, which `describe` serves.
 
 /// One argument of a command, for `COMMAND DOCS`.
 pub struct Arg {
@@ -342,49 +339,6 @@ pub fn find(name: &[u8]) -> Option<&'static Spec> {
 /// How many commands and subcommands there are (`COMMAND COUNT`).
 pub fn count() -> usize {
     COMMANDS.len()
-}
-
-/// `COMMAND INFO` for one command, in Redis 7's ten-field shape.
-pub fn info(spec: &Spec) -> Frame {
-    let flags = spec.flags.iter().map(|f| reply::simple(f)).collect();
-    let categories = vec![reply::simple(&format!("@{}", spec.group))];
-    reply::array(vec![
-        reply::bulk_str(spec.name),
-        reply::int(spec.arity),
-        reply::array(flags),
-        reply::int(spec.keys.0),
-        reply::int(spec.keys.1),
-        reply::int(spec.keys.2),
-        reply::array(categories),
-        reply::array(Vec::new()),
-        reply::array(Vec::new()),
-        reply::array(spec.subcommands.iter().map(info).collect()),
-    ])
-}
-
-/// `COMMAND DOCS` for one command: summary, since, group, arguments, subcommands.
-pub fn docs(spec: &Spec) -> Frame {
-    let args = spec.args.iter().map(arg_docs).collect();
-    let mut fields = vec![
-        ("summary", reply::bulk_str(spec.summary)),
-        ("since", reply::bulk_str(spec.since)),
-        ("group", reply::bulk_str(spec.group)),
-        ("arguments", reply::array(args)),
-    ];
-    if !spec.subcommands.is_empty() {
-        let subs = spec.subcommands.iter().map(|s| (s.name, docs(s))).collect();
-        fields.push(("subcommands", reply::map(subs)));
-    }
-    reply::map(fields)
-}
-
-fn arg_docs(arg: &Arg) -> Frame {
-    let flags = arg.flags.iter().map(|f| reply::simple(f)).collect();
-    reply::map(vec![
-        ("name", reply::bulk_str(arg.name)),
-        ("type", reply::bulk_str(arg.kind)),
-        ("flags", reply::array(flags)),
-    ])
 }
 
 #[cfg(test)]
