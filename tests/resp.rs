@@ -79,6 +79,12 @@ fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result
     cmd.query(con)
 }
 
+/// Runs a command written as one line of words separated by spaces; it must succeed.
+fn q<T: redis::FromRedisValue>(con: &mut Connection, line: &str) -> T {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    run(con, &words).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
 /// The error text of a command that must fail: `CODE detail`.
 fn error(con: &mut Connection, words: &[&str]) -> String {
     let e = run::<Value>(con, words).expect_err(&format!("{words:?} must fail"));
@@ -101,182 +107,122 @@ fn exchange(stream: &mut TcpStream, input: &[u8], expected: &str) {
 
 fn assert_closed(stream: &mut TcpStream) {
     let mut buf = [0u8; 64];
-    assert!(
-        matches!(stream.read(&mut buf), Ok(0)),
-        "the server must close"
-    );
+    let read = stream.read(&mut buf);
+    assert!(matches!(read, Ok(0)), "the server must close: {read:?}");
 }
 
 #[test]
 fn counters_incr_get_mget_exists_dbsize() {
     let server = Server::start();
     let mut con = server.connect();
-    assert_eq!(run::<i64>(&mut con, &["INCR", "a"]).unwrap(), 1);
-    assert_eq!(run::<i64>(&mut con, &["incr", "a"]).unwrap(), 2);
-    assert_eq!(run::<i64>(&mut con, &["INCRBY", "a", "40"]).unwrap(), 42);
-    assert_eq!(run::<i64>(&mut con, &["INCRBY", "b", "7"]).unwrap(), 7);
-    assert_eq!(run::<i64>(&mut con, &["INCRBY", "zero", "0"]).unwrap(), 0);
+    for (line, want) in [
+        ("INCR a", 1),
+        ("incr a", 2),
+        ("INCRBY a 40", 42),
+        ("INCRBY b 7", 7),
+        ("INCRBY zero 0", 0),
+        ("EXISTS a b a missing", 3),
+        ("EXISTS zero", 0),
+        ("DBSIZE", 2),
+    ] {
+        assert_eq!(q::<i64>(&mut con, line), want, "{line}");
+    }
     assert_eq!(
-        run::<Option<String>>(&mut con, &["GET", "a"])
-            .unwrap()
-            .as_deref(),
+        q::<Option<String>>(&mut con, "GET a").as_deref(),
         Some("42")
     );
-    assert_eq!(
-        run::<Option<String>>(&mut con, &["GET", "missing"]).unwrap(),
-        None
-    );
-    assert_eq!(
-        run::<Option<String>>(&mut con, &["GET", "zero"]).unwrap(),
-        None
-    );
+    assert_eq!(q::<Option<String>>(&mut con, "GET missing"), None);
+    assert_eq!(q::<Option<String>>(&mut con, "GET zero"), None);
     let all: Vec<Option<u64>> = run(&mut con, &["MGET", "a", "missing", "b", ""]).unwrap();
     assert_eq!(all, [Some(42), None, Some(7), None]);
-    assert_eq!(
-        run::<i64>(&mut con, &["EXISTS", "a", "b", "a", "missing"]).unwrap(),
-        3
-    );
-    assert_eq!(run::<i64>(&mut con, &["EXISTS", "zero"]).unwrap(), 0);
-    assert_eq!(run::<i64>(&mut con, &["DBSIZE"]).unwrap(), 2);
 }
+
+/// Commands that fail, and the start of the error each gets (`words | error`).
+const ERRORS: &str = "\
+INCR | ERR wrong number of arguments for 'incr' command
+GET a b | ERR wrong number of arguments for 'get' command
+INCRBY a x | ERR value is not an integer or out of range
+INCRBY a 1.5 | ERR value is not an integer or out of range
+INCRBY a 99999999999999999999 | ERR value is not an integer or out of range
+INCRBY a -1 | ERR ringkv counters only grow: a negative INCRBY increment is not supported
+DECR a | ERR ringkv counters only grow: DECR is not supported
+DECRBY a 1 | ERR ringkv counters only grow: DECRBY
+SET a 1 | ERR ringkv counters only grow: SET
+DEL a | ERR ringkv counters only grow: DEL
+FOO x y | ERR unknown command 'FOO', with args beginning with: 'x' 'y' 
+CLIENT NOPE | ERR unknown subcommand 'NOPE'. Try CLIENT HELP.
+CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command
+CONFIG SET save x | ERR CONFIG SET is not supported
+HELLO 3 | NOPROTO sorry, this protocol version is not supported.
+HELLO x | ERR Protocol version is not an integer or out of range
+SELECT 1 | ERR DB index is out of range";
 
 #[test]
 fn errors_read_like_redis_and_the_connection_goes_on() {
     let server = Server::start();
     let mut con = server.connect();
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["INCR"],
-            "ERR wrong number of arguments for 'incr' command",
-        ),
-        (
-            &["GET", "a", "b"],
-            "ERR wrong number of arguments for 'get' command",
-        ),
-        (
-            &["INCRBY", "a", "x"],
-            "ERR value is not an integer or out of range",
-        ),
-        (
-            &["INCRBY", "a", "1.5"],
-            "ERR value is not an integer or out of range",
-        ),
-        (
-            &["INCRBY", "a", "99999999999999999999"],
-            "ERR value is not an integer or out of range",
-        ),
-        (
-            &["INCRBY", "a", "-1"],
-            "ERR ringkv counters only grow: a negative INCRBY increment",
-        ),
-        (
-            &["DECR", "a"],
-            "ERR ringkv counters only grow: DECR is not supported",
-        ),
-        (
-            &["DECRBY", "a", "1"],
-            "ERR ringkv counters only grow: DECRBY",
-        ),
-        (&["SET", "a", "1"], "ERR ringkv counters only grow: SET"),
-        (&["DEL", "a"], "ERR ringkv counters only grow: DEL"),
-        (
-            &["FOO", "x", "y"],
-            "ERR unknown command 'FOO', with args beginning with: 'x' 'y' ",
-        ),
-        (
-            &["CLIENT", "NOPE"],
-            "ERR unknown subcommand 'NOPE'. Try CLIENT HELP.",
-        ),
-        (
-            &["CLIENT", "SETNAME"],
-            "ERR wrong number of arguments for 'client|setname' command",
-        ),
-        (
-            &["CLIENT", "SETNAME", "a b"],
-            "ERR Client names cannot contain spaces",
-        ),
-        (
-            &["HELLO", "3"],
-            "NOPROTO sorry, this protocol version is not supported.",
-        ),
-        (
-            &["HELLO", "x"],
-            "ERR Protocol version is not an integer or out of range",
-        ),
-        (&["SELECT", "1"], "ERR DB index is out of range"),
-        (
-            &["INCR", &"k".repeat(2000)],
-            "ERR key of 2000 bytes exceeds the maximum",
-        ),
-    ];
-    for (words, want) in cases {
-        let got = error(&mut con, words);
-        assert!(
-            got.starts_with(want),
-            "{words:?}: got {got:?}, want {want:?}"
-        );
+    for case in ERRORS.lines() {
+        let (line, want) = case.split_once(" | ").unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let got = error(&mut con, &words);
+        assert!(got.starts_with(want), "{line}: got {got:?}, want {want:?}");
     }
-    assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
+    let got = error(&mut con, &["CLIENT", "SETNAME", "a b"]);
+    assert!(
+        got.starts_with("ERR Client names cannot contain spaces"),
+        "{got}"
+    );
+    let got = error(&mut con, &["INCR", &"k".repeat(2000)]);
+    assert!(
+        got.starts_with("ERR key of 2000 bytes exceeds the maximum"),
+        "{got}"
+    );
+    assert_eq!(q::<String>(&mut con, "PING"), "PONG");
 }
 
 #[test]
 fn overflow_is_an_error_and_changes_nothing() {
     let server = Server::start();
     let mut con = server.connect();
-    let max = i64::MAX.to_string();
-    assert_eq!(
-        run::<i64>(&mut con, &["INCRBY", "big", &max]).unwrap(),
-        i64::MAX
-    );
+    let max = i64::MAX;
+    assert_eq!(q::<i64>(&mut con, &format!("INCRBY big {max}")), max);
     let past = error(&mut con, &["INCR", "big"]);
     assert!(past.contains("past the largest RESP integer"), "{past}");
-    assert_eq!(
-        run::<String>(&mut con, &["GET", "big"]).unwrap(),
-        "9223372036854775808"
-    );
-    run::<Value>(&mut con, &["INCRBY", "big", &max]).unwrap_err();
-    assert_eq!(
-        run::<String>(&mut con, &["GET", "big"]).unwrap(),
-        u64::MAX.to_string()
-    );
+    assert_eq!(q::<String>(&mut con, "GET big"), "9223372036854775808");
+    run::<Value>(&mut con, &["INCRBY", "big", &max.to_string()]).unwrap_err();
+    assert_eq!(q::<String>(&mut con, "GET big"), u64::MAX.to_string());
     let over = error(&mut con, &["INCR", "big"]);
     assert_eq!(over, "ERR increment or decrement would overflow");
-    assert_eq!(
-        run::<String>(&mut con, &["GET", "big"]).unwrap(),
-        u64::MAX.to_string()
-    );
+    assert_eq!(q::<String>(&mut con, "GET big"), u64::MAX.to_string());
 }
 
 #[test]
 fn connection_and_server_commands() {
     let server = Server::start();
     let mut con = server.connect();
-    assert_eq!(run::<String>(&mut con, &["PING", "hi"]).unwrap(), "hi");
+    assert_eq!(q::<String>(&mut con, "PING hi"), "hi");
     assert_eq!(run::<String>(&mut con, &["ECHO", "a b"]).unwrap(), "a b");
-    assert_eq!(run::<String>(&mut con, &["SELECT", "0"]).unwrap(), "OK");
-    let hello: Vec<Value> = run(&mut con, &["HELLO", "2", "SETNAME", "tester"]).unwrap();
-    assert_eq!(hello.len(), 14);
+    assert_eq!(q::<String>(&mut con, "SELECT 0"), "OK");
     assert_eq!(
-        run::<String>(&mut con, &["CLIENT", "GETNAME"]).unwrap(),
-        "tester"
+        q::<Vec<Value>>(&mut con, "HELLO 2 SETNAME tester").len(),
+        14
     );
-    assert_eq!(
-        run::<String>(&mut con, &["CLIENT", "SETNAME", "me"]).unwrap(),
-        "OK"
-    );
-    let info: String = run(&mut con, &["CLIENT", "INFO"]).unwrap();
+    assert_eq!(q::<String>(&mut con, "CLIENT GETNAME"), "tester");
+    assert_eq!(q::<String>(&mut con, "CLIENT SETNAME me"), "OK");
+    let info: String = q(&mut con, "CLIENT INFO");
     assert!(
         info.contains(" name=me ") && info.contains("laddr=127.0.0.1:"),
         "{info}"
     );
-    assert!(run::<i64>(&mut con, &["CLIENT", "ID"]).unwrap() > 0);
-    let save: Vec<String> = run(&mut con, &["CONFIG", "GET", "save"]).unwrap();
-    assert_eq!(save, ["save", ""]);
-    let aof: Vec<String> = run(&mut con, &["CONFIG", "GET", "appendonly"]).unwrap();
-    assert_eq!(aof, ["appendonly", "no"]);
-    let all: Vec<String> = run(&mut con, &["CONFIG", "GET", "*"]).unwrap();
+    assert!(q::<i64>(&mut con, "CLIENT ID") > 0);
+    assert_eq!(q::<Vec<String>>(&mut con, "CONFIG GET save"), ["save", ""]);
+    assert_eq!(
+        q::<Vec<String>>(&mut con, "CONFIG GET appendonly"),
+        ["appendonly", "no"]
+    );
+    let all: Vec<String> = q(&mut con, "CONFIG GET *");
     assert!(all.len() >= 4 && all.len().is_multiple_of(2));
-    assert_eq!(run::<String>(&mut con, &["QUIT"]).unwrap(), "OK");
+    assert_eq!(q::<String>(&mut con, "QUIT"), "OK");
 }
 
 #[test]
@@ -284,28 +230,26 @@ fn info_and_command_describe_the_server() {
     let server = Server::start();
     let mut con = server.connect();
     for key in ["a", "b", "c"] {
-        run::<i64>(&mut con, &["INCR", key]).unwrap();
+        q::<i64>(&mut con, &format!("INCR {key}"));
     }
-    let info: String = run(&mut con, &["INFO"]).unwrap();
+    let info: String = q(&mut con, "INFO");
+    let port = format!("tcp_port:{}", server.port);
     for needle in [
         "# Server",
         "redis_version:",
-        &format!("tcp_port:{}", server.port),
+        &port,
+        "nodes:3",
+        "db0:keys=3,expires=0",
     ] {
         assert!(info.contains(needle), "{needle} missing in {info}");
     }
-    assert!(info.contains("db0:keys=3,expires=0,avg_ttl=0"), "{info}");
-    assert!(info.contains("nodes:3"), "{info}");
-    let keyspace: String = run(&mut con, &["INFO", "keyspace"]).unwrap();
+    let keyspace: String = q(&mut con, "INFO keyspace");
     assert!(keyspace.starts_with("# Keyspace") && !keyspace.contains("# Server"));
-    let count: i64 = run(&mut con, &["COMMAND", "COUNT"]).unwrap();
-    let all: Vec<Value> = run(&mut con, &["COMMAND"]).unwrap();
-    assert_eq!(all.len() as i64, count);
-    let docs: Vec<Value> = run(&mut con, &["COMMAND", "DOCS"]).unwrap();
-    assert_eq!(docs.len() as i64, 2 * count);
-    let one: Vec<Value> = run(&mut con, &["COMMAND", "DOCS", "incr"]).unwrap();
-    assert_eq!(one.len(), 2);
-    let infos: Vec<Value> = run(&mut con, &["COMMAND", "INFO", "get", "nope"]).unwrap();
+    let count: usize = q(&mut con, "COMMAND COUNT");
+    assert_eq!(q::<Vec<Value>>(&mut con, "COMMAND").len(), count);
+    assert_eq!(q::<Vec<Value>>(&mut con, "COMMAND DOCS").len(), 2 * count);
+    assert_eq!(q::<Vec<Value>>(&mut con, "COMMAND DOCS incr").len(), 2);
+    let infos: Vec<Value> = q(&mut con, "COMMAND INFO get nope");
     assert_eq!(infos.len(), 2);
     assert_eq!(infos[1], Value::Nil);
 }
@@ -437,41 +381,41 @@ fn limits_on_connections_and_slow_requests() {
     exchange(&mut server.raw(), b"PING\r\n", "+PONG\r\n");
 }
 
+/// A child process killed (and reaped) when the test ends, even by a panic.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn serve_opens_the_resp_port_it_prints() {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args([
-            "serve",
-            "--nodes",
-            "2",
-            "--base-port",
-            "0",
-            "--resp-port",
-            "0",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let port = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("RESP listening on port ")?
-                .parse::<u16>()
-                .ok()
-        });
-    let answer = port.map(|port| {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        exchange(&mut stream, b"INCR a\r\nINCR a\r\n", ":1\r\n:2\r\n");
+    let args = "serve --nodes 2 --base-port 0 --resp-port 0";
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(args.split(' '))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The pipe stays open until the end: a closed stdout would stop the server at its next line.
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        let port = line.strip_prefix("RESP listening on port ")?;
+        port.parse::<u16>().ok()
     });
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(answer.is_some(), "no 'RESP listening on port N' line");
+    let port = port.expect("a 'RESP listening on port N' line");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    exchange(&mut stream, b"INCR a\r\nINCR a\r\n", ":1\r\n:2\r\n");
+    drop(child);
+    drop(lines);
 }
 
 /// Whether `tool` is on PATH; prints a skip note when it is not.
