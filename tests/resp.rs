@@ -234,13 +234,14 @@ fn info_and_command_describe_the_server() {
     }
     let info: String = q(&mut con, "INFO");
     let port = format!("tcp_port:{}", server.port);
-    for needle in [
+    let needles = [
         "# Server",
         "redis_version:",
         &port,
         "nodes:3",
-        "db0:keys=3,expires=0",
-    ] {
+        "db0:keys=3,",
+    ];
+    for needle in needles {
         assert!(info.contains(needle), "{needle} missing in {info}");
     }
     let keyspace: String = q(&mut con, "INFO keyspace");
@@ -289,38 +290,21 @@ fn hostile_input_gets_an_error_or_a_clean_close() {
     );
     exchange(&mut garbage, b"PING\r\n", "+PONG\r\n");
     let hostile: &[(&[u8], &str)] = &[
-        (
-            b"*99999999\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n$5000\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*1\r\n$-5\r\n",
-            "-ERR Protocol error: invalid bulk length\r\n",
-        ),
-        (
-            b"*x\r\n",
-            "-ERR Protocol error: invalid multibulk length\r\n",
-        ),
-        (
-            b"*1\r\n*1\r\n",
-            "-ERR Protocol error: expected '$', got '*'\r\n",
-        ),
-        (
-            b"PING \"open\r\n",
-            "-ERR Protocol error: unbalanced quotes in request\r\n",
-        ),
-        (
-            &[b'x'; 2000],
-            "-ERR Protocol error: too big inline request\r\n",
-        ),
+        (b"*99999999\r\n", "invalid multibulk length"),
+        (b"*1\r\n$5000\r\n", "invalid bulk length"),
+        (b"*1\r\n$-5\r\n", "invalid bulk length"),
+        (b"*x\r\n", "invalid multibulk length"),
+        (b"*1\r\n*1\r\n", "expected '$', got '*'"),
+        (b"PING \"open\r\n", "unbalanced quotes in request"),
+        (&[b'x'; 2000], "too big inline request"),
     ];
-    for (input, want) in hostile {
+    for (input, message) in hostile {
         let mut stream = server.raw();
-        exchange(&mut stream, input, want);
+        exchange(
+            &mut stream,
+            input,
+            &format!("-ERR Protocol error: {message}\r\n"),
+        );
         assert_closed(&mut stream);
     }
     // Many arguments that add up past the limit.
