@@ -44,6 +44,23 @@ impl RespServer {
 /// inside a running actix `System` (e.g. after [`crate::Cluster::start`], with
 /// [`crate::Cluster::router`]).
 ///
+/// ```no_run
+/// use ringkv::resp::{self, RespLimits};
+/// use ringkv::{Cluster, ClusterConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = actix::System::new();
+/// system.block_on(async {
+///     let cluster = Cluster::start(ClusterConfig { nodes: 3, base_port: 0, ..Default::default() })?;
+///     let listener = std::net::TcpListener::bind("127.0.0.1:6379")?;
+///     let server = resp::start(listener, cluster.router(), RespLimits::default())?;
+///     println!("RESP listening on port {}", server.port());
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })?;
+/// system.run()?; // serves until System::current().stop()
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// The socket cannot be made non-blocking or registered with tokio.
 pub fn start(
