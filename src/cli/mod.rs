@@ -82,18 +82,29 @@ impl ClusterArgs {
 }
 
 impl ClusterArgs {
-    /// Starts the RESP listener when `--resp-port` asks for one and prints its port. Call it inside
-    /// the actix `System`, after the cluster started.
-    fn start_resp(&self, router: Addr<Router>) -> ringkv::Result<Option<RespServer>> {
+    /// Binds the RESP port when `--resp-port` asks for one. Done before the cluster starts, so a
+    /// port in use fails before any node runs.
+    fn bind_resp(&self) -> ringkv::Result<Option<std::net::TcpListener>> {
         let Some(port) = self.resp_port else {
             return Ok(None);
         };
-        let listener = std::net::TcpListener::bind((self.bind.as_str(), port)).map_err(|e| {
-            ringkv::Error::Bind {
-                port,
-                reason: e.to_string(),
-            }
-        })?;
+        let listener = std::net::TcpListener::bind((self.bind.as_str(), port));
+        listener.map(Some).map_err(|e| ringkv::Error::Bind {
+            port,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Serves RESP on the listener from [`ClusterArgs::bind_resp`], if any, and prints its port.
+    /// Call it inside the actix `System`, after the cluster started.
+    fn start_resp(
+        &self,
+        listener: Option<std::net::TcpListener>,
+        router: Addr<Router>,
+    ) -> ringkv::Result<Option<RespServer>> {
+        let Some(listener) = listener else {
+            return Ok(None);
+        };
         let limits = RespLimits {
             max_request_len: self.resp_max_request_len,
             ..RespLimits::default()
