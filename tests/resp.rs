@@ -276,18 +276,10 @@ fn pipelined_commands_are_answered_in_order() {
 
 #[test]
 fn hostile_input_gets_an_error_or_a_clean_close() {
-    let limits = RespLimits {
-        max_request_len: 4096,
-        max_inline_len: 1024,
-        ..RespLimits::default()
-    };
-    let server = Server::with_limits(limits);
+    let server = Server::with_limits(small_limits());
     let mut garbage = server.raw();
-    exchange(
-        &mut garbage,
-        b"\x01\x02garbage\r\n",
-        "-ERR unknown command '\u{1}\u{2}garbage', with args beginning with: \r\n",
-    );
+    let want = "-ERR unknown command '\u{1}\u{2}garbage', with args beginning with: \r\n";
+    exchange(&mut garbage, b"\x01\x02garbage\r\n", want);
     exchange(&mut garbage, b"PING\r\n", "+PONG\r\n");
     let hostile: &[(&[u8], &str)] = &[
         (b"*99999999\r\n", "invalid multibulk length"),
@@ -300,14 +292,24 @@ fn hostile_input_gets_an_error_or_a_clean_close() {
     ];
     for (input, message) in hostile {
         let mut stream = server.raw();
-        exchange(
-            &mut stream,
-            input,
-            &format!("-ERR Protocol error: {message}\r\n"),
-        );
+        let want = format!("-ERR Protocol error: {message}\r\n");
+        exchange(&mut stream, input, &want);
         assert_closed(&mut stream);
     }
-    // Many arguments that add up past the limit.
+    assert_eq!(q::<String>(&mut server.connect(), "PING"), "PONG");
+}
+
+fn small_limits() -> RespLimits {
+    RespLimits {
+        max_request_len: 4096,
+        max_inline_len: 1024,
+        ..RespLimits::default()
+    }
+}
+
+#[test]
+fn arguments_adding_up_past_the_limit_are_refused() {
+    let server = Server::with_limits(small_limits());
     let mut big = server.raw();
     let mut input = b"*100\r\n".to_vec();
     for _ in 0..100 {
@@ -319,7 +321,8 @@ fn hostile_input_gets_an_error_or_a_clean_close() {
     exchange(&mut big, &input, want);
     assert_closed(&mut big);
     let mut con = server.connect();
-    assert_eq!(run::<String>(&mut con, &["PING"]).unwrap(), "PONG");
+    let echo: String = run(&mut con, &["ECHO", &"e".repeat(3000)]).unwrap();
+    assert_eq!(echo.len(), 3000);
 }
 
 #[test]
