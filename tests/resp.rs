@@ -155,7 +155,9 @@ CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command
 CONFIG SET save x | ERR CONFIG SET is not supported
 HELLO 3 | NOPROTO sorry, this protocol version is not supported.
 HELLO x | ERR Protocol version is not an integer or out of range
-SELECT 1 | ERR DB index is out of range";
+SELECT 1 | ERR DB index is out of range
+AUTH secret | ERR AUTH <password> called without any password configured for the default user.
+AUTH root secret | WRONGPASS invalid username-password pair or user is disabled.";
 
 #[test]
 fn errors_read_like_redis_and_the_connection_goes_on() {
@@ -203,6 +205,7 @@ fn connection_and_server_commands() {
     assert_eq!(q::<String>(&mut con, "PING hi"), "hi");
     assert_eq!(run::<String>(&mut con, &["ECHO", "a b"]).unwrap(), "a b");
     assert_eq!(q::<String>(&mut con, "SELECT 0"), "OK");
+    assert_eq!(q::<String>(&mut con, "AUTH default anything"), "OK");
     assert_eq!(
         q::<Vec<Value>>(&mut con, "HELLO 2 SETNAME tester").len(),
         14

@@ -1,5 +1,6 @@
-//! The connection and server commands answered without the cluster: PING, ECHO, HELLO, CLIENT,
-//! CONFIG GET and SELECT (COMMAND is in `describe`). They read and change only the connection's [`Session`].
+//! The connection and server commands answered without the cluster: PING, ECHO, HELLO, AUTH,
+//! CLIENT, CONFIG GET and SELECT (COMMAND is in `describe`). They read and change only the
+//! connection's [`Session`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -54,6 +55,7 @@ pub fn run(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) ->
         "client" => client(spec, args, session),
         "config" => config(spec, args, stats),
         "select" => select(&args[0]),
+        "auth" => auth(args),
         "command" => super::describe::run(spec, args),
         other => reply::err(&format!("internal error: '{other}' has no handler")),
     }
@@ -111,6 +113,28 @@ fn hello(args: &[Bytes], session: &mut Session) -> Frame {
     ])
 }
 
+/// `AUTH [user] password`: like Redis without a password, only the `default` user, which takes any
+/// password; the one-argument form says no password is configured.
+fn auth(args: &[Bytes]) -> Frame {
+    match args {
+        [_] => reply::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ),
+        [user, _] => check_user(user).map_or_else(|e| e, |()| reply::ok()),
+        _ => reply::syntax(),
+    }
+}
+
+fn check_user(user: &[u8]) -> Result<(), Frame> {
+    if user == b"default" {
+        Ok(())
+    } else {
+        let text = "WRONGPASS invalid username-password pair or user is disabled.";
+        Err(reply::error(text))
+    }
+}
+
 /// HELLO's `AUTH user password` (only the passwordless `default` user exists) and `SETNAME`.
 fn hello_options(options: &[Bytes], session: &mut Session) -> Result<(), Frame> {
     let mut rest = options.iter();
@@ -123,10 +147,7 @@ fn hello_options(options: &[Bytes], session: &mut Session) -> Result<(), Frame> 
                 let (Some(user), Some(_)) = (rest.next(), rest.next()) else {
                     return Err(reply::syntax());
                 };
-                if user.as_ref() != b"default" {
-                    let text = "WRONGPASS invalid username-password pair or user is disabled.";
-                    return Err(reply::error(text));
-                }
+                check_user(user)?;
             }
             "setname" => set_name(session, rest.next().ok_or_else(reply::syntax)?)?,
             other => {

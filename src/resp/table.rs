@@ -320,6 +320,18 @@ pub const COMMANDS: &[Spec] = &[
         &[arg("index", "integer", &[])],
     ),
     cmd(
+        "auth",
+        -2,
+        CONN,
+        "connection",
+        "1.0.0",
+        "Authenticates the connection (ringkv has only the passwordless default user).",
+        &[
+            arg("username", "string", &["optional"]),
+            arg("password", "string", &[]),
+        ],
+    ),
+    cmd(
         "quit",
         -1,
         CONN,
