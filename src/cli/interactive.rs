@@ -26,12 +26,14 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             }
         },
     };
+    let resp = args.bind_resp()?;
     let system = System::new();
     let started = system.block_on(async {
         let cluster = Cluster::start(args.config(nodes))?;
         for port in cluster.ports() {
             println!("Node listening on port {port}");
         }
+        args.start_resp(resp, cluster.router())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
         Ok::<_, ringkv::Error>(cluster)

@@ -6,9 +6,11 @@ mod serve;
 
 use std::time::Duration;
 
+use actix::Addr;
 use clap::{Args, Parser, Subcommand};
-use ringkv::actors::ServerLimits;
+use ringkv::actors::{Router, ServerLimits};
 use ringkv::replication::ReplicationConfig;
+use ringkv::resp::{RespLimits, RespServer};
 use ringkv::ClusterConfig;
 
 /// ringkv: a distributed store of event counters on a consistent-hashing ring.
@@ -78,6 +80,13 @@ pub struct ClusterArgs {
     /// How often anti-entropy compares replicas (`0` turns it off).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     anti_entropy_interval: Duration,
+    /// Also speak the Redis protocol (RESP2) on this port, for redis-cli and Redis clients
+    /// (0 picks any free port).
+    #[arg(long)]
+    resp_port: Option<u16>,
+    /// The largest RESP request accepted, in bytes.
+    #[arg(long, default_value_t = ringkv::resp::DEFAULT_MAX_REQUEST_LEN)]
+    resp_max_request_len: usize,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -119,6 +128,40 @@ impl ClusterArgs {
             restart_backoff: self.restart_backoff,
             anti_entropy_interval: self.anti_entropy_interval,
         }
+    }
+}
+
+impl ClusterArgs {
+    /// Binds the RESP port when `--resp-port` asks for one. Done before the cluster starts, so a
+    /// port in use fails before any node runs.
+    fn bind_resp(&self) -> ringkv::Result<Option<std::net::TcpListener>> {
+        let Some(port) = self.resp_port else {
+            return Ok(None);
+        };
+        let listener = std::net::TcpListener::bind((self.bind.as_str(), port));
+        listener.map(Some).map_err(|e| ringkv::Error::Bind {
+            port,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Serves RESP on the listener from [`ClusterArgs::bind_resp`], if any, and prints its port.
+    /// Call it inside the actix `System`, after the cluster started.
+    fn start_resp(
+        &self,
+        listener: Option<std::net::TcpListener>,
+        router: Addr<Router>,
+    ) -> ringkv::Result<Option<RespServer>> {
+        let Some(listener) = listener else {
+            return Ok(None);
+        };
+        let limits = RespLimits {
+            max_request_len: self.resp_max_request_len,
+            ..RespLimits::default()
+        };
+        let server = ringkv::resp::start(listener, router, limits)?;
+        println!("RESP listening on port {}", server.port());
+        Ok(Some(server))
     }
 }
 
