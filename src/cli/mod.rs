@@ -1,5 +1,21 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
+/// `println!` that ignores a closed stdout (`ringkv client status | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod client;
 mod interactive;
 mod serve;
@@ -160,7 +176,7 @@ impl ClusterArgs {
             ..RespLimits::default()
         };
         let server = ringkv::resp::start(listener, router, limits)?;
-        println!("RESP listening on port {}", server.port());
+        say!("RESP listening on port {}", server.port());
         Ok(Some(server))
     }
 }

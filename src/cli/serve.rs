@@ -14,12 +14,12 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     system.block_on(async {
         let cluster = Cluster::start(args.config(nodes)).context("cannot start the cluster")?;
         for port in cluster.ports() {
-            println!("Node listening on port {port}");
+            say!("Node listening on port {port}");
         }
         let resp = args.start_resp(resp, cluster.router())?;
-        println!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
+        say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         wait_for_signal().await?;
-        println!("Shutting down");
+        say!("Shutting down");
         if let Some(resp) = resp {
             resp.shutdown();
         }
