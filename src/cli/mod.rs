@@ -1,5 +1,6 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
+mod bench;
 mod client;
 mod interactive;
 mod serve;
@@ -12,7 +13,12 @@ use ringkv::ClusterConfig;
 ///
 /// Without a subcommand it starts the interactive store, as the original program did.
 #[derive(Debug, Parser)]
-#[command(name = "ringkv", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "ringkv",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,
@@ -26,6 +32,8 @@ enum Command {
     Serve(ClusterArgs),
     /// Send one command (the REPL's words) to a node over the framed protocol and print the answer.
     Client(client::ClientArgs),
+    /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// How to start the cluster.
@@ -73,5 +81,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => interactive::run(&cli.cluster),
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Client(args)) => client::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
     }
 }
