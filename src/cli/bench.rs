@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Use random keys `key:0` .. `key:<N-1>`; without it every request uses the key `key:0`.
     #[arg(short = 'r', long, value_parser = clap::value_parser!(u64).range(1..))]
     keyspace: Option<u64>,
+    /// Walk the keyspace in order (`key:0`, `key:1`, ...) instead of at random: `-n N -r N
+    /// --sequential` touches every key exactly once, e.g. to load a data set.
+    #[arg(long, requires = "keyspace")]
+    sequential: bool,
     /// Updates to gets, as `U:G` (`1:0` is all updates, `1:1` alternates).
     #[arg(long, default_value = "1:0")]
     ratio: Ratio,
@@ -87,7 +91,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let plan = Arc::new(Plan {
         pipeline: u64::from(args.pipeline),
         timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
-        workload: Workload::new(args.keyspace, args.ratio),
+        workload: Workload::new(args.keyspace, args.sequential, args.ratio),
     });
     let threads = thread_count(args);
     let barrier = Arc::new(Barrier::new(threads + 1));
@@ -179,9 +183,14 @@ fn join(handles: Vec<JoinHandle<Histogram<u64>>>) -> Histogram<u64> {
 }
 
 fn describe(args: &BenchArgs, addrs: &[String], threads: usize) -> String {
-    let keys = args
-        .keyspace
-        .map_or("fixed key key:0".to_owned(), |n| format!("keyspace {n}"));
+    let order = if args.sequential {
+        "sequential"
+    } else {
+        "random"
+    };
+    let keys = args.keyspace.map_or("fixed key key:0".to_owned(), |n| {
+        format!("{order} keyspace {n}")
+    });
     format!(
         "{} ({} connections, pipeline {}, {keys}, ratio {}, {threads} threads)",
         addrs.join(","),

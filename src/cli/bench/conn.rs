@@ -128,13 +128,14 @@ impl Conn {
     async fn run(mut self, seed: u64) {
         let (mut rng, mut scratch, mut seq) = (Rng::new(seed), Vec::new(), 0u64);
         loop {
-            let n = self.shared.claim(self.plan.pipeline);
+            let (global, n) = self.shared.claim(self.plan.pipeline);
             if n == 0 {
                 return;
             }
             self.out.clear();
             for i in 0..n {
-                let body = self.plan.workload.body(seq, &mut rng, &mut scratch);
+                let key = self.plan.workload.key(global + i, &mut rng);
+                let body = self.plan.workload.body(seq, key, &mut scratch);
                 write_frame(self.next_id + i, body, &mut self.out);
                 seq += 1;
             }

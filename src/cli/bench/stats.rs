@@ -53,19 +53,22 @@ impl Shared {
         self.stop.store(true, Relaxed);
     }
 
-    /// How many requests the next batch may send (at most `want`); 0 means the run is over.
-    pub fn claim(&self, want: u64) -> u64 {
+    /// Claims the next batch: the run-wide number of its first request and how many it may send
+    /// (at most `want`). A count of 0 means the run is over.
+    pub fn claim(&self, want: u64) -> (u64, u64) {
         if self.stop.load(Relaxed) {
-            return 0;
+            return (0, 0);
         }
         if let Some(Some(deadline)) = self.deadline.get() {
             if Instant::now() >= *deadline {
-                return 0;
+                return (0, 0);
             }
         }
-        let Some(limit) = self.limit else { return want };
         let first = self.claimed.fetch_add(want, Relaxed);
-        want.min(limit.saturating_sub(first))
+        match self.limit {
+            None => (first, want),
+            Some(limit) => (first, want.min(limit.saturating_sub(first))),
+        }
     }
 
     /// Counts answered requests and failed ones.

@@ -68,6 +68,7 @@ impl Table {
 /// The requests of a run.
 pub struct Workload {
     keyspace: Option<u64>,
+    sequential: bool,
     ratio: Ratio,
     updates: Option<Table>,
     gets: Option<Table>,
@@ -87,12 +88,14 @@ fn get(key: u64) -> Request {
 }
 
 impl Workload {
-    /// Random keys in `0..keyspace` (or the fixed key `key:0`), updates and gets mixed by `ratio`.
-    pub fn new(keyspace: Option<u64>, ratio: Ratio) -> Workload {
+    /// Keys in `0..keyspace` (or the fixed key `key:0`), random or in order when `sequential`,
+    /// updates and gets mixed by `ratio`.
+    pub fn new(keyspace: Option<u64>, sequential: bool, ratio: Ratio) -> Workload {
         let count = keyspace.unwrap_or(1);
         let small = count <= PREENCODE_MAX;
         Workload {
             keyspace,
+            sequential,
             ratio,
             updates: (small && ratio.updates > 0)
                 .then(|| Table::build(count, update))
@@ -103,12 +106,21 @@ impl Workload {
         }
     }
 
-    /// The body of request number `seq` of a connection, whose random source is `rng`. Bodies that
-    /// were not encoded up front are encoded into `scratch`.
-    pub fn body<'a>(&'a self, seq: u64, rng: &mut Rng, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    /// The key of the request numbered `global` in the whole run: random from `rng`, or
+    /// `global` modulo the keyspace when sequential.
+    pub fn key(&self, global: u64, rng: &mut Rng) -> u64 {
+        match self.keyspace {
+            None => 0,
+            Some(n) if self.sequential => global % n,
+            Some(n) => rng.below(n),
+        }
+    }
+
+    /// The body of request number `seq` of a connection, for `key`. Bodies that were not encoded up
+    /// front are encoded into `scratch`.
+    pub fn body<'a>(&'a self, seq: u64, key: u64, scratch: &'a mut Vec<u8>) -> &'a [u8] {
         let cycle = u64::from(self.ratio.updates) + u64::from(self.ratio.gets);
         let is_update = seq % cycle < u64::from(self.ratio.updates);
-        let key = self.keyspace.map_or(0, |n| rng.below(n));
         let (table, make): (_, fn(u64) -> Request) = if is_update {
             (&self.updates, update)
         } else {
@@ -155,18 +167,27 @@ mod tests {
 
     #[test]
     fn bodies_decode_to_the_requests_they_stand_for() {
-        let w = Workload::new(Some(10), "1:1".parse().unwrap());
-        let (mut rng, mut scratch) = (Rng::new(7), Vec::new());
-        let a: Request = codec::decode(w.body(0, &mut rng, &mut scratch)).unwrap();
-        let b: Request = codec::decode(w.body(1, &mut rng, &mut scratch)).unwrap();
+        let w = Workload::new(Some(10), false, "1:1".parse().unwrap());
+        let mut scratch = Vec::new();
+        let a: Request = codec::decode(w.body(0, 3, &mut scratch)).unwrap();
+        let b: Request = codec::decode(w.body(1, 4, &mut scratch)).unwrap();
         assert!(matches!(a, Request::Update { amount: 1, .. }), "{a:?}");
         assert!(matches!(b, Request::Get { .. }), "{b:?}");
     }
 
     #[test]
     fn fixed_key_is_key_0() {
-        let w = Workload::new(None, "1:0".parse().unwrap());
-        let body = w.body(5, &mut Rng::new(1), &mut Vec::new()).to_vec();
+        let w = Workload::new(None, false, "1:0".parse().unwrap());
+        let key = w.key(5, &mut Rng::new(1));
+        let body = w.body(5, key, &mut Vec::new()).to_vec();
         assert_eq!(codec::decode::<Request>(&body).unwrap(), update(0));
+    }
+
+    #[test]
+    fn sequential_keys_wrap_the_keyspace() {
+        let w = Workload::new(Some(3), true, "1:0".parse().unwrap());
+        let mut rng = Rng::new(1);
+        let keys: Vec<u64> = (0..5).map(|g| w.key(g, &mut rng)).collect();
+        assert_eq!(keys, [0, 1, 2, 0, 1]);
     }
 }
