@@ -37,6 +37,7 @@ TMP="$(mktemp -d /tmp/ringkv-vs-redis.XXXXXX)"
 STARTED=()
 NOTES=()
 CONFIGS=("-c 1 -P 1" "-c 50 -P 1" "-c 50 -P 16" "-c 50 -P 16 -r 100000")
+FRAMED_CONFIGS=("-c 1 -P 1" "-c 50 -P 16" "-c 50 -P 16 -r 100000")
 
 log() { echo "[${SECONDS}s] $*" >&2; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -184,6 +185,8 @@ over_budget() { [ "$SECONDS" -ge "$BUDGET" ]; }
 
 # Targets: NAME PID PORT (RESP targets speak redis-benchmark).
 TARGETS=()
+# Every config: calibrate each RESP target, then RUNS rounds of (Redis, ringkv RESP..., and
+# `ringkv bench` on the framed port for FRAMED_CONFIGS), so A and B alternate.
 run_resp_rows() {
   local config t name pid port n run
   for config in "${CONFIGS[@]}"; do
@@ -200,20 +203,18 @@ run_resp_rows() {
         log "$name $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
         record "$name|$config"
       done
+      is_framed_config "$config" || continue
+      rk "$FRAMED_PID" "$FRAMED_PORT" "$config"
+      log "framed $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
+      record "framed|$config"
     done
   done
 }
 
-run_framed_rows() {
-  local config run
-  for config in "-c 50 -P 16" "-c 50 -P 16 -r 100000"; do
-    for run in $(seq "$RUNS"); do
-      over_budget && { NOTES+=("time budget reached: some framed runs skipped"); return 0; }
-      rk "$FRAMED_PID" "$FRAMED_PORT" "$config"
-      log "ringkv-framed $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%"
-      record "framed|$config"
-    done
-  done
+is_framed_config() {
+  local c
+  for c in "${FRAMED_CONFIGS[@]}"; do [ "$c" = "$1" ] && return 0; done
+  return 1
 }
 
 print_table() {
@@ -232,11 +233,13 @@ print_table() {
       "$(med "${SCPU[redis|$config]:-}")" "$(med "${CCPU[redis|$config]:-}")" \
       "$(med "${SCPU[rf1|$config]:-}")" "$(med "${CCPU[rf1|$config]:-}")"
   done
-  for config in "-c 50 -P 16" "-c 50 -P 16 -r 100000"; do
+  for config in "${FRAMED_CONFIGS[@]}"; do
     fr=$(median "${RPS[framed|$config]:-}")
     kr=$(median "${RPS[rf1|$config]:-}"); rr=$(median "${RPS[redis|$config]:-}")
-    printf '| `ringkv bench %s` (framed, RF1) | — | %s | %s | — | — | — | %s | — | — | %s / %s |\n' \
-      "$config" "${fr:-—}" "$(ratio "$fr" "$rr")" "$(med "${P50[framed|$config]:-}")" \
+    printf '| `ringkv bench %s` (framed, RF1) | %s | %s | %s | — | — | %s | %s | %s | — | %s / %s |\n' \
+      "$config" "${rr:-—}" "${fr:-—}" "$(ratio "$fr" "$rr")" "$(med "${P50[redis|$config]:-}")" \
+      "$(med "${P50[framed|$config]:-}")" \
+      "$(ratio "$(median "${P50[framed|$config]:-}")" "$(median "${P50[redis|$config]:-}")")" \
       "$(med "${SCPU[framed|$config]:-}")" "$(med "${CCPU[framed|$config]:-}")"
     [ -n "$kr" ] && echo "|  ↳ framed / RESP at RF1 | | $(ratio "$fr" "$kr") | | | | | | | | |"
   done
@@ -316,7 +319,6 @@ main() {
   log "Redis on $rport; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
 
   run_resp_rows
-  run_framed_rows
   MEM_ROWS=()
   memory_rows
 
