@@ -219,6 +219,8 @@ impl Answers<'_> {
         tally: &mut Tally,
     ) -> Result<(), String> {
         let protocol = |e: String| format!("bad answer from {}: {e}", self.addr);
+        // Answers that arrive in one read share its arrival time: one clock read per read.
+        let mut latency = started.elapsed().as_nanos() as u64;
         while tally.ok + tally.errors < n {
             let Some(frame) = self
                 .codec
@@ -226,6 +228,7 @@ impl Answers<'_> {
                 .map_err(|e| protocol(e.to_string()))?
             else {
                 let read = self.read.read_buf(self.input).await;
+                latency = started.elapsed().as_nanos() as u64;
                 match read {
                     Ok(0) => return Err(format!("{} closed the connection", self.addr)),
                     Ok(_) => continue,
@@ -239,9 +242,7 @@ impl Answers<'_> {
             if frame.id < first || frame.id >= first + n {
                 continue;
             }
-            self.hist
-                .borrow_mut()
-                .saturating_record(started.elapsed().as_nanos() as u64);
+            self.hist.borrow_mut().saturating_record(latency);
             match answer {
                 Ok(Response::Error(_)) | Err(_) => tally.errors += 1,
                 Ok(_) => tally.ok += 1,
