@@ -44,10 +44,10 @@ die() { echo "error: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 
 stop_pid() {
-  local pid=$1 i
+  local pid=$1
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -62,7 +62,9 @@ trap 'exit 130' INT TERM
 
 install_redis() {
   command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && return 0
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "redis-server/redis-benchmark missing"
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    die "redis-server/redis-benchmark missing (install Debian's redis-server and redis-tools)"
+  fi
   log "installing redis-server and redis-tools (apt-get)"
   apt-get update -qq >/dev/null 2>&1 || true
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null 2>&1 \
@@ -218,7 +220,7 @@ is_framed_config() {
 }
 
 print_table() {
-  local config key rr kr k3 fr
+  local config rr kr k3 fr
   echo
   echo "### INCR, medians of $RUNS alternating runs (p50 in ms; CPU in % of one core: server / load generator)"
   echo
@@ -226,6 +228,7 @@ print_table() {
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for config in "${CONFIGS[@]}"; do
     rr=$(median "${RPS[redis|$config]:-}"); kr=$(median "${RPS[rf1|$config]:-}"); k3=$(median "${RPS[rf3|$config]:-}")
+    # shellcheck disable=SC2016 # the backquotes are Markdown
     printf '| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "$config" \
       "${rr:-—}" "${kr:-—}" "$(ratio "$kr" "$rr")" "${k3:-—}" "$(ratio "$k3" "$rr")" \
       "$(med "${P50[redis|$config]:-}")" "$(med "${P50[rf1|$config]:-}")" \
@@ -236,6 +239,7 @@ print_table() {
   for config in "${FRAMED_CONFIGS[@]}"; do
     fr=$(median "${RPS[framed|$config]:-}")
     kr=$(median "${RPS[rf1|$config]:-}"); rr=$(median "${RPS[redis|$config]:-}")
+    # shellcheck disable=SC2016
     printf '| `ringkv bench %s` (framed, RF1) | %s | %s | %s | — | — | %s | %s | %s | — | %s / %s |\n' \
       "$config" "${rr:-—}" "${fr:-—}" "$(ratio "$fr" "$rr")" "$(med "${P50[redis|$config]:-}")" \
       "$(med "${P50[framed|$config]:-}")" \

@@ -199,3 +199,77 @@ fn describe(args: &BenchArgs, addrs: &[String], threads: usize) -> String {
         args.ratio
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn args(line: &str) -> BenchArgs {
+        Cmd::parse_from(std::iter::once("bench").chain(line.split_whitespace())).bench
+    }
+
+    /// A 2-node cluster on free ports, served by its own actix System on another thread.
+    fn cluster() -> (u16, actix_rt::System) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_rt::System::new();
+            let config = ringkv::ClusterConfig {
+                nodes: 2,
+                base_port: 0,
+                ..Default::default()
+            };
+            let cluster = system.block_on(async { ringkv::Cluster::start(config) });
+            let cluster = cluster.expect("cluster starts");
+            tx.send((cluster.ports()[0], actix_rt::System::current()))
+                .expect("test waits");
+            let _ = system.run();
+        });
+        rx.recv().expect("cluster started")
+    }
+
+    #[test]
+    fn runs_against_a_cluster_by_count_and_by_time() {
+        let (port, system) = cluster();
+        let addr = format!("127.0.0.1:{port}");
+        run(&args(&format!(
+            "--addr {addr} -c 4 -P 8 -n 2000 -r 100 --ratio 1:1 -q"
+        )))
+        .expect("count run");
+        run(&args(&format!(
+            "--addr {addr},{addr} -c 3 --duration 0.3 -q"
+        )))
+        .expect("timed run");
+        system.stop();
+    }
+
+    #[test]
+    fn refuses_when_nothing_listens() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = free.local_addr().expect("addr");
+        drop(free);
+        let err = run(&args(&format!("--addr {addr} -c 2 -n 10 -q"))).unwrap_err();
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+    }
+
+    #[test]
+    fn fails_when_every_request_fails() {
+        // A listener that never answers: connections open (the backlog accepts them), batches time out.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = silent.local_addr().expect("addr");
+        let err = run(&args(&format!(
+            "--addr {addr} -c 1 -P 10 -n 10 --timeout 0.2 -q"
+        )))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("every request failed (10 errors)"),
+            "{err}"
+        );
+    }
+}
