@@ -27,17 +27,21 @@ fn build_ring(nodes: u32) -> Ring {
     ring
 }
 
-fn lookup(c: &mut Criterion) {
+fn hash(c: &mut Criterion) {
     let keys = keys(4096);
-    let tokens: Vec<Token> = keys.iter().map(|k| key_token(k.as_bytes())).collect();
-    let mut group = c.benchmark_group("ring");
-    group.bench_function("key_token", |b| {
+    c.bench_function("ring/key_token", |b| {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) & 4095;
             key_token(black_box(keys[i].as_bytes()))
         })
     });
+}
+
+fn lookup(c: &mut Criterion) {
+    let keys = keys(4096);
+    let tokens: Vec<Token> = keys.iter().map(|k| key_token(k.as_bytes())).collect();
+    let mut group = c.benchmark_group("ring");
     for nodes in NODE_COUNTS {
         let ring = build_ring(nodes);
         group.bench_with_input(BenchmarkId::new("owner", nodes), &ring, |b, ring| {
@@ -125,5 +129,5 @@ fn rebalance(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lookup, rebalance);
+criterion_group!(benches, hash, lookup, rebalance);
 criterion_main!(benches);

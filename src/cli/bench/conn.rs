@@ -44,16 +44,7 @@ pub fn run_thread(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
-        let mut streams = Vec::with_capacity(addrs.len());
-        for addr in &addrs {
-            match connect(addr, plan.timeout).await {
-                Ok(s) => streams.push((addr.clone(), s)),
-                Err(e) => {
-                    shared.fail_connect(e);
-                    break;
-                }
-            }
-        }
+        let streams = connect_all(&addrs, plan.timeout, &shared).await;
         // Nothing else runs on this thread yet, so blocking it here is harmless.
         barrier.wait();
         let tasks: Vec<_> = streams
@@ -70,6 +61,25 @@ pub fn run_thread(
         }
     });
     hist.replace(new_histogram())
+}
+
+/// Opens one connection per address, stopping at the first failure (noted in `shared`).
+async fn connect_all(
+    addrs: &[String],
+    timeout: Duration,
+    shared: &Shared,
+) -> Vec<(String, TcpStream)> {
+    let mut streams = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        match connect(addr, timeout).await {
+            Ok(s) => streams.push((addr.clone(), s)),
+            Err(e) => {
+                shared.fail_connect(e);
+                break;
+            }
+        }
+    }
+    streams
 }
 
 async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
