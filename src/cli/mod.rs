@@ -16,6 +16,7 @@ macro_rules! say_raw {
     }};
 }
 
+mod bench;
 mod client;
 mod interactive;
 mod serve;
@@ -52,6 +53,8 @@ enum Command {
     Serve(ClusterArgs),
     /// Send one command (the REPL's words) to a node over the framed protocol and print the answer.
     Client(client::ClientArgs),
+    /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// How to start the cluster.
@@ -187,5 +190,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => interactive::run(&cli.cluster),
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Client(args)) => client::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
     }
 }
