@@ -13,7 +13,7 @@
 #   RUNS=3               A/B alternations per config; the table shows medians
 #   SECS=2               target length of one measured run, in seconds
 #   RINGKV_NODES=3       nodes in the ringkv cluster (one process)
-#   RINGKV_FLAGS=""      extra `ringkv serve` flags for the RF 1 rows (e.g. "--replicas 1")
+#   RINGKV_FLAGS="--replicas 1"  `ringkv serve` flags for the RF 1 rows
 #   RINGKV_RF3_FLAGS="--replicas 3"  flags for the RF 3 rows; those rows are skipped while
 #                        `ringkv serve --help` has no --replicas (replication not landed yet)
 #   MEM_KEYS=1000000     counters loaded for the memory rows (0 skips them)
@@ -26,7 +26,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS="${RUNS:-3}"
 SECS="${SECS:-2}"
 RINGKV_NODES="${RINGKV_NODES:-3}"
-RINGKV_FLAGS="${RINGKV_FLAGS:-}"
+RINGKV_FLAGS="${RINGKV_FLAGS:---replicas 1}"
 RINGKV_RF3_FLAGS="${RINGKV_RF3_FLAGS:---replicas 3}"
 MEM_KEYS="${MEM_KEYS:-1000000}"
 SERVER_CPU="${SERVER_CPU:-0}"
