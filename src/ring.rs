@@ -89,12 +89,17 @@ impl Ring {
         }
     }
 
-    /// A ring holding `nodes`.
+    /// A ring holding `nodes` (the tokens are sorted once, so large rings build fast).
     pub fn with_nodes(vnodes: u32, nodes: impl IntoIterator<Item = NodeId>) -> Self {
         let mut ring = Ring::new(vnodes);
         for node in nodes {
-            ring.add_node(node);
+            if ring.nodes.insert(node) {
+                let vnodes = ring.vnodes;
+                ring.tokens
+                    .extend((0..vnodes).map(|v| (vnode_token(node, v), node)));
+            }
         }
+        ring.tokens.sort_unstable();
         ring
     }
 
