@@ -83,6 +83,11 @@ async fn a_crashed_node_loses_nothing_and_comes_back_refilled() {
     );
     let down = cluster.status().await.unwrap();
     assert_eq!(down.nodes[1].state, NodeState::Down);
+    actix_rt::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", victim)).is_err(),
+        "a crashed node's port is closed"
+    );
     // Updates keep succeeding while W=2 of 3 nodes live.
     for i in 0..100 {
         cluster.update(&format!("k{i}"), 1).await.unwrap();
@@ -91,6 +96,10 @@ async fn a_crashed_node_loses_nothing_and_comes_back_refilled() {
         assert_eq!(cluster.get(&format!("k{i}")).await.unwrap(), 2);
     }
     let report = until_all_up(&cluster).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", victim)).is_ok(),
+        "the restarted node listens on its port again"
+    );
     let refilled = &report.nodes[1];
     assert_eq!(
         refilled.counters.len() + refilled.replicas.len(),
