@@ -106,9 +106,22 @@ pub fn write_targets(
     r: usize,
     state: impl Fn(NodeId) -> NodeState,
 ) -> Vec<Target> {
+    let replicas = ring.preference_list_of_token(token, r);
+    if replicas.iter().all(|&n| state(n) != NodeState::Down) {
+        // The common case: no substitute needed, no walk past the first R nodes.
+        return replicas
+            .into_iter()
+            .map(|node| Target {
+                node,
+                hint_for: None,
+            })
+            .collect();
+    }
     let walk = ring.preference_list_of_token(token, ring.len());
-    let (replicas, rest) = walk.split_at(r.min(walk.len()));
-    let mut spare = rest.iter().copied().filter(|&n| state(n) == NodeState::Up);
+    let mut spare = walk[replicas.len()..]
+        .iter()
+        .copied()
+        .filter(|&n| state(n) == NodeState::Up);
     replicas
         .iter()
         .filter_map(|&node| match state(node) {

@@ -97,8 +97,7 @@ impl Router {
     fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
         check_key(key)?;
         let q = self.quorums();
-        let states = self.states();
-        let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
+        let state = |n: NodeId| self.nodes.get(&n).map_or(NodeState::Down, |i| i.state);
         let targets = write_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
         if targets.len() < q.w || self.ring.is_empty() {
             return Err(Error::Unavailable(format!(
@@ -130,8 +129,7 @@ impl Router {
     fn plan_read(&self, key: &str) -> Result<(Vec<Reach>, usize)> {
         check_key(key)?;
         let q = self.quorums();
-        let states = self.states();
-        let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
+        let state = |n: NodeId| self.nodes.get(&n).map_or(NodeState::Down, |i| i.state);
         let targets = read_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
         if targets.len() < q.q || self.ring.is_empty() {
             return Err(Error::Unavailable(format!(
