@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use futures_util::SinkExt;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
 
 use super::session;
 use super::Router;
 use crate::error::Result;
-use crate::protocol::{ErrorCode, ErrorReply, Frame, FrameCodec, Response, MAX_FRAME_LEN};
+use crate::protocol::codec::{encode, write_frame};
+use crate::protocol::{ErrorCode, ErrorReply, Response, MAX_FRAME_LEN};
 
 /// Limits that protect a node from its clients.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut warned_full = false;
+    let (mut warned_full, mut warned_accept) = (false, false);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -71,11 +72,16 @@ async fn accept_loop(
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) => {
-                tracing::warn!("accept failed: {e}");
+                // Out of file descriptors, most likely: say so once per episode, back off.
+                if !warned_accept {
+                    tracing::warn!("accept failed: {e}");
+                    warned_accept = true;
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
+        warned_accept = false;
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             if !warned_full {
@@ -94,14 +100,24 @@ async fn accept_loop(
     }
 }
 
-/// Tells a connection over the limit why it is closed, then closes it.
-async fn refuse(stream: TcpStream, max: usize) {
+/// Tells a connection over the limit why it is closed, then closes it without a reset: our side is
+/// shut down and what the client already sent is read and dropped for a moment.
+async fn refuse(mut stream: TcpStream, max: usize) {
     let reply = Response::Error(ErrorReply {
         code: ErrorCode::Unavailable,
         message: format!("too many connections (the limit is {max})"),
     });
-    let mut out = FramedWrite::new(stream, FrameCodec::default());
-    if let Ok(frame) = Frame::encode(0, &reply) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), out.send(frame)).await;
-    }
+    let Ok(body) = encode(&reply) else {
+        return;
+    };
+    let mut frame = BytesMut::new();
+    write_frame(0, &body, &mut frame);
+    let linger = async {
+        stream.write_all(&frame).await?;
+        stream.shutdown().await?;
+        let mut scrap = [0u8; 4096];
+        while stream.read(&mut scrap).await? > 0 {}
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
 }

@@ -15,7 +15,9 @@ use super::listener::ServerLimits;
 use super::node::{Dump, Give, Increment, KeyCount, NodeActor, Read, Stop, Take};
 use crate::command::check_key;
 use crate::error::{Error, Result};
-use crate::protocol::{NodeShare, NodeState, NodeStatus, Request, Response, RingReport, StatusReport};
+use crate::protocol::{
+    NodeShare, NodeState, NodeStatus, Request, Response, RingReport, StatusReport,
+};
 use crate::ring::{NodeId, Ring};
 use crate::store::Entry;
 
@@ -192,7 +194,10 @@ impl Router {
 
     fn ring_report(&self) -> ResponseFuture<Response> {
         let nodes = self.by_port();
-        let shares: Vec<f64> = nodes.iter().map(|&(id, _, _)| self.ring.share(id)).collect();
+        let shares: Vec<f64> = nodes
+            .iter()
+            .map(|&(id, _, _)| self.ring.share(id))
+            .collect();
         let vnodes = self.ring.vnodes();
         let counts = join_all(nodes.iter().map(|(_, _, addr)| addr.send(KeyCount)));
         respond(async move {
@@ -213,7 +218,11 @@ impl Router {
     }
 
     /// Binds the new node's port, starts it, moves to it the keys it now owns, then routes to it.
-    fn add_node(&mut self, port: Option<u16>, me: Addr<Router>) -> ResponseActFuture<Router, Response> {
+    fn add_node(
+        &mut self,
+        port: Option<u16>,
+        me: Addr<Router>,
+    ) -> ResponseActFuture<Router, Response> {
         let listener = match bind(&self.config.host, port.unwrap_or(0)) {
             Ok(l) => l,
             Err(e) => return Box::pin(actix::fut::ready(Response::from(e))),
@@ -232,7 +241,11 @@ impl Router {
         }
         let takes: Vec<_> = by_owner
             .into_iter()
-            .filter_map(|(from, ranges)| self.nodes.get(&from).map(|n| n.addr.send(Take(Some(ranges)))))
+            .filter_map(|(from, ranges)| {
+                self.nodes
+                    .get(&from)
+                    .map(|n| n.addr.send(Take(Some(ranges))))
+            })
             .collect();
         Box::pin(actix::fut::wrap_future(async move {
             let mut moved = 0u64;
@@ -263,8 +276,11 @@ impl Router {
         let handle = self.nodes.remove(&id).map(|n| n.addr);
         self.ring.remove_node(id);
         let ring = self.ring.clone();
-        let owners: BTreeMap<NodeId, Addr<NodeActor>> =
-            self.nodes.iter().map(|(&id, n)| (id, n.addr.clone())).collect();
+        let owners: BTreeMap<NodeId, Addr<NodeActor>> = self
+            .nodes
+            .iter()
+            .map(|(&id, n)| (id, n.addr.clone()))
+            .collect();
         Box::pin(actix::fut::wrap_future(async move {
             let Some(addr) = handle else {
                 return Response::from(Error::NoSuchNode(port));
@@ -339,10 +355,14 @@ pub enum AtomicOrNot {
 impl actix::dev::MessageResponse<Router, Exec> for AtomicOrNot {
     fn handle(self, ctx: &mut Context<Router>, tx: Option<actix::dev::OneshotSender<Response>>) {
         match self {
-            AtomicOrNot::Free(fut) => actix::dev::MessageResponse::<Router, Exec>::handle(fut, ctx, tx),
-            AtomicOrNot::Atomic(fut) => {
-                actix::dev::MessageResponse::<Router, Exec>::handle(AtomicResponse::new(fut), ctx, tx)
+            AtomicOrNot::Free(fut) => {
+                actix::dev::MessageResponse::<Router, Exec>::handle(fut, ctx, tx)
             }
+            AtomicOrNot::Atomic(fut) => actix::dev::MessageResponse::<Router, Exec>::handle(
+                AtomicResponse::new(fut),
+                ctx,
+                tx,
+            ),
         }
     }
 }
