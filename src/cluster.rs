@@ -69,6 +69,7 @@ impl Cluster {
             vnodes: config.vnodes,
             host: config.host.clone(),
             limits: config.limits.clone(),
+            sequential_ports: config.base_port != 0,
         };
         let router = Router::start(router_config, listeners);
         Ok(Cluster { router, ports })
@@ -119,12 +120,7 @@ impl Cluster {
     /// # Errors
     /// An invalid key, or no node running.
     pub async fn get(&self, key: &str) -> Result<u64> {
-        match self
-            .call(Request::Get {
-                key: key.to_owned(),
-            })
-            .await?
-        {
+        match self.call(Request::Get { key: key.to_owned() }).await? {
             Response::Count { value, .. } => Ok(value),
             other => Err(unexpected(&other)),
         }
@@ -205,9 +201,7 @@ fn unexpected(response: &Response) -> Error {
 /// Binds one listener per node, all or nothing.
 fn bind_all(config: &ClusterConfig) -> Result<Vec<std::net::TcpListener>> {
     if config.nodes == 0 {
-        return Err(Error::BadRequest(
-            "the number of nodes must be at least 1".into(),
-        ));
+        return Err(Error::BadRequest("the number of nodes must be at least 1".into()));
     }
     let last = config.base_port as usize + config.nodes - 1;
     if config.base_port != 0 && last > u16::MAX as usize {

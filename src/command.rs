@@ -58,11 +58,7 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "kill-node" => Request::KillNode {
             port: one_port(word, args)?,
         },
-        _ => {
-            return Err(bad(format!(
-                "unknown command '{word}' (type 'help' for the list)"
-            )))
-        }
+        _ => return Err(bad(format!("unknown command '{word}' (type 'help' for the list)"))),
     };
     Ok(Some(Command::Request(request)))
 }
@@ -97,9 +93,7 @@ fn one_key(word: &str, args: &[&str]) -> Result<String> {
     match args {
         [key] => check_key(key).map(|_| (*key).to_owned()),
         [] => Err(bad(format!("usage: {word} KEY (the key is missing)"))),
-        _ => Err(bad(format!(
-            "usage: {word} KEY (keys cannot contain spaces)"
-        ))),
+        _ => Err(bad(format!("usage: {word} KEY (keys cannot contain spaces)"))),
     }
 }
 
@@ -127,11 +121,8 @@ fn parse_amount(text: &str) -> Result<u64> {
 }
 
 fn parse_port(text: &str) -> Result<u16> {
-    text.parse::<u16>().map_err(|_| {
-        bad(format!(
-            "bad port '{text}': expected a number from 0 to 65535"
-        ))
-    })
+    text.parse::<u16>()
+        .map_err(|_| bad(format!("bad port '{text}': expected a number from 0 to 65535")))
 }
 
 fn one_port(word: &str, args: &[&str]) -> Result<u16> {

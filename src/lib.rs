@@ -25,3 +25,8 @@ pub use client::Client;
 pub use cluster::{Cluster, ClusterConfig};
 pub use error::{Error, Result};
 pub use protocol::{Request, Response};
+
+/// The README's Rust examples, compiled as doc tests so they cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

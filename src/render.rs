@@ -66,11 +66,7 @@ fn render_ring(report: &RingReport) -> String {
     let mut out = format!(
         "Ring: {} {}, {} virtual nodes each",
         report.nodes.len(),
-        if report.nodes.len() == 1 {
-            "node"
-        } else {
-            "nodes"
-        },
+        if report.nodes.len() == 1 { "node" } else { "nodes" },
         report.vnodes
     );
     for node in &report.nodes {

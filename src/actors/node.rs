@@ -58,7 +58,9 @@ impl Actor for NodeActor {
         // The router's requests must never be reordered: their queue is bounded upstream.
         ctx.set_mailbox_capacity(usize::MAX);
         if self.stopping {
-            ctx.stop();
+            // Stopped for good: the supervisor restarted us because an address is still alive.
+            // Stay idle (no listener) until the last address is dropped; stopping again here would
+            // make the supervisor restart us in a busy loop.
             return;
         }
         let Some(std_listener) = self.listener.take() else {

@@ -15,9 +15,7 @@ use super::listener::ServerLimits;
 use super::node::{Dump, Give, Increment, KeyCount, NodeActor, Read, Stop, Take};
 use crate::command::check_key;
 use crate::error::{Error, Result};
-use crate::protocol::{
-    NodeShare, NodeState, NodeStatus, Request, Response, RingReport, StatusReport,
-};
+use crate::protocol::{NodeShare, NodeState, NodeStatus, Request, Response, RingReport, StatusReport};
 use crate::ring::{NodeId, Ring};
 use crate::store::Entry;
 
@@ -30,6 +28,8 @@ pub struct RouterConfig {
     pub host: String,
     /// Limits every node's listener applies.
     pub limits: ServerLimits,
+    /// Whether nodes use consecutive ports (5001, 5002, ...): `add-node` then takes the next one.
+    pub sequential_ports: bool,
 }
 
 /// Run one request; the answer is a [`Response`] (an error is `Response::Error`).
@@ -113,15 +113,27 @@ impl Router {
             .ok_or_else(|| Error::Unavailable("no node is running".into()))
     }
 
-    /// Nodes in port order.
-    fn by_port(&self) -> Vec<(NodeId, u16, Addr<NodeActor>)> {
-        let mut all: Vec<_> = self
-            .nodes
+    /// Nodes in the order they joined (id order), as `status` and `ring` list them.
+    fn in_order(&self) -> Vec<(NodeId, u16, Addr<NodeActor>)> {
+        self.nodes
             .iter()
             .map(|(&id, n)| (id, n.port, n.addr.clone()))
-            .collect();
-        all.sort_by_key(|&(_, port, _)| port);
-        all
+            .collect()
+    }
+
+    /// The listener for a new node: `port` if given, else the port after the highest one in use
+    /// (or any free port when that is taken or the cluster runs on arbitrary ports).
+    fn bind_new(&self, port: Option<u16>) -> Result<TcpListener> {
+        if let Some(port) = port {
+            return bind(&self.config.host, port);
+        }
+        let next = self.nodes.values().map(|n| n.port).max().unwrap_or(0);
+        if self.config.sequential_ports && next > 0 && next < u16::MAX {
+            if let Ok(listener) = bind(&self.config.host, next + 1) {
+                return Ok(listener);
+            }
+        }
+        bind(&self.config.host, 0)
     }
 }
 
@@ -176,7 +188,7 @@ impl Router {
     }
 
     fn status(&self) -> ResponseFuture<Response> {
-        let nodes = self.by_port();
+        let nodes = self.in_order();
         let dumps = join_all(nodes.iter().map(|(_, _, addr)| addr.send(Dump)));
         respond(async move {
             let dumps = dumps.await;
@@ -193,11 +205,8 @@ impl Router {
     }
 
     fn ring_report(&self) -> ResponseFuture<Response> {
-        let nodes = self.by_port();
-        let shares: Vec<f64> = nodes
-            .iter()
-            .map(|&(id, _, _)| self.ring.share(id))
-            .collect();
+        let nodes = self.in_order();
+        let shares: Vec<f64> = nodes.iter().map(|&(id, _, _)| self.ring.share(id)).collect();
         let vnodes = self.ring.vnodes();
         let counts = join_all(nodes.iter().map(|(_, _, addr)| addr.send(KeyCount)));
         respond(async move {
@@ -218,12 +227,8 @@ impl Router {
     }
 
     /// Binds the new node's port, starts it, moves to it the keys it now owns, then routes to it.
-    fn add_node(
-        &mut self,
-        port: Option<u16>,
-        me: Addr<Router>,
-    ) -> ResponseActFuture<Router, Response> {
-        let listener = match bind(&self.config.host, port.unwrap_or(0)) {
+    fn add_node(&mut self, port: Option<u16>, me: Addr<Router>) -> ResponseActFuture<Router, Response> {
+        let listener = match self.bind_new(port) {
             Ok(l) => l,
             Err(e) => return Box::pin(actix::fut::ready(Response::from(e))),
         };
@@ -241,11 +246,7 @@ impl Router {
         }
         let takes: Vec<_> = by_owner
             .into_iter()
-            .filter_map(|(from, ranges)| {
-                self.nodes
-                    .get(&from)
-                    .map(|n| n.addr.send(Take(Some(ranges))))
-            })
+            .filter_map(|(from, ranges)| self.nodes.get(&from).map(|n| n.addr.send(Take(Some(ranges)))))
             .collect();
         Box::pin(actix::fut::wrap_future(async move {
             let mut moved = 0u64;
@@ -276,11 +277,8 @@ impl Router {
         let handle = self.nodes.remove(&id).map(|n| n.addr);
         self.ring.remove_node(id);
         let ring = self.ring.clone();
-        let owners: BTreeMap<NodeId, Addr<NodeActor>> = self
-            .nodes
-            .iter()
-            .map(|(&id, n)| (id, n.addr.clone()))
-            .collect();
+        let owners: BTreeMap<NodeId, Addr<NodeActor>> =
+            self.nodes.iter().map(|(&id, n)| (id, n.addr.clone())).collect();
         Box::pin(actix::fut::wrap_future(async move {
             let Some(addr) = handle else {
                 return Response::from(Error::NoSuchNode(port));
@@ -355,14 +353,10 @@ pub enum AtomicOrNot {
 impl actix::dev::MessageResponse<Router, Exec> for AtomicOrNot {
     fn handle(self, ctx: &mut Context<Router>, tx: Option<actix::dev::OneshotSender<Response>>) {
         match self {
-            AtomicOrNot::Free(fut) => {
-                actix::dev::MessageResponse::<Router, Exec>::handle(fut, ctx, tx)
+            AtomicOrNot::Free(fut) => actix::dev::MessageResponse::<Router, Exec>::handle(fut, ctx, tx),
+            AtomicOrNot::Atomic(fut) => {
+                actix::dev::MessageResponse::<Router, Exec>::handle(AtomicResponse::new(fut), ctx, tx)
             }
-            AtomicOrNot::Atomic(fut) => actix::dev::MessageResponse::<Router, Exec>::handle(
-                AtomicResponse::new(fut),
-                ctx,
-                tx,
-            ),
         }
     }
 }

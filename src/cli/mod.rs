@@ -12,12 +12,7 @@ use ringkv::ClusterConfig;
 ///
 /// Without a subcommand it starts the interactive store, as the original program did.
 #[derive(Debug, Parser)]
-#[command(
-    name = "ringkv",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "ringkv", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,

@@ -92,7 +92,7 @@ pub enum Response {
 /// What every node holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
-    /// One entry per node, in port order.
+    /// One entry per node, in the order the nodes joined.
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -123,7 +123,7 @@ pub enum NodeState {
 pub struct RingReport {
     /// Virtual nodes per physical node.
     pub vnodes: u32,
-    /// One entry per node, in port order.
+    /// One entry per node, in the order the nodes joined.
     pub nodes: Vec<NodeShare>,
 }
 

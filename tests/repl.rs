@@ -1,0 +1,132 @@
+//! The `ringkv` binary driven through a pipe, as a user or a script would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Runs `ringkv ARGS` with `input` on stdin; returns stdout.
+fn run(args: &[&str], input: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ringkv starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The ports the nodes announced, in order.
+fn ports(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("Node listening on port "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replaces the announced ports with 5001, 5002, ... so output can be compared with the seed.
+fn normalize(out: &str) -> String {
+    let mut text = out.to_owned();
+    for (i, port) in ports(out).iter().enumerate() {
+        text = text.replace(port.as_str(), &format!("{}", 9001 + i));
+    }
+    text.replace("900", "500")
+}
+
+#[test]
+fn the_seed_session_prints_the_seed_lines() {
+    let out = run(&["--base-port", "0"], "3\nupdate a\nget a\nstatus\nexit\n");
+    let expected = "\
+Welcome to Consistent Hashing based Distributed Key-Value Store
+Enter number of nodes to start: 
+Node listening on port 5001
+Node listening on port 5002
+Node listening on port 5003
+Update successful
+Count for a: 1
+Nodes running on ports: [5001 5002 5003]
+Current counters on all nodes:
+Node on port 5001:
+a: 1
+
+Node on port 5002:
+No events
+
+Node on port 5003:
+No events
+Exiting...
+";
+    assert_eq!(normalize(&out), expected);
+}
+
+#[test]
+fn nodes_flag_skips_the_question_and_end_of_input_exits() {
+    let out = run(&["--nodes", "2", "--base-port", "0"], "update a 5\nget a\n");
+    assert!(!out.contains("Enter number of nodes"));
+    assert_eq!(ports(&out).len(), 2);
+    assert!(out.contains("Count for a: 5\n"));
+    assert!(out.ends_with("Exiting...\n"));
+}
+
+#[test]
+fn bad_lines_get_one_error_line_and_the_session_goes_on() {
+    let input = "frobnicate\nget\nupdate a -3\nupdate a 1 2\nkill-node nope\nremove-node 1\nupdate a 2\nget a\nexit\n";
+    let out = run(&["--nodes", "3", "--base-port", "0"], input);
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(errors.len(), 6, "{out}");
+    assert!(errors[0].contains("unknown command 'frobnicate'"));
+    assert!(errors[2].contains("bad amount '-3'"));
+    assert!(errors[5].contains("no node on port 1"));
+    assert!(out.contains("Count for a: 2\n"), "{out}");
+}
+
+#[test]
+fn a_bad_node_count_is_asked_again() {
+    let out = run(&["--base-port", "0"], "zero\n0\n2\nget a\nexit\n");
+    assert_eq!(out.matches("Enter number of nodes to start: ").count(), 3);
+    assert_eq!(out.lines().filter(|l| l.starts_with("Error: ")).count(), 2);
+    assert!(out.contains("Count for a: 0\n"));
+}
+
+#[test]
+fn membership_commands_from_the_repl() {
+    let input = "update a\nupdate b\nupdate c\nadd-node\nring\nkill-node PORT0\nremove-node PORT1\nstatus\nhelp\nexit\n";
+    // Learn the ports first: the nodes are started on free ports.
+    let probe = run(&["--nodes", "3", "--base-port", "0"], "exit\n");
+    assert_eq!(ports(&probe).len(), 3);
+    // Run again with fixed ports after the probe's, which are free again now.
+    let base: u16 = ports(&probe)[0].parse().unwrap();
+    let base = base.saturating_sub(100).max(20000);
+    let input = input
+        .replace("PORT0", &base.to_string())
+        .replace("PORT1", &(base + 1).to_string());
+    let out = run(&["--nodes", "3", "--base-port", &base.to_string()], &input);
+    assert!(out.contains(&format!("Node listening on port {}\n", base + 3)), "{out}");
+    assert!(out.contains("Ring: 4 nodes, 256 virtual nodes each"), "{out}");
+    assert!(out.contains(&format!("Node on port {base} killed, ")), "{out}");
+    assert!(out.contains(&format!("Node on port {} removed, ", base + 1)), "{out}");
+    assert!(out.contains(&format!("Nodes running on ports: [{} {}]", base + 2, base + 3)), "{out}");
+    assert!(out.contains("Commands:"));
+}
+
+#[test]
+fn a_port_in_use_is_refused_with_one_line() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["--nodes", "1", "--base-port", &port])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on port {port}")), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
