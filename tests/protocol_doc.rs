@@ -1,0 +1,197 @@
+//! Keeps `docs/PROTOCOL.md` honest: its hex examples are decoded with the real codec and compared
+//! with the messages the page says they are, replayed byte for byte against a live cluster, and
+//! its Python client is run against a live cluster (when `python3` is installed).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use bytes::BytesMut;
+use common::*;
+use ringkv::actors::ServerLimits;
+use ringkv::protocol::codec::decode;
+use ringkv::protocol::{ErrorCode, ErrorReply, FrameCodec};
+use ringkv::{Request, Response};
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::Decoder;
+
+const PAGE: &str = include_str!("../docs/PROTOCOL.md");
+
+/// Every fenced block whose info string is `<lang> <name>` (or just `<lang>`), by name.
+fn blocks(lang: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = PAGE.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let mut words = info.split_whitespace();
+        if words.next() != Some(lang) {
+            continue;
+        }
+        let name = words.next().unwrap_or("").to_owned();
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        out.insert(name, body.join("\n"));
+    }
+    out
+}
+
+/// The bytes of a hex block: on each line, the two-digit hex words up to the first other word.
+fn hex_bytes(block: &str) -> Vec<u8> {
+    block
+        .lines()
+        .flat_map(|line| {
+            line.split_whitespace()
+                .take_while(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(|w| u8::from_str_radix(w, 16).expect("hex"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The page's examples: name → whole frame.
+fn examples() -> BTreeMap<String, Vec<u8>> {
+    let examples: BTreeMap<_, _> = blocks("hex")
+        .into_iter()
+        .map(|(name, block)| (name, hex_bytes(&block)))
+        .collect();
+    assert_eq!(examples.len(), 6, "six hex examples: {:?}", examples.keys());
+    examples
+}
+
+/// Decodes one whole frame with the real codec: its id and body, nothing left over.
+fn unframe(bytes: &[u8]) -> (u64, bytes::Bytes) {
+    let mut buf = BytesMut::from(bytes);
+    let frame = FrameCodec::default()
+        .decode(&mut buf)
+        .expect("a valid frame")
+        .expect("a whole frame");
+    assert!(buf.is_empty(), "one frame, nothing after it");
+    (frame.id, frame.body)
+}
+
+fn key() -> String {
+    "page-views".to_owned()
+}
+
+#[test]
+fn hex_examples_decode_to_the_documented_messages() {
+    let examples = examples();
+    let request = |name: &str| {
+        let (id, body) = unframe(&examples[name]);
+        (id, decode::<Request>(&body).expect("a request"))
+    };
+    let response = |name: &str| {
+        let (id, body) = unframe(&examples[name]);
+        (id, decode::<Response>(&body).expect("a response"))
+    };
+    let update = Request::Update {
+        key: key(),
+        amount: 300,
+    };
+    assert_eq!(request("update-request"), (1, update));
+    let updated = Response::Updated {
+        key: key(),
+        value: 300,
+    };
+    assert_eq!(response("update-response"), (1, updated));
+    assert_eq!(request("get-request"), (2, Request::Get { key: key() }));
+    let count = Response::Count {
+        key: key(),
+        value: 300,
+    };
+    assert_eq!(response("get-response"), (2, count));
+    assert_eq!(
+        request("error-request"),
+        (3, Request::Get { key: String::new() })
+    );
+    let refused = Response::Error(ErrorReply {
+        code: ErrorCode::BadRequest,
+        message: "the key is empty".into(),
+    });
+    assert_eq!(response("error-response"), (3, refused));
+}
+
+#[test]
+fn hex_examples_are_what_the_codec_writes() {
+    for (name, bytes) in examples() {
+        let (id, body) = unframe(&bytes);
+        let again = if name.ends_with("request") {
+            let request: Request = decode(&body).expect("a request");
+            ringkv::protocol::codec::encode(&request).expect("encodes")
+        } else {
+            let response: Response = decode(&body).expect("a response");
+            ringkv::protocol::codec::encode(&response).expect("encodes")
+        };
+        assert_eq!(frame(id, &again), bytes, "{name} is the canonical encoding");
+    }
+}
+
+#[actix_rt::test]
+async fn hex_exchange_replays_byte_for_byte_against_a_live_cluster() {
+    let examples = examples();
+    let cluster = cluster(ServerLimits::default());
+    let mut s = connect(&addr(&cluster)).await;
+    for step in ["update", "get", "error"] {
+        s.write_all(&examples[&format!("{step}-request")])
+            .await
+            .unwrap();
+        let (id, body) = read_frame(&mut s).await;
+        assert_eq!(
+            frame(id, &body),
+            examples[&format!("{step}-response")],
+            "{step}"
+        );
+    }
+}
+
+#[test]
+fn python_client_from_the_page_works() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 not installed: skipping the Python client check");
+        return;
+    }
+    let script = blocks("python").remove("").expect("a python block");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async {
+            let cluster = cluster(ServerLimits::default());
+            tx.send((addr(&cluster), actix_rt::System::current()))
+                .unwrap();
+        });
+        system.run().unwrap();
+    });
+    let (address, system) = rx.recv().unwrap();
+    let mut child = Command::new("python3")
+        .args(["-", &address])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    system.stop();
+    server.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "(1, ('updated', 'page-views', 300))\n(2, ('count', 'page-views', 300))\n"
+    );
+}
