@@ -63,26 +63,13 @@ async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (mut warned_full, mut warned_accept) = (false, false);
+    let mut warned_full = false;
+    let mut warned_accept = false;
     loop {
-        let accepted = tokio::select! {
+        let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            stream = accept(&listener, &mut warned_accept) => stream,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors, most likely: say so once per episode, back off.
-                if !warned_accept {
-                    tracing::warn!("accept failed: {e}");
-                    warned_accept = true;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        warned_accept = false;
-        let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             if !warned_full {
                 tracing::warn!(max = limits.max_connections, "connection limit reached");
@@ -97,6 +84,27 @@ async fn accept_loop(
             session::run(stream, router, limits, token).await;
             drop(permit);
         });
+    }
+}
+
+/// The next connection, with `TCP_NODELAY` set. Accept errors (out of file descriptors, most
+/// likely) are logged once per episode and retried after a short pause.
+async fn accept(listener: &TcpListener, warned: &mut bool) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                *warned = false;
+                let _ = stream.set_nodelay(true);
+                return stream;
+            }
+            Err(e) => {
+                if !*warned {
+                    tracing::warn!("accept failed: {e}");
+                    *warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 }
 
