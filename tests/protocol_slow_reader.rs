@@ -99,7 +99,8 @@ async fn a_client_that_never_reads_leaves_the_server_bounded() {
         .lines()
         .filter(|l| l.contains("per-connection queue full") && l.contains(&local.to_string()))
         .count();
-    eprintln!("sent {sent} bytes, stalled {stalled}, {probes} probes, rss +{grown_kib} KiB");
+    let applied = cluster.get("flood").await.unwrap();
+    eprintln!("sent {sent} bytes, {applied} applied, stalled {stalled}, {probes} probes, rss +{grown_kib} KiB");
     assert!(
         stalled,
         "the server stopped reading, so the client's writes stalled"

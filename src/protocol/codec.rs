@@ -262,6 +262,16 @@ mod tests {
     }
 
     #[test]
+    fn a_big_announced_frame_is_not_allocated_ahead() {
+        let mut buf = BytesMut::new();
+        buf.put_u32(MAX_FRAME_LEN as u32);
+        buf.put_slice(&MAGIC);
+        buf.put_u8(VERSION);
+        assert!(FrameCodec::default().decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= 2 * RESERVE_AHEAD, "{}", buf.capacity());
+    }
+
+    #[test]
     fn wrong_magic_and_version_are_named() {
         let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
