@@ -44,7 +44,10 @@ async fn main() -> ringkv::Result<()> {
     }
     .start();
     for page in ["/", "/about", "/", "/pricing", "/"] {
-        let count = views.send(Viewed(page)).await.map_err(ringkv::Error::from)??;
+        let count = views
+            .send(Viewed(page))
+            .await
+            .map_err(ringkv::Error::from)??;
         println!("{page} viewed {count} time(s)");
     }
 

@@ -10,12 +10,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::time::Duration;
+
 use actix::prelude::*;
 
 use crate::actors::router::bind;
 use crate::actors::{Exec, Router, RouterConfig, ServerLimits};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
+use crate::replication::ReplicationConfig;
 use crate::ring::DEFAULT_VNODES;
 
 /// How to start a cluster.
@@ -31,16 +34,32 @@ pub struct ClusterConfig {
     pub host: String,
     /// Limits every node applies to its clients.
     pub limits: ServerLimits,
+    /// R, W and Q.
+    pub replication: ReplicationConfig,
+    /// How long one node may take to answer a request before it counts as failed.
+    pub request_timeout: Duration,
+    /// Whether a crashed node is restarted by its supervisor (after `restart_backoff`).
+    pub restart: bool,
+    /// How long a crashed node stays down before it restarts.
+    pub restart_backoff: Duration,
+    /// How often anti-entropy compares replicas (zero: never).
+    pub anti_entropy_interval: Duration,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
+        let router = RouterConfig::default();
         ClusterConfig {
             nodes: 3,
             base_port: 5001,
             vnodes: DEFAULT_VNODES,
             host: "127.0.0.1".into(),
             limits: ServerLimits::default(),
+            replication: router.replication,
+            request_timeout: router.request_timeout,
+            restart: router.restart,
+            restart_backoff: router.restart_backoff,
+            anti_entropy_interval: router.anti_entropy_interval,
         }
     }
 }
@@ -60,6 +79,7 @@ impl Cluster {
     /// [`Error::BadRequest`] for zero nodes or ports past 65535; [`Error::Bind`] if a port cannot be
     /// bound (nothing is started then).
     pub fn start(config: ClusterConfig) -> Result<Cluster> {
+        config.replication.validate()?;
         let listeners = bind_all(&config)?;
         let ports = listeners
             .iter()
@@ -70,8 +90,13 @@ impl Cluster {
             host: config.host.clone(),
             limits: config.limits.clone(),
             sequential_ports: config.base_port != 0,
+            replication: config.replication,
+            request_timeout: config.request_timeout,
+            restart: config.restart,
+            restart_backoff: config.restart_backoff,
+            anti_entropy_interval: config.anti_entropy_interval,
         };
-        let router = Router::start(router_config, listeners);
+        let router = Router::start(router_config, listeners)?;
         Ok(Cluster { router, ports })
     }
 
@@ -120,7 +145,12 @@ impl Cluster {
     /// # Errors
     /// An invalid key, or no node running.
     pub async fn get(&self, key: &str) -> Result<u64> {
-        match self.call(Request::Get { key: key.to_owned() }).await? {
+        match self
+            .call(Request::Get {
+                key: key.to_owned(),
+            })
+            .await?
+        {
             Response::Count { value, .. } => Ok(value),
             other => Err(unexpected(&other)),
         }
@@ -182,6 +212,18 @@ impl Cluster {
         }
     }
 
+    /// Makes the node on `port` stop answering for `pause` (like SIGSTOP).
+    ///
+    /// # Errors
+    /// No node on `port`.
+    pub async fn pause_node(&self, port: u16, pause: Duration) -> Result<()> {
+        let millis = pause.as_millis().min(u64::MAX as u128) as u64;
+        match self.call(Request::PauseNode { port, millis }).await? {
+            Response::NodePaused { .. } => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Stops the Router and every node; their listeners close.
     pub async fn shutdown(self) {
         let ports: Vec<u16> = match self.status().await {
@@ -201,7 +243,9 @@ fn unexpected(response: &Response) -> Error {
 /// Binds one listener per node, all or nothing.
 fn bind_all(config: &ClusterConfig) -> Result<Vec<std::net::TcpListener>> {
     if config.nodes == 0 {
-        return Err(Error::BadRequest("the number of nodes must be at least 1".into()));
+        return Err(Error::BadRequest(
+            "the number of nodes must be at least 1".into(),
+        ));
     }
     let last = config.base_port as usize + config.nodes - 1;
     if config.base_port != 0 && last > u16::MAX as usize {

@@ -26,7 +26,8 @@ Commands:
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
   remove-node PORT       stop a node after handing its keys to their new owners
-  kill-node PORT         crash a node: its keys are not handed off
+  kill-node PORT         crash a node: no handoff (it restarts and is refilled from replicas)
+  pause-node PORT SECS   make a node stop answering for SECS seconds (like SIGSTOP)
   help                   show this help
   exit                   leave";
 
@@ -58,7 +59,12 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "kill-node" => Request::KillNode {
             port: one_port(word, args)?,
         },
-        _ => return Err(bad(format!("unknown command '{word}' (type 'help' for the list)"))),
+        "pause-node" => parse_pause(args)?,
+        _ => {
+            return Err(bad(format!(
+                "unknown command '{word}' (type 'help' for the list)"
+            )))
+        }
     };
     Ok(Some(Command::Request(request)))
 }
@@ -93,7 +99,9 @@ fn one_key(word: &str, args: &[&str]) -> Result<String> {
     match args {
         [key] => check_key(key).map(|_| (*key).to_owned()),
         [] => Err(bad(format!("usage: {word} KEY (the key is missing)"))),
-        _ => Err(bad(format!("usage: {word} KEY (keys cannot contain spaces)"))),
+        _ => Err(bad(format!(
+            "usage: {word} KEY (keys cannot contain spaces)"
+        ))),
     }
 }
 
@@ -121,8 +129,31 @@ fn parse_amount(text: &str) -> Result<u64> {
 }
 
 fn parse_port(text: &str) -> Result<u16> {
-    text.parse::<u16>()
-        .map_err(|_| bad(format!("bad port '{text}': expected a number from 0 to 65535")))
+    text.parse::<u16>().map_err(|_| {
+        bad(format!(
+            "bad port '{text}': expected a number from 0 to 65535"
+        ))
+    })
+}
+
+fn parse_pause(args: &[&str]) -> Result<Request> {
+    let [port, secs] = args else {
+        return Err(bad("usage: pause-node PORT SECONDS".into()));
+    };
+    let port = parse_port(port)?;
+    let secs: f64 = secs
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .ok_or_else(|| {
+            bad(format!(
+                "bad duration '{secs}': expected seconds from 0 to 86400"
+            ))
+        })?;
+    Ok(Request::PauseNode {
+        port,
+        millis: (secs * 1000.0).round() as u64,
+    })
 }
 
 fn one_port(word: &str, args: &[&str]) -> Result<u16> {

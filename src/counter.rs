@@ -8,10 +8,20 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 
+/// Names one replica's slot: the node id in the high 32 bits, the node's incarnation in the low 32.
+/// A node that crashed and restarted counts in a fresh slot, so the counts it lost can never
+/// shadow counts that survived on other replicas (merge takes the maximum per slot).
+pub type ReplicaId = u64;
+
+/// The slot id of `node` in its `incarnation`.
+pub fn replica_id(node: NodeId, incarnation: u32) -> ReplicaId {
+    (u64::from(node) << 32) | u64::from(incarnation)
+}
+
 /// A counter's state: `(replica, count)` slots sorted by replica id. Its value is the slots' sum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
-    slots: Vec<(NodeId, u64)>,
+    slots: Vec<(ReplicaId, u64)>,
 }
 
 impl Counter {
@@ -21,7 +31,7 @@ impl Counter {
     }
 
     /// A counter whose single slot, owned by `replica`, holds `count`.
-    pub fn with_count(replica: NodeId, count: u64) -> Self {
+    pub fn with_count(replica: ReplicaId, count: u64) -> Self {
         Counter {
             slots: vec![(replica, count)],
         }
@@ -35,7 +45,7 @@ impl Counter {
     }
 
     /// The slots, sorted by replica id.
-    pub fn slots(&self) -> &[(NodeId, u64)] {
+    pub fn slots(&self) -> &[(ReplicaId, u64)] {
         &self.slots
     }
 
@@ -43,7 +53,7 @@ impl Counter {
     ///
     /// # Errors
     /// [`Error::Overflow`] if the value would pass `u64::MAX`; the counter is then unchanged.
-    pub fn increment(&mut self, replica: NodeId, amount: u64) -> Result<u64> {
+    pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> Result<u64> {
         let value = self.value().checked_add(amount).ok_or(Error::Overflow)?;
         match self.slots.binary_search_by_key(&replica, |&(r, _)| r) {
             Ok(i) => self.slots[i].1 += amount,

@@ -37,6 +37,10 @@ pub enum Error {
     /// A network operation took too long.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// An update may or may not have been applied (a replica timed out or the quorum was missed
+    /// after the increment was taken).
+    #[error("outcome unknown: {0}")]
+    Uncertain(String),
     /// The actor system is shut down or an actor died.
     #[error("cluster is shut down")]
     Shutdown,

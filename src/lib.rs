@@ -3,7 +3,8 @@
 //! # Layout
 //! Data flows down; nothing imports upward.
 //! 1. [`ring`] — the consistent-hash ring: murmur3 tokens, virtual nodes, owners, ring diffs.
-//! 2. [`counter`], [`store`] — a mergeable counter and a node's counters. Plain data.
+//! 2. [`counter`], [`store`], [`replication`] — a mergeable counter, a node's counters, and the
+//!    rules of R, W, Q and hinted writes. Plain data.
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
 //! 4. [`actors`] — `NodeActor` (store + TCP listener), `Router` (ring + routing + moves), `Repl`.
@@ -18,6 +19,7 @@ pub mod counter;
 mod error;
 pub mod protocol;
 pub mod render;
+pub mod replication;
 pub mod ring;
 pub mod store;
 

@@ -24,6 +24,12 @@ pub fn render(response: &Response) -> String {
             keys(*keys_lost)
         ),
         Response::Error(e) => format!("Error: {}", e.message),
+        Response::NodePaused { port, millis } => {
+            format!(
+                "Node on port {port} paused for {:.1} s",
+                *millis as f64 / 1000.0
+            )
+        }
     }
 }
 
@@ -35,7 +41,17 @@ fn keys(n: u64) -> &'static str {
     }
 }
 
+fn state_suffix(state: NodeState) -> &'static str {
+    match state {
+        NodeState::Up => "",
+        NodeState::Down => " (down)",
+        NodeState::Recovering => " (recovering)",
+    }
+}
+
 /// The seed's status layout: the port list, then each node's counters, blank lines between nodes.
+/// Primary copies print as `key: value`, further replicas as `key: value (replica)`; with more than
+/// one replica a last paragraph gives R, W, Q and the repair counts.
 fn render_status(report: &StatusReport) -> String {
     let ports: Vec<String> = report.nodes.iter().map(|n| n.port.to_string()).collect();
     let mut out = format!(
@@ -46,18 +62,36 @@ fn render_status(report: &StatusReport) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let state = match node.state {
-            NodeState::Up => "",
-            NodeState::Down => " (down)",
-            NodeState::Recovering => " (recovering)",
-        };
-        let _ = write!(out, "\nNode on port {}:{state}", node.port);
-        if node.counters.is_empty() {
+        let _ = write!(
+            out,
+            "\nNode on port {}:{}",
+            node.port,
+            state_suffix(node.state)
+        );
+        if node.counters.is_empty() && node.replicas.is_empty() {
             out.push_str("\nNo events");
         }
         for (key, value) in &node.counters {
             let _ = write!(out, "\n{key}: {value}");
         }
+        for (key, value) in &node.replicas {
+            let _ = write!(out, "\n{key}: {value} (replica)");
+        }
+        if node.hints > 0 {
+            let _ = write!(out, "\n({} hinted writes kept for down nodes)", node.hints);
+        }
+    }
+    if report.replicas > 1 {
+        let _ = write!(
+            out,
+            "\n\nReplication: R={} W={} Q={}; repairs: {} by read repair, {} by anti-entropy ({} passes)",
+            report.replicas,
+            report.write_quorum,
+            report.read_quorum,
+            report.read_repairs,
+            report.anti_entropy_repairs,
+            report.anti_entropy_passes
+        );
     }
     out
 }
@@ -66,14 +100,19 @@ fn render_ring(report: &RingReport) -> String {
     let mut out = format!(
         "Ring: {} {}, {} virtual nodes each",
         report.nodes.len(),
-        if report.nodes.len() == 1 { "node" } else { "nodes" },
+        if report.nodes.len() == 1 {
+            "node"
+        } else {
+            "nodes"
+        },
         report.vnodes
     );
     for node in &report.nodes {
         let _ = write!(
             out,
-            "\nNode on port {}: {:.2}% of the ring, {} {}",
+            "\nNode on port {}:{} {:.2}% of the ring, {} {}",
             node.port,
+            state_suffix(node.state),
             node.share * 100.0,
             node.keys,
             keys(node.keys)
@@ -93,6 +132,8 @@ mod tests {
             port,
             state: NodeState::Up,
             counters,
+            replicas: vec![],
+            hints: 0,
         };
         let report = StatusReport {
             nodes: vec![
@@ -100,6 +141,12 @@ mod tests {
                 node(5002, vec![]),
                 node(5003, vec![]),
             ],
+            replicas: 1,
+            write_quorum: 1,
+            read_quorum: 1,
+            read_repairs: 0,
+            anti_entropy_repairs: 0,
+            anti_entropy_passes: 0,
         };
         let expected = "Nodes running on ports: [5001 5002 5003]\nCurrent counters on all nodes:\n\
 Node on port 5001:\na: 1\n\nNode on port 5002:\nNo events\n\nNode on port 5003:\nNo events";

@@ -153,6 +153,27 @@ impl Ring {
         }
     }
 
+    /// The index of the arc (virtual node) that holds `token`; arcs are numbered in token order.
+    /// Meaningless on an empty ring (0).
+    pub fn arc_of(&self, token: Token) -> usize {
+        if self.tokens.is_empty() {
+            0
+        } else {
+            self.successor(token)
+        }
+    }
+
+    /// Every arc of the ring, in token order (arc `i` ends at the `i`-th virtual node's token).
+    pub fn arcs(&self) -> Vec<TokenRange> {
+        let len = self.tokens.len();
+        (0..len)
+            .map(|i| TokenRange {
+                start: self.tokens[(i + len - 1) % len].0,
+                end: self.tokens[i].0,
+            })
+            .collect()
+    }
+
     /// The node owning `token`, or `None` on an empty ring.
     pub fn owner_of_token(&self, token: Token) -> Option<NodeId> {
         if self.tokens.is_empty() {

@@ -4,8 +4,9 @@
 //! keys of a range never hashes them again.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
-use crate::counter::Counter;
+use crate::counter::{Counter, ReplicaId};
 use crate::error::Result;
 use crate::ring::{key_token, NodeId, Token, TokenRange};
 
@@ -24,10 +25,11 @@ struct Slot {
     counter: Counter,
 }
 
-/// The counters held by one node.
+/// The counters held by one node, and the hints it keeps for nodes that are down.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
     counters: HashMap<String, Slot>,
+    hints: HashMap<NodeId, HashMap<String, Counter>>,
 }
 
 impl Store {
@@ -46,20 +48,26 @@ impl Store {
         self.counters.is_empty()
     }
 
-    /// Adds `amount` to `key` in `replica`'s slot and returns the key's new value.
+    /// Adds `amount` to `key` in `replica`'s slot and returns the key's new state.
     ///
     /// # Errors
     /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
-    pub fn increment(&mut self, key: &str, replica: NodeId, amount: u64) -> Result<u64> {
+    pub fn increment(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<Counter> {
         if let Some(slot) = self.counters.get_mut(key) {
-            return slot.counter.increment(replica, amount);
+            slot.counter.increment(replica, amount)?;
+            return Ok(slot.counter.clone());
         }
         let mut counter = Counter::new();
-        let value = counter.increment(replica, amount)?;
+        counter.increment(replica, amount)?;
         let token = key_token(key.as_bytes());
-        self.counters
-            .insert(key.to_owned(), Slot { token, counter });
-        Ok(value)
+        self.counters.insert(
+            key.to_owned(),
+            Slot {
+                token,
+                counter: counter.clone(),
+            },
+        );
+        Ok(counter)
     }
 
     /// The value of `key`, 0 if it was never incremented here.
@@ -136,9 +144,79 @@ impl Store {
         }
     }
 
-    /// Drops every key (a crash loses memory).
+    /// Merges every entry; returns how many changed the store.
+    pub fn merge_all(&mut self, entries: &[Entry]) -> usize {
+        entries.iter().filter(|e| self.merge(e)).count()
+    }
+
+    /// Copies of the entries whose token satisfies `keep`.
+    pub fn entries_where(&self, keep: impl Fn(Token) -> bool) -> Vec<Entry> {
+        self.counters
+            .iter()
+            .filter(|(_, s)| keep(s.token))
+            .map(|(key, s)| Entry {
+                key: key.clone(),
+                counter: s.counter.clone(),
+            })
+            .collect()
+    }
+
+    /// Drops the entries whose token fails `keep`; returns how many were dropped.
+    pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> usize {
+        let before = self.counters.len();
+        self.counters.retain(|_, s| keep(s.token));
+        before - self.counters.len()
+    }
+
+    /// Keeps `entry` on behalf of `node`, which is down (a hinted write).
+    pub fn add_hint(&mut self, node: NodeId, entry: &Entry) {
+        let hints = self.hints.entry(node).or_default();
+        match hints.get_mut(&entry.key) {
+            Some(counter) => {
+                counter.merge(&entry.counter);
+            }
+            None => {
+                hints.insert(entry.key.clone(), entry.counter.clone());
+            }
+        }
+    }
+
+    /// The hinted state of `key` kept for `node`, if any.
+    pub fn hint(&self, node: NodeId, key: &str) -> Option<Counter> {
+        self.hints.get(&node).and_then(|h| h.get(key)).cloned()
+    }
+
+    /// Removes and returns the hints kept for `node`.
+    pub fn take_hints(&mut self, node: NodeId) -> Vec<Entry> {
+        self.hints
+            .remove(&node)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, counter)| Entry { key, counter })
+            .collect()
+    }
+
+    /// How many hints the store keeps, for all nodes together.
+    pub fn hint_count(&self) -> usize {
+        self.hints.values().map(HashMap::len).sum()
+    }
+
+    /// An order-independent digest of the entries of each arc: `arc_of` maps a token to its arc.
+    pub fn digests(&self, arc_of: impl Fn(Token) -> usize) -> HashMap<usize, u64> {
+        let mut out: HashMap<usize, u64> = HashMap::new();
+        for (key, slot) in &self.counters {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            slot.counter.slots().hash(&mut h);
+            *out.entry(arc_of(slot.token)).or_default() ^= h.finish();
+        }
+        out
+    }
+
+    /// Drops every key and every hint (a crash loses memory).
     pub fn clear(&mut self) {
         self.counters.clear();
+        self.hints.clear();
     }
 }
 

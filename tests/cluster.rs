@@ -1,11 +1,18 @@
-//! In-process tests of the Router and its nodes through the embedding API (`Cluster`).
+//! In-process tests of the Router and its nodes through the embedding API (`Cluster`), with one
+//! copy of each key (`--replicas 1`), the seed's model: replication has its own tests.
 
+use ringkv::replication::ReplicationConfig;
 use ringkv::{Cluster, ClusterConfig, Error};
 
 fn start(nodes: usize) -> Cluster {
     Cluster::start(ClusterConfig {
         nodes,
         base_port: 0,
+        replication: ReplicationConfig {
+            replicas: 1,
+            ..Default::default()
+        },
+        restart: false,
         ..Default::default()
     })
     .expect("cluster starts on free ports")
@@ -29,7 +36,10 @@ async fn totals(cluster: &Cluster) -> (u64, usize) {
 async fn updates_and_gets_across_nodes() {
     let cluster = start(3);
     for i in 0..300u64 {
-        assert_eq!(cluster.update(&format!("k{i}"), i + 1).await.unwrap(), i + 1);
+        assert_eq!(
+            cluster.update(&format!("k{i}"), i + 1).await.unwrap(),
+            i + 1
+        );
     }
     for i in 0..300u64 {
         assert_eq!(cluster.get(&format!("k{i}")).await.unwrap(), i + 1);
@@ -37,7 +47,10 @@ async fn updates_and_gets_across_nodes() {
     assert_eq!(cluster.get("never").await.unwrap(), 0);
     let report = cluster.status().await.unwrap();
     assert_eq!(report.nodes.len(), 3);
-    assert!(report.nodes.iter().all(|n| !n.counters.is_empty()), "keys spread over all nodes");
+    assert!(
+        report.nodes.iter().all(|n| !n.counters.is_empty()),
+        "keys spread over all nodes"
+    );
     assert_eq!(totals(&cluster).await, ((1..=300).sum(), 300));
 }
 
@@ -52,9 +65,15 @@ async fn overflow_is_an_error_and_changes_nothing() {
 #[actix_rt::test]
 async fn bad_keys_are_refused() {
     let cluster = start(1);
-    assert!(matches!(cluster.update("", 1).await, Err(Error::BadRequest(_))));
+    assert!(matches!(
+        cluster.update("", 1).await,
+        Err(Error::BadRequest(_))
+    ));
     let long = "x".repeat(ringkv::command::MAX_KEY_LEN + 1);
-    assert!(matches!(cluster.get(&long).await, Err(Error::BadRequest(_))));
+    assert!(matches!(
+        cluster.get(&long).await,
+        Err(Error::BadRequest(_))
+    ));
 }
 
 #[actix_rt::test]
@@ -66,7 +85,10 @@ async fn add_node_moves_about_one_share_and_keeps_every_count() {
     }
     let (port, moved) = cluster.add_node(None).await.unwrap();
     let ideal = n as f64 / 5.0;
-    assert!((moved as f64 - ideal).abs() < 0.35 * ideal, "moved {moved}, ideal {ideal}");
+    assert!(
+        (moved as f64 - ideal).abs() < 0.35 * ideal,
+        "moved {moved}, ideal {ideal}"
+    );
     let report = cluster.ring().await.unwrap();
     let new = report.nodes.iter().find(|s| s.port == port).unwrap();
     assert_eq!(new.keys, moved);
@@ -87,7 +109,10 @@ async fn remove_node_hands_off_everything() {
     assert_eq!(cluster.remove_node(victim).await.unwrap(), held);
     assert_eq!(totals(&cluster).await, (1000, 1000));
     assert_eq!(cluster.status().await.unwrap().nodes.len(), 2);
-    assert!(matches!(cluster.remove_node(victim).await, Err(Error::Server(_))));
+    assert!(matches!(
+        cluster.remove_node(victim).await,
+        Err(Error::Server(_))
+    ));
     // Its port is closed.
     assert!(std::net::TcpStream::connect(("127.0.0.1", victim)).is_err());
 }
@@ -96,7 +121,10 @@ async fn remove_node_hands_off_everything() {
 async fn the_last_node_cannot_be_removed() {
     let cluster = start(1);
     let port = cluster.ports()[0];
-    assert!(matches!(cluster.remove_node(port).await, Err(Error::BadRequest(_))));
+    assert!(matches!(
+        cluster.remove_node(port).await,
+        Err(Error::BadRequest(_))
+    ));
 }
 
 #[actix_rt::test]
@@ -123,7 +151,10 @@ async fn eight_writers_during_membership_changes_end_with_exact_totals() {
             let cluster = cluster.clone();
             actix_rt::spawn(async move {
                 for i in 0..500u64 {
-                    cluster.update(&format!("w{w}-k{}", i % 50), 1).await.unwrap();
+                    cluster
+                        .update(&format!("w{w}-k{}", i % 50), 1)
+                        .await
+                        .unwrap();
                 }
             })
         })

@@ -19,7 +19,12 @@ fn run(args: &[&str], input: &str) -> String {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -42,7 +47,10 @@ fn normalize(out: &str) -> String {
 
 #[test]
 fn the_seed_session_prints_the_seed_lines() {
-    let out = run(&["--base-port", "0"], "3\nupdate a\nget a\nstatus\nexit\n");
+    let out = run(
+        &["--base-port", "0", "--replicas", "1"],
+        "3\nupdate a\nget a\nstatus\nexit\n",
+    );
     let expected = "\
 Welcome to Consistent Hashing based Distributed Key-Value Store
 Enter number of nodes to start: 
@@ -64,6 +72,27 @@ No events
 Exiting...
 ";
     assert_eq!(normalize(&out), expected);
+}
+
+#[test]
+fn with_three_replicas_status_marks_the_copies() {
+    let out = run(
+        &["--nodes", "3", "--base-port", "0"],
+        "update a\nstatus\nexit\n",
+    );
+    let text = normalize(&out);
+    assert!(
+        text.contains("Node on port 5001:\na: 1\n\nNode on port 5002:\na: 1 (replica)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Node on port 5003:\na: 1 (replica)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Replication: R=3 W=2 Q=2; repairs: "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -107,12 +136,42 @@ fn membership_commands_from_the_repl() {
     let input = input
         .replace("PORT0", &base.to_string())
         .replace("PORT1", &(base + 1).to_string());
-    let out = run(&["--nodes", "3", "--base-port", &base.to_string()], &input);
-    assert!(out.contains(&format!("Node listening on port {}\n", base + 3)), "{out}");
-    assert!(out.contains("Ring: 4 nodes, 256 virtual nodes each"), "{out}");
-    assert!(out.contains(&format!("Node on port {base} killed, ")), "{out}");
-    assert!(out.contains(&format!("Node on port {} removed, ", base + 1)), "{out}");
-    assert!(out.contains(&format!("Nodes running on ports: [{} {}]", base + 2, base + 3)), "{out}");
+    let out = run(
+        &[
+            "--nodes",
+            "3",
+            "--base-port",
+            &base.to_string(),
+            "--replicas",
+            "1",
+            "--no-restart",
+        ],
+        &input,
+    );
+    assert!(
+        out.contains(&format!("Node listening on port {}\n", base + 3)),
+        "{out}"
+    );
+    assert!(
+        out.contains("Ring: 4 nodes, 256 virtual nodes each"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Node on port {base} killed, ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Node on port {} removed, ", base + 1)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Nodes running on ports: [{} {}]",
+            base + 2,
+            base + 3
+        )),
+        "{out}"
+    );
     assert!(out.contains("Commands:"));
 }
 
@@ -127,6 +186,9 @@ fn a_port_in_use_is_refused_with_one_line() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("cannot listen on port {port}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on port {port}")),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -95,11 +95,11 @@ proptest! {
 
     #[test]
     fn counter_merge_is_commutative_associative_idempotent(
-        a in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
-        b in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
-        c in prop::collection::vec((0u32..5, 0u64..1000), 0..8),
+        a in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
+        b in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
+        c in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
     ) {
-        let build = |ops: &[(u32, u64)]| {
+        let build = |ops: &[(u64, u64)]| {
             let mut counter = Counter::new();
             for &(r, n) in ops {
                 counter.increment(r, n).unwrap();
@@ -134,7 +134,9 @@ fn ten_nodes_default_vnodes_are_balanced_within_15_percent() {
     let ring = Ring::with_nodes(DEFAULT_VNODES, 1..=10);
     let mut counts: HashMap<NodeId, usize> = HashMap::new();
     for i in 0..100_000 {
-        *counts.entry(ring.owner(format!("key-{i}").as_bytes()).unwrap()).or_default() += 1;
+        *counts
+            .entry(ring.owner(format!("key-{i}").as_bytes()).unwrap())
+            .or_default() += 1;
     }
     let max = *counts.values().max().unwrap() as f64;
     let mean = 100_000.0 / 10.0;
@@ -154,7 +156,10 @@ fn adding_an_eleventh_node_moves_about_one_eleventh() {
         })
         .count() as f64;
     let ideal = 100_000.0 / 11.0;
-    assert!((moved - ideal).abs() <= 0.25 * ideal, "moved {moved}, ideal {ideal}");
+    assert!(
+        (moved - ideal).abs() <= 0.25 * ideal,
+        "moved {moved}, ideal {ideal}"
+    );
 }
 
 #[test]

@@ -38,7 +38,11 @@ impl Server {
 
     fn ok(&self, port: u16, words: &str) -> String {
         let out = self.client(port, words);
-        assert!(out.status.success(), "{words}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{words}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -58,13 +62,19 @@ fn client_commands_print_the_repl_text_from_any_node() {
     assert_eq!(server.ok(b, "update a 4"), "Update successful\n");
     assert_eq!(server.ok(c, "get a"), "Count for a: 5\n");
     let status = server.ok(b, "status");
-    assert!(status.starts_with(&format!("Nodes running on ports: [{a} {b} {c}]\n")), "{status}");
+    assert!(
+        status.starts_with(&format!("Nodes running on ports: [{a} {b} {c}]\n")),
+        "{status}"
+    );
     assert!(status.contains("a: 5\n"));
     assert!(server.ok(a, "ring").contains("Ring: 3 nodes"));
     let added = server.ok(a, "add-node");
     assert!(added.starts_with("Node listening on port "), "{added}");
     let killed = server.ok(a, &format!("kill-node {c}"));
-    assert!(killed.starts_with(&format!("Node on port {c} killed, ")), "{killed}");
+    assert!(
+        killed.starts_with(&format!("Node on port {c} killed, ")),
+        "{killed}"
+    );
     assert!(server.client(c, "get a").status.code() != Some(0));
 }
 
@@ -102,7 +112,11 @@ fn client_against_a_closed_port_fails_clearly() {
 fn serve_stops_cleanly_on_sigterm() {
     let mut server = Server::start(1);
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

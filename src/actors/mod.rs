@@ -6,12 +6,12 @@
 //! - `listener` and `session` serve the framed protocol on a node's port, one task per connection.
 
 mod listener;
-mod node;
+pub mod node;
 mod repl;
 pub(crate) mod router;
 mod session;
 
 pub use listener::ServerLimits;
-pub use node::NodeActor;
+pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};
 pub use router::{Exec, Router, RouterConfig};

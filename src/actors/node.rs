@@ -1,45 +1,158 @@
 //! `NodeActor`: one node's counters and its TCP listener, started under an actix `Supervisor`.
 //!
-//! The actor only applies store operations sent by the [`Router`]; the listener it owns hands every
-//! client request to the Router, which coordinates it.
+//! The actor applies the store operations the [`Router`] sends it as [`NodeCall`]s; its listener
+//! hands every client request to the Router, which coordinates it. A crash wipes the store and
+//! stops the actor; the supervisor restarts it, and after a back-off it listens again and tells the
+//! Router, which refills it from the other replicas.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use super::listener::{self, ServerLimits};
+use super::router::{bind, NodeRestarted};
 use super::Router;
-use crate::error::Result;
-use crate::ring::{NodeId, TokenRange};
+use crate::counter::{replica_id, Counter};
+use crate::error::{Error, Result};
+use crate::ring::{NodeId, Ring, TokenRange};
 use crate::store::{Entry, Store};
+
+/// What the Router asks of a node. One message type, so a node is reached through one
+/// `Recipient<NodeCall>`: a node in another process could stand behind the same interface.
+#[derive(Debug, Clone)]
+pub enum NodeOp {
+    /// Add `amount` to `key` in this node's own slot (in its hints for `hint_for` if set).
+    Increment {
+        /// The key.
+        key: String,
+        /// How much to add.
+        amount: u64,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// The state of `key` (from the hints for `hint_for` if set).
+    Read {
+        /// The key.
+        key: String,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// Merge replica states into the store (into the hints for `hint_for` if set).
+    Merge {
+        /// The states.
+        entries: Vec<Entry>,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// Remove and return the hints kept for a node.
+    TakeHints(NodeId),
+    /// Copies of the entries in the given ranges (all if `None`).
+    Entries(Option<Vec<TokenRange>>),
+    /// Copies of the entries whose first `replicas` ring nodes include `node`.
+    EntriesFor {
+        /// The ring to judge by.
+        ring: Arc<Ring>,
+        /// R.
+        replicas: usize,
+        /// The node.
+        node: NodeId,
+    },
+    /// Drop the entries this node is no longer one of the first `replicas` ring nodes of.
+    Retain {
+        /// The ring to judge by.
+        ring: Arc<Ring>,
+        /// R.
+        replicas: usize,
+    },
+    /// A digest of the entries of each arc of the ring.
+    Digests(Arc<Ring>),
+    /// `(key, value)` pairs, sorted, and the number of hints kept.
+    Dump,
+    /// How many keys the node holds.
+    KeyCount,
+    /// Answer at once (a liveness probe).
+    Ping,
+    /// Stop answering for a while.
+    Pause(Duration),
+    /// Crash: lose the memory, close the listener, stop (the supervisor may restart).
+    Crash,
+    /// Stop for good after a handoff.
+    Stop,
+}
+
+/// A node's answer to a [`NodeOp`].
+#[derive(Debug, Clone)]
+pub enum NodeReply {
+    /// Done, nothing to report.
+    Done,
+    /// A key's state (`None`: not held).
+    State(Option<Counter>),
+    /// How many entries changed or were dropped; how many keys are held.
+    Count(usize),
+    /// Entries.
+    Entries(Vec<Entry>),
+    /// Digest of each arc.
+    Digests(HashMap<usize, u64>),
+    /// Sorted `(key, value)` pairs and the number of hints.
+    Dump(Vec<(String, u64)>, usize),
+}
+
+/// One call to a node.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<NodeReply>")]
+pub struct NodeCall(pub NodeOp);
+
+/// How a node behaves after a crash.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The address to listen on again after a restart.
+    pub host: String,
+    /// Limits for its clients.
+    pub limits: ServerLimits,
+    /// Whether the supervisor brings it back after a crash.
+    pub restart: bool,
+    /// How long it stays down before listening again.
+    pub restart_backoff: Duration,
+}
 
 /// One node of the cluster.
 pub struct NodeActor {
     id: NodeId,
     port: u16,
+    incarnation: u32,
     listener: Option<std::net::TcpListener>,
     router: Addr<Router>,
-    limits: ServerLimits,
+    options: NodeOptions,
     store: Store,
+    crashed: bool,
     stopping: bool,
     shutdown: CancellationToken,
 }
 
 impl NodeActor {
     /// A node with id `id` serving clients on `listener` (already bound, so its port is known).
+    ///
+    /// # Errors
+    /// The listener has no local address.
     pub fn new(
         id: NodeId,
         listener: std::net::TcpListener,
         router: Addr<Router>,
-        limits: ServerLimits,
+        options: NodeOptions,
     ) -> Result<Self> {
         let port = listener.local_addr()?.port();
         Ok(NodeActor {
             id,
             port,
+            incarnation: 0,
             listener: Some(listener),
             router,
-            limits,
+            options,
             store: Store::new(),
+            crashed: false,
             stopping: false,
             shutdown: CancellationToken::new(),
         })
@@ -49,148 +162,160 @@ impl NodeActor {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    fn serve(&mut self, listener: std::net::TcpListener) -> Result<()> {
+        self.shutdown = CancellationToken::new();
+        let (router, limits) = (self.router.clone(), self.options.limits.clone());
+        listener::start(listener, router, limits, self.shutdown.clone())
+    }
+
+    /// After a crash: wait out the back-off, listen again, tell the Router.
+    fn come_back(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_later(self.options.restart_backoff, |act, ctx| {
+            match bind(&act.options.host, act.port).and_then(|l| act.serve(l)) {
+                Ok(()) => {
+                    act.crashed = false;
+                    act.router.do_send(NodeRestarted(act.id));
+                }
+                Err(e) => {
+                    tracing::warn!(port = act.port, "restart failed, retrying: {e}");
+                    act.come_back(ctx);
+                }
+            }
+        });
+    }
 }
 
 impl Actor for NodeActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // The router's requests must never be reordered: their queue is bounded upstream.
+        // The Router's calls must never be reordered; their number is bounded upstream.
         ctx.set_mailbox_capacity(usize::MAX);
-        if self.stopping {
-            // Stopped for good: the supervisor restarted us because an address is still alive.
-            // Stay idle (no listener) until the last address is dropped; stopping again here would
-            // make the supervisor restart us in a busy loop.
+        if self.stopping || (self.crashed && !self.options.restart) {
+            // Stopped for good: stay idle until the last address is dropped. Stopping again here
+            // would make the supervisor restart us in a busy loop.
             return;
         }
-        let Some(std_listener) = self.listener.take() else {
-            tracing::warn!(port = self.port, "node restarted without a listener");
+        if self.crashed {
+            self.come_back(ctx);
             return;
-        };
-        self.shutdown = CancellationToken::new();
-        let router = self.router.clone();
-        let limits = self.limits.clone();
-        let token = self.shutdown.clone();
-        match listener::start(std_listener, router, limits, token) {
-            Ok(()) => tracing::debug!(port = self.port, id = self.id, "node started"),
-            Err(e) => {
+        }
+        if let Some(listener) = self.listener.take() {
+            if let Err(e) = self.serve(listener) {
                 tracing::error!(port = self.port, "cannot serve: {e}");
-                ctx.stop();
             }
         }
     }
 
-    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+    fn stopped(&mut self, _: &mut Context<Self>) {
         self.shutdown.cancel();
-        tracing::debug!(port = self.port, "node stopped");
     }
 }
 
 impl Supervised for NodeActor {
-    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+    fn restarting(&mut self, _: &mut Context<Self>) {
         self.shutdown.cancel();
+        tracing::info!(port = self.port, "node restarting");
     }
 }
 
-/// Add `amount` to `key`; answers the new value.
-#[derive(Message)]
-#[rtype(result = "Result<u64>")]
-pub struct Increment {
-    /// The key.
-    pub key: String,
-    /// How much to add.
-    pub amount: u64,
-}
+impl Handler<NodeCall> for NodeActor {
+    type Result = Result<NodeReply>;
 
-impl Handler<Increment> for NodeActor {
-    type Result = Result<u64>;
-    fn handle(&mut self, msg: Increment, _: &mut Context<Self>) -> Result<u64> {
-        self.store.increment(&msg.key, self.id, msg.amount)
-    }
-}
-
-/// Read `key`'s value.
-#[derive(Message)]
-#[rtype(result = "u64")]
-pub struct Read(pub String);
-
-impl Handler<Read> for NodeActor {
-    type Result = u64;
-    fn handle(&mut self, msg: Read, _: &mut Context<Self>) -> u64 {
-        self.store.get(&msg.0)
-    }
-}
-
-/// Every `(key, value)` pair, sorted by key.
-#[derive(Message)]
-#[rtype(result = "Vec<(String, u64)>")]
-pub struct Dump;
-
-impl Handler<Dump> for NodeActor {
-    type Result = MessageResult<Dump>;
-    fn handle(&mut self, _: Dump, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.store.list())
-    }
-}
-
-/// How many keys the node holds.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct KeyCount;
-
-impl Handler<KeyCount> for NodeActor {
-    type Result = usize;
-    fn handle(&mut self, _: KeyCount, _: &mut Context<Self>) -> usize {
-        self.store.len()
-    }
-}
-
-/// Remove and return the keys of the given ranges (all keys if `None`).
-#[derive(Message)]
-#[rtype(result = "Vec<Entry>")]
-pub struct Take(pub Option<Vec<TokenRange>>);
-
-impl Handler<Take> for NodeActor {
-    type Result = MessageResult<Take>;
-    fn handle(&mut self, msg: Take, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(match msg.0 {
-            Some(ranges) => self.store.take_ranges(&ranges),
-            None => self.store.take_all(),
+    fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
+        let me = replica_id(self.id, self.incarnation);
+        let store = &mut self.store;
+        Ok(match op {
+            NodeOp::Increment {
+                key,
+                amount,
+                hint_for,
+            } => match hint_for {
+                None => NodeReply::State(Some(store.increment(&key, me, amount)?)),
+                Some(node) => {
+                    let mut counter = store.hint(node, &key).unwrap_or_default();
+                    counter.increment(me, amount)?;
+                    store.add_hint(
+                        node,
+                        &Entry {
+                            key,
+                            counter: counter.clone(),
+                        },
+                    );
+                    NodeReply::State(Some(counter))
+                }
+            },
+            NodeOp::Read { key, hint_for } => NodeReply::State(match hint_for {
+                None => store.counter(&key).cloned(),
+                Some(node) => store.hint(node, &key),
+            }),
+            NodeOp::Merge { entries, hint_for } => match hint_for {
+                None => NodeReply::Count(store.merge_all(&entries)),
+                Some(node) => {
+                    entries.iter().for_each(|e| store.add_hint(node, e));
+                    NodeReply::Count(entries.len())
+                }
+            },
+            NodeOp::TakeHints(node) => NodeReply::Entries(store.take_hints(node)),
+            NodeOp::Entries(None) => NodeReply::Entries(store.entries_where(|_| true)),
+            NodeOp::Entries(Some(ranges)) => {
+                NodeReply::Entries(store.entries_where(|t| ranges.iter().any(|r| r.contains(t))))
+            }
+            NodeOp::EntriesFor {
+                ring,
+                replicas,
+                node,
+            } => NodeReply::Entries(
+                store.entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
+            ),
+            NodeOp::Retain { ring, replicas } => {
+                let id = self.id;
+                NodeReply::Count(
+                    store.retain(|t| ring.preference_list_of_token(t, replicas).contains(&id)),
+                )
+            }
+            NodeOp::Digests(ring) => NodeReply::Digests(store.digests(|t| ring.arc_of(t))),
+            NodeOp::Dump => NodeReply::Dump(store.list(), store.hint_count()),
+            NodeOp::KeyCount => NodeReply::Count(store.len()),
+            NodeOp::Ping => NodeReply::Done,
+            NodeOp::Pause(pause) => {
+                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(pause)));
+                NodeReply::Done
+            }
+            NodeOp::Crash => self.crash(ctx),
+            NodeOp::Stop => {
+                self.stopping = true;
+                self.shutdown.cancel();
+                ctx.stop();
+                NodeReply::Count(self.store.len())
+            }
         })
     }
 }
 
-/// Merge the given entries into the node's store.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Give(pub Vec<Entry>);
-
-impl Handler<Give> for NodeActor {
-    type Result = ();
-    fn handle(&mut self, msg: Give, _: &mut Context<Self>) {
-        self.store.give(&msg.0);
-    }
-}
-
-/// Stop the node for good. With `crash`, its counters are dropped on the floor; answers how many
-/// keys it still held.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Stop {
-    /// Whether this is a crash (memory lost) rather than a clean stop after handoff.
-    pub crash: bool,
-}
-
-impl Handler<Stop> for NodeActor {
-    type Result = usize;
-    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) -> usize {
+impl NodeActor {
+    fn crash(&mut self, ctx: &mut Context<Self>) -> NodeReply {
         let held = self.store.len();
-        if msg.crash {
-            self.store.clear();
-        }
-        self.stopping = true;
+        self.store.clear();
+        self.incarnation += 1;
+        self.crashed = true;
         self.shutdown.cancel();
         ctx.stop();
-        held
+        NodeReply::Count(held)
     }
+}
+
+/// Sends `op` to a node and waits at most `timeout`.
+///
+/// # Errors
+/// [`Error::Timeout`] past the timeout, [`Error::Shutdown`] if the node is gone, or the node's error.
+pub async fn call(node: &Recipient<NodeCall>, op: NodeOp, timeout: Duration) -> Result<NodeReply> {
+    node.send(NodeCall(op))
+        .timeout(timeout)
+        .await
+        .map_err(|e| match e {
+            MailboxError::Timeout => Error::Timeout("a node did not answer in time".into()),
+            MailboxError::Closed => Error::Shutdown,
+        })?
 }

@@ -60,7 +60,10 @@ fn ask_nodes(tty: bool) -> anyhow::Result<Option<usize>> {
         }
         match line.trim().parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => return Ok(Some(n)),
-            _ => println!("Error: expected a number of nodes from 1 to 1000, got '{}'", line.trim()),
+            _ => println!(
+                "Error: expected a number of nodes from 1 to 1000, got '{}'",
+                line.trim()
+            ),
         }
     }
 }

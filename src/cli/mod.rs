@@ -4,15 +4,23 @@ mod client;
 mod interactive;
 mod serve;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 use ringkv::actors::ServerLimits;
+use ringkv::replication::ReplicationConfig;
 use ringkv::ClusterConfig;
 
 /// ringkv: a distributed store of event counters on a consistent-hashing ring.
 ///
 /// Without a subcommand it starts the interactive store, as the original program did.
 #[derive(Debug, Parser)]
-#[command(name = "ringkv", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "ringkv",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,
@@ -49,6 +57,44 @@ pub struct ClusterArgs {
     /// The most client connections one node serves at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Copies of each key (R), capped by the number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    replicas: u32,
+    /// Replicas that must hold an update before it is acknowledged (W; default a majority of R).
+    #[arg(long)]
+    write_quorum: Option<usize>,
+    /// Replicas a read merges (Q; default a majority of R).
+    #[arg(long)]
+    read_quorum: Option<usize>,
+    /// How long a node may take to answer (e.g. `1s`, `250ms`, `0.5`).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Do not restart crashed nodes: copy their ranges to new replicas instead.
+    #[arg(long)]
+    no_restart: bool,
+    /// How long a crashed node stays down before its supervisor restarts it.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    restart_backoff: Duration,
+    /// How often anti-entropy compares replicas (`0` turns it off).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    anti_entropy_interval: Duration,
+}
+
+/// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * scale <= 86_400.0 => {
+            Ok(Duration::from_secs_f64(n * scale))
+        }
+        _ => Err(format!("'{text}' is not a duration like 1s, 250ms or 0.5")),
+    }
 }
 
 impl ClusterArgs {
@@ -63,6 +109,15 @@ impl ClusterArgs {
                 max_connections: self.max_connections,
                 ..ServerLimits::default()
             },
+            replication: ReplicationConfig {
+                replicas: self.replicas as usize,
+                write_quorum: self.write_quorum,
+                read_quorum: self.read_quorum,
+            },
+            request_timeout: self.request_timeout,
+            restart: !self.no_restart,
+            restart_backoff: self.restart_backoff,
+            anti_entropy_interval: self.anti_entropy_interval,
         }
     }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+pub use crate::replication::NodeState;
 
 /// A command for the cluster, as the REPL, the framed protocol and the embedding API send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,13 @@ pub enum Request {
     KillNode {
         /// The node's port.
         port: u16,
+    },
+    /// Make the node on `port` stop answering for `millis` milliseconds (like SIGSTOP). Tag 7.
+    PauseNode {
+        /// The node's port.
+        port: u16,
+        /// How long, in milliseconds.
+        millis: u64,
     },
 }
 
@@ -87,13 +95,32 @@ pub enum Response {
     },
     /// The request failed. Tag 7.
     Error(ErrorReply),
+    /// A node was paused (answer to `PauseNode`). Tag 8.
+    NodePaused {
+        /// The paused node's port.
+        port: u16,
+        /// For how long, in milliseconds.
+        millis: u64,
+    },
 }
 
-/// What every node holds.
+/// What every node holds, and how replication is doing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// One entry per node, in the order the nodes joined.
     pub nodes: Vec<NodeStatus>,
+    /// Copies of each key in force (R).
+    pub replicas: u32,
+    /// Acknowledgements per update (W).
+    pub write_quorum: u32,
+    /// Replicas per read (Q).
+    pub read_quorum: u32,
+    /// Stale replicas fixed by reads so far.
+    pub read_repairs: u64,
+    /// Stale replicas fixed by anti-entropy passes so far.
+    pub anti_entropy_repairs: u64,
+    /// Anti-entropy passes run so far.
+    pub anti_entropy_passes: u64,
 }
 
 /// One node's state and counters.
@@ -103,19 +130,12 @@ pub struct NodeStatus {
     pub port: u16,
     /// Whether it is serving.
     pub state: NodeState,
-    /// Its `(key, value)` pairs, sorted by key.
+    /// The `(key, value)` pairs it holds as the key's primary (owner), sorted by key.
     pub counters: Vec<(String, u64)>,
-}
-
-/// A node's life state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum NodeState {
-    /// Serving requests. Tag 0.
-    Up,
-    /// Crashed or unreachable. Tag 1.
-    Down,
-    /// Restarted and being refilled. Tag 2.
-    Recovering,
+    /// The `(key, value)` pairs it holds as a further replica, sorted by key.
+    pub replicas: Vec<(String, u64)>,
+    /// How many hinted writes it keeps for nodes that are down.
+    pub hints: u64,
 }
 
 /// Each node's share of the ring.
@@ -132,6 +152,8 @@ pub struct RingReport {
 pub struct NodeShare {
     /// The node's port.
     pub port: u16,
+    /// Whether it is serving.
+    pub state: NodeState,
     /// The fraction of the ring it owns, `0.0..=1.0`.
     pub share: f64,
     /// How many keys it holds.
@@ -162,6 +184,9 @@ pub enum ErrorCode {
     Protocol,
     /// Something failed inside the server. Tag 5.
     Internal,
+    /// An update may or may not have been applied (timeout, or quorum missed after the replica
+    /// took it): retrying may count it twice. Tag 6.
+    Uncertain,
 }
 
 impl From<&Error> for ErrorReply {
@@ -173,6 +198,7 @@ impl From<&Error> for ErrorReply {
             Error::Unavailable(_) | Error::Shutdown | Error::Timeout(_) => ErrorCode::Unavailable,
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::Server(_) | Error::Io(_) => ErrorCode::Internal,
+            Error::Uncertain(_) => ErrorCode::Uncertain,
         };
         ErrorReply {
             code,
@@ -194,6 +220,7 @@ impl From<ErrorReply> for Error {
             ErrorCode::BadRequest => Error::BadRequest(reply.message),
             ErrorCode::Unavailable => Error::Unavailable(reply.message),
             ErrorCode::Protocol => Error::Protocol(reply.message),
+            ErrorCode::Uncertain => Error::Uncertain(reply.message),
             ErrorCode::NoSuchNode | ErrorCode::Internal => Error::Server(reply.message),
         }
     }

@@ -1,0 +1,275 @@
+//! Liveness and repair: nodes that time out are marked down and probed until they answer; crashed
+//! nodes come back through their supervisor and are refilled; anti-entropy compares replicas.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+
+use super::{Router, Stats};
+use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
+use crate::counter::Counter;
+use crate::replication::NodeState;
+use crate::ring::{NodeId, Ring, TokenRange};
+use crate::store::Entry;
+
+/// How often nodes marked down (but not crashed) are probed.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// A node did not answer in time: mark it down.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeTimedOut(pub NodeId);
+
+/// A crashed node listens again after its restart: refill it, then mark it up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeRestarted(pub NodeId);
+
+/// A node answered again (or finished its refill).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Recovered(NodeId);
+
+/// Starts the probe and anti-entropy timers.
+pub(super) fn start_timers(router: &Router, ctx: &mut Context<Router>) {
+    ctx.run_interval(PROBE_EVERY, |act, ctx| act.probe_down(ctx));
+    let every = router.config.anti_entropy_interval;
+    if !every.is_zero() {
+        ctx.run_interval(every, |act, ctx| act.anti_entropy(ctx));
+    }
+}
+
+impl Handler<NodeTimedOut> for Router {
+    type Result = ();
+    fn handle(&mut self, NodeTimedOut(id): NodeTimedOut, _: &mut Context<Self>) {
+        if let Some(node) = self.nodes.get_mut(&id) {
+            if node.state == NodeState::Up {
+                tracing::warn!(port = node.port, "node timed out; marked down");
+                node.state = NodeState::Down;
+            }
+        }
+    }
+}
+
+impl Handler<NodeRestarted> for Router {
+    type Result = ();
+    fn handle(&mut self, NodeRestarted(id): NodeRestarted, ctx: &mut Context<Self>) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        tracing::info!(port = node.port, "node restarted; refilling");
+        node.crashed = false;
+        node.state = NodeState::Recovering;
+        self.refill(id, true, ctx);
+    }
+}
+
+impl Handler<Recovered> for Router {
+    type Result = ();
+    fn handle(&mut self, Recovered(id): Recovered, ctx: &mut Context<Self>) {
+        if let Some(node) = self.nodes.get_mut(&id) {
+            if node.state == NodeState::Recovering {
+                node.state = NodeState::Up;
+                tracing::info!(port = node.port, "node up");
+                self.anti_entropy(ctx);
+            }
+        }
+    }
+}
+
+impl Router {
+    /// Probes every node that is down but not crashed; one that answers is refilled with its hints.
+    fn probe_down(&mut self, ctx: &mut Context<Self>) {
+        let suspects: Vec<(NodeId, Recipient<NodeCall>)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.state == NodeState::Down && !n.crashed)
+            .map(|(&id, n)| (id, n.call.clone()))
+            .collect();
+        for (id, node) in suspects {
+            let fut = async move { call(&node, NodeOp::Ping, PROBE_EVERY).await.is_ok() };
+            ctx.spawn(
+                actix::fut::wrap_future(fut).map(move |alive, act: &mut Router, ctx| {
+                    let Some(node) = act.nodes.get_mut(&id) else {
+                        return;
+                    };
+                    if alive && node.state == NodeState::Down && !node.crashed {
+                        node.state = NodeState::Recovering;
+                        act.refill(id, false, ctx);
+                    }
+                }),
+            );
+        }
+    }
+
+    /// Hands the hints kept for `id` back to it and, after a crash (`all`), copies in every key it
+    /// replicates; then reports it recovered.
+    fn refill(&mut self, id: NodeId, all: bool, ctx: &mut Context<Self>) {
+        let Some(target) = self.recipient(id) else {
+            return;
+        };
+        let sources: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|(&n, info)| n != id && info.state != NodeState::Down)
+            .map(|(_, info)| info.call.clone())
+            .collect();
+        let (ring, r) = (self.ring.clone(), self.quorums().r);
+        let timeout = self.config.request_timeout * 10;
+        let me = self.address();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            for source in &sources {
+                let mut ops = vec![NodeOp::TakeHints(id)];
+                if all {
+                    ops.push(NodeOp::EntriesFor {
+                        ring: ring.clone(),
+                        replicas: r,
+                        node: id,
+                    });
+                }
+                for op in ops {
+                    if let Ok(NodeReply::Entries(entries)) = call(source, op, timeout).await {
+                        let merge = NodeOp::Merge {
+                            entries,
+                            hint_for: None,
+                        };
+                        let _ = call(&target, merge, timeout).await;
+                    }
+                }
+            }
+            me.do_send(Recovered(id));
+        }));
+    }
+
+    /// One anti-entropy pass: compare per-arc digests of the replicas that are up and merge the
+    /// arcs that differ. Skipped while another pass runs; abandoned if the ring changes.
+    pub(super) fn anti_entropy(&mut self, ctx: &mut Context<Self>) {
+        let r = self.quorums().r;
+        if r < 2 || self.ring.len() < 2 {
+            return;
+        }
+        let up: BTreeMap<NodeId, Recipient<NodeCall>> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.state == NodeState::Up)
+            .map(|(&id, n)| (id, n.call.clone()))
+            .collect();
+        let pass = Pass {
+            ring: self.ring.clone(),
+            r,
+            up,
+            stats: self.stats.clone(),
+            epoch: self.stats.epoch.load(Ordering::SeqCst),
+            timeout: self.config.request_timeout * 10,
+        };
+        ctx.spawn(actix::fut::wrap_future(pass.run()));
+    }
+}
+
+/// One anti-entropy pass over a snapshot of the ring.
+struct Pass {
+    ring: Arc<Ring>,
+    r: usize,
+    up: BTreeMap<NodeId, Recipient<NodeCall>>,
+    stats: Arc<Stats>,
+    epoch: u64,
+    timeout: Duration,
+}
+
+impl Pass {
+    async fn run(self) {
+        let digests = self.digests().await;
+        let arcs = self.ring.arcs();
+        // For each node, the arcs whose replicas disagree.
+        let mut stale: BTreeMap<NodeId, Vec<TokenRange>> = BTreeMap::new();
+        let mut differing: Vec<(TokenRange, Vec<NodeId>)> = Vec::new();
+        for (i, arc) in arcs.iter().enumerate() {
+            let replicas: Vec<NodeId> = self
+                .ring
+                .preference_list_of_token(arc.end, self.r)
+                .into_iter()
+                .filter(|n| digests.contains_key(n))
+                .collect();
+            let seen: Vec<u64> = replicas
+                .iter()
+                .map(|n| digests[n].get(&i).copied().unwrap_or(0))
+                .collect();
+            if seen.windows(2).any(|w| w[0] != w[1]) {
+                for &n in &replicas {
+                    stale.entry(n).or_default().push(*arc);
+                }
+                differing.push((*arc, replicas));
+            }
+        }
+        if !differing.is_empty() {
+            self.repair(stale, differing).await;
+        }
+        self.stats
+            .anti_entropy_passes
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn digests(&self) -> HashMap<NodeId, HashMap<usize, u64>> {
+        let asks = self.up.iter().map(|(&id, node)| async move {
+            match call(node, NodeOp::Digests(self.ring.clone()), self.timeout).await {
+                Ok(NodeReply::Digests(d)) => Some((id, d)),
+                _ => None,
+            }
+        });
+        join_all(asks).await.into_iter().flatten().collect()
+    }
+
+    /// Reads the differing arcs from every replica, merges per key, writes the merge back.
+    async fn repair(
+        &self,
+        stale: BTreeMap<NodeId, Vec<TokenRange>>,
+        differing: Vec<(TokenRange, Vec<NodeId>)>,
+    ) {
+        let mut merged: HashMap<String, Counter> = HashMap::new();
+        for (node, ranges) in &stale {
+            let Some(call_to) = self.up.get(node) else {
+                continue;
+            };
+            if let Ok(NodeReply::Entries(entries)) =
+                call(call_to, NodeOp::Entries(Some(ranges.clone())), self.timeout).await
+            {
+                for e in entries {
+                    merged.entry(e.key).or_default().merge(&e.counter);
+                }
+            }
+        }
+        if self.stats.epoch.load(Ordering::SeqCst) != self.epoch {
+            return; // The ring changed meanwhile: this pass's view is stale.
+        }
+        let mut sends: BTreeMap<NodeId, Vec<Entry>> = BTreeMap::new();
+        for (key, counter) in merged {
+            let token = crate::ring::key_token(key.as_bytes());
+            if let Some((_, replicas)) = differing.iter().find(|(arc, _)| arc.contains(token)) {
+                for &n in replicas {
+                    sends.entry(n).or_default().push(Entry {
+                        key: key.clone(),
+                        counter: counter.clone(),
+                    });
+                }
+            }
+        }
+        for (node, entries) in sends {
+            let Some(call_to) = self.up.get(&node) else {
+                continue;
+            };
+            let op = NodeOp::Merge {
+                entries,
+                hint_for: None,
+            };
+            if let Ok(NodeReply::Count(changed)) = call(call_to, op, self.timeout).await {
+                self.stats
+                    .anti_entropy_repairs
+                    .fetch_add(changed as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}

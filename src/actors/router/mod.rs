@@ -1,0 +1,268 @@
+//! `Router`: owns the ring and the node handles; routes, replicates, moves keys, supervises.
+//!
+//! Reads and updates run off the Router's context (`requests`), each node call bounded by the
+//! request timeout, so a slow node never blocks the Router's mailbox. Membership changes
+//! (`membership`) run atomically: they wait until no update is in flight, copy keys to their new
+//! replicas, switch the ring, then drop the copies nobody needs. `health` marks nodes down and up,
+//! brings restarted nodes back, and runs anti-entropy.
+
+mod health;
+mod membership;
+mod requests;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::listener::ServerLimits;
+use super::node::{NodeActor, NodeCall, NodeOptions};
+use crate::error::{Error, Result};
+use crate::protocol::{Request, Response};
+use crate::replication::{NodeState, Quorums, ReplicationConfig};
+use crate::ring::{NodeId, Ring};
+
+pub use health::NodeRestarted;
+
+/// How the Router builds and watches nodes.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Virtual nodes per node.
+    pub vnodes: u32,
+    /// The address new nodes listen on.
+    pub host: String,
+    /// Limits every node's listener applies.
+    pub limits: ServerLimits,
+    /// Whether nodes use consecutive ports (5001, 5002, ...): `add-node` then takes the next one.
+    pub sequential_ports: bool,
+    /// R, W and Q.
+    pub replication: ReplicationConfig,
+    /// How long one node may take to answer before it is counted as failed (and marked down).
+    pub request_timeout: Duration,
+    /// Whether crashed nodes are restarted by their supervisor.
+    pub restart: bool,
+    /// How long a crashed node stays down before it restarts.
+    pub restart_backoff: Duration,
+    /// How often anti-entropy compares replicas (zero: never).
+    pub anti_entropy_interval: Duration,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            vnodes: crate::ring::DEFAULT_VNODES,
+            host: "127.0.0.1".into(),
+            limits: ServerLimits::default(),
+            sequential_ports: false,
+            replication: ReplicationConfig::default(),
+            request_timeout: Duration::from_secs(1),
+            restart: true,
+            restart_backoff: Duration::from_millis(500),
+            anti_entropy_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Run one request; the answer is a [`Response`] (an error is `Response::Error`).
+#[derive(Message)]
+#[rtype(result = "Response")]
+pub struct Exec(pub Request);
+
+/// The Router's view of one node.
+pub(crate) struct NodeInfo {
+    pub port: u16,
+    pub call: Recipient<NodeCall>,
+    pub state: NodeState,
+    /// Crashed and not yet restarted (so not probed by the health check).
+    pub crashed: bool,
+}
+
+/// Counters shown by `status`, shared with the request futures.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub read_repairs: AtomicU64,
+    pub anti_entropy_repairs: AtomicU64,
+    pub anti_entropy_passes: AtomicU64,
+    /// Bumped by every membership change, so a background pass can tell its ring is stale.
+    pub epoch: AtomicU64,
+    /// Updates whose replica writes have not all finished.
+    pub inflight: AtomicUsize,
+}
+
+/// The coordinator of the cluster.
+pub struct Router {
+    config: RouterConfig,
+    ring: Arc<Ring>,
+    nodes: BTreeMap<NodeId, NodeInfo>,
+    next_id: NodeId,
+    stats: Arc<Stats>,
+    me: Option<Addr<Router>>,
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+        self.me = Some(ctx.address());
+        health::start_timers(self, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for node in self.nodes.values() {
+            node.call.do_send(NodeCall(super::node::NodeOp::Stop));
+        }
+    }
+}
+
+impl Router {
+    /// Starts a Router with one node per listener (ids 1, 2, ... in listener order).
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] if the replication settings are invalid.
+    pub fn start(config: RouterConfig, listeners: Vec<TcpListener>) -> Result<Addr<Router>> {
+        config.replication.validate()?;
+        Ok(Router::create(move |ctx| {
+            let mut router = Router {
+                ring: Arc::new(Ring::new(config.vnodes)),
+                config,
+                nodes: BTreeMap::new(),
+                next_id: 1,
+                stats: Arc::default(),
+                me: Some(ctx.address()),
+            };
+            for listener in listeners {
+                match router.spawn_node(listener, ctx.address()) {
+                    Ok(id) => Arc::make_mut(&mut router.ring).add_node(id),
+                    Err(e) => {
+                        tracing::error!("cannot start node: {e}");
+                        false
+                    }
+                };
+            }
+            router
+        }))
+    }
+
+    /// Starts a node on `listener` under a supervisor (not yet on the ring).
+    fn spawn_node(&mut self, listener: TcpListener, me: Addr<Router>) -> Result<NodeId> {
+        let id = self.next_id;
+        let options = NodeOptions {
+            host: self.config.host.clone(),
+            limits: self.config.limits.clone(),
+            restart: self.config.restart,
+            restart_backoff: self.config.restart_backoff,
+        };
+        let node = NodeActor::new(id, listener, me, options)?;
+        let port = node.port();
+        let addr = Supervisor::start(move |_| node);
+        self.next_id += 1;
+        let info = NodeInfo {
+            port,
+            call: addr.recipient(),
+            state: NodeState::Up,
+            crashed: false,
+        };
+        self.nodes.insert(id, info);
+        Ok(id)
+    }
+
+    fn node_by_port(&self, port: u16) -> Result<NodeId> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.port == port)
+            .map(|(&id, _)| id)
+            .ok_or(Error::NoSuchNode(port))
+    }
+
+    /// A snapshot of every node's state, for use inside futures.
+    fn states(&self) -> BTreeMap<NodeId, NodeState> {
+        self.nodes.iter().map(|(&id, n)| (id, n.state)).collect()
+    }
+
+    fn recipient(&self, id: NodeId) -> Option<Recipient<NodeCall>> {
+        self.nodes.get(&id).map(|n| n.call.clone())
+    }
+
+    /// R, W and Q for the nodes on the ring now.
+    fn quorums(&self) -> Quorums {
+        self.config.replication.quorums(self.ring.len())
+    }
+
+    fn address(&self) -> Addr<Router> {
+        self.me
+            .clone()
+            .expect("the Router knows its address once started")
+    }
+}
+
+impl Handler<Exec> for Router {
+    type Result = AtomicOrNot;
+
+    fn handle(&mut self, Exec(request): Exec, _: &mut Context<Self>) -> AtomicOrNot {
+        match request {
+            Request::Get { key } => AtomicOrNot::Free(self.get(key)),
+            Request::Update { key, amount } => AtomicOrNot::Free(self.update(key, amount)),
+            Request::Status => AtomicOrNot::Free(self.status()),
+            Request::Ring => AtomicOrNot::Free(self.ring_report()),
+            Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
+            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port)),
+            Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
+            Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
+        }
+    }
+}
+
+/// Binds a listener on `host:port` (port 0: any free port).
+///
+/// # Errors
+/// [`Error::Bind`] with the operating system's reason, e.g. the port is in use.
+pub fn bind(host: &str, port: u16) -> Result<TcpListener> {
+    TcpListener::bind((host, port)).map_err(|e| Error::Bind {
+        port,
+        reason: e.to_string(),
+    })
+}
+
+/// A handler answer that either runs free (reads, updates) or blocks the mailbox until done
+/// (membership changes).
+pub enum AtomicOrNot {
+    /// Runs concurrently with later messages, off the Router's context.
+    Free(ResponseFuture<Response>),
+    /// Runs alone: no other message is handled until it finishes.
+    Atomic(ResponseActFuture<Router, Response>),
+}
+
+impl actix::dev::MessageResponse<Router, Exec> for AtomicOrNot {
+    fn handle(self, ctx: &mut Context<Router>, tx: Option<actix::dev::OneshotSender<Response>>) {
+        match self {
+            AtomicOrNot::Free(fut) => {
+                actix::dev::MessageResponse::<Router, Exec>::handle(fut, ctx, tx)
+            }
+            AtomicOrNot::Atomic(fut) => actix::dev::MessageResponse::<Router, Exec>::handle(
+                AtomicResponse::new(fut),
+                ctx,
+                tx,
+            ),
+        }
+    }
+}
+
+/// Decrements the in-flight update count when dropped.
+pub(crate) struct InflightGuard(Arc<Stats>);
+
+impl InflightGuard {
+    pub fn new(stats: &Arc<Stats>) -> Self {
+        stats.inflight.fetch_add(1, Ordering::SeqCst);
+        InflightGuard(stats.clone())
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,366 @@
+//! Reads, updates, `status`, `ring` and `pause-node`: coordinated off the Router's context.
+//!
+//! An update is applied by one replica (its own slot), whose new state is then merged into the other
+//! targets; it is acknowledged once W targets hold it. A read merges the answers of at least Q
+//! targets and writes the merged state back to any that were behind (read repair).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::health::NodeTimedOut;
+use super::{InflightGuard, Router, Stats};
+use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
+use crate::command::check_key;
+use crate::counter::Counter;
+use crate::error::{Error, Result};
+use crate::protocol::{NodeShare, NodeStatus, Response, RingReport, StatusReport};
+use crate::replication::{coordinator, read_targets, write_targets, NodeState, Target};
+use crate::ring::{key_token, NodeId};
+use crate::store::Entry;
+
+/// A target with the means to reach it.
+struct Reach {
+    target: Target,
+    call: Recipient<NodeCall>,
+}
+
+/// Everything a request future needs from the Router, copied out of it.
+#[derive(Clone)]
+struct Ctx {
+    me: Addr<Router>,
+    stats: Arc<Stats>,
+    timeout: Duration,
+}
+
+impl Ctx {
+    /// Calls a node; a timeout marks it down.
+    async fn call(&self, reach: &Reach, op: NodeOp) -> Result<NodeReply> {
+        let result = call(&reach.call, op, self.timeout).await;
+        if let Err(Error::Timeout(_)) = result {
+            self.me.do_send(NodeTimedOut(reach.target.node));
+        }
+        result
+    }
+}
+
+fn unknown(key: &str, why: &str) -> Error {
+    Error::Uncertain(format!(
+        "update of '{key}' {why}: it may or may not be applied"
+    ))
+}
+
+impl Router {
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            me: self.address(),
+            stats: self.stats.clone(),
+            timeout: self.config.request_timeout,
+        }
+    }
+
+    fn reach(&self, targets: Vec<Target>) -> Vec<Reach> {
+        targets
+            .into_iter()
+            .filter_map(|target| {
+                Some(Reach {
+                    target,
+                    call: self.recipient(target.node)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn update(&self, key: String, amount: u64) -> ResponseFuture<Response> {
+        let planned = self.plan_update(&key);
+        let ctx = self.ctx();
+        let guard = InflightGuard::new(&self.stats);
+        Box::pin(async move {
+            let result = match planned {
+                Ok((targets, first, w)) => {
+                    replicate(ctx, key.clone(), amount, targets, first, w, guard).await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(value) => Response::Updated { key, value },
+                Err(e) => Response::from(e),
+            }
+        })
+    }
+
+    /// The targets of an update, the coordinator's index, and W.
+    fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
+        check_key(key)?;
+        let q = self.quorums();
+        let states = self.states();
+        let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
+        let targets = write_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
+        if targets.len() < q.w || self.ring.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "only {} of {} replicas of '{key}' are reachable; the write quorum is {}",
+                targets.len(),
+                q.r,
+                q.w
+            )));
+        }
+        let first = coordinator(&targets, state)
+            .ok_or_else(|| Error::Unavailable(format!("no replica of '{key}' is up")))?;
+        Ok((self.reach(targets), first, q.w))
+    }
+
+    pub(super) fn get(&self, key: String) -> ResponseFuture<Response> {
+        let planned = self.plan_read(&key);
+        let ctx = self.ctx();
+        Box::pin(async move {
+            match planned {
+                Ok((targets, q)) => match read(ctx, &key, targets, q).await {
+                    Ok(value) => Response::Count { key, value },
+                    Err(e) => Response::from(e),
+                },
+                Err(e) => Response::from(e),
+            }
+        })
+    }
+
+    fn plan_read(&self, key: &str) -> Result<(Vec<Reach>, usize)> {
+        check_key(key)?;
+        let q = self.quorums();
+        let states = self.states();
+        let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
+        let targets = read_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
+        if targets.len() < q.q || self.ring.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "only {} of {} replicas of '{key}' are reachable; the read quorum is {}",
+                targets.len(),
+                q.r,
+                q.q
+            )));
+        }
+        Ok((self.reach(targets), q.q))
+    }
+
+    pub(super) fn status(&self) -> ResponseFuture<Response> {
+        let ctx = self.ctx();
+        let ring = self.ring.clone();
+        let q = self.quorums();
+        let nodes: Vec<(NodeId, u16, NodeState, Recipient<NodeCall>)> = self
+            .nodes
+            .iter()
+            .map(|(&id, n)| (id, n.port, n.state, n.call.clone()))
+            .collect();
+        Box::pin(async move {
+            let dumps = join_all(nodes.iter().map(|(_, _, state, node)| async {
+                if *state == NodeState::Down {
+                    return None;
+                }
+                match call(node, NodeOp::Dump, ctx.timeout).await {
+                    Ok(NodeReply::Dump(list, hints)) => Some((list, hints)),
+                    _ => None,
+                }
+            }))
+            .await;
+            let mut report = StatusReport {
+                nodes: Vec::new(),
+                replicas: q.r as u32,
+                write_quorum: q.w as u32,
+                read_quorum: q.q as u32,
+                read_repairs: ctx.stats.read_repairs.load(Ordering::Relaxed),
+                anti_entropy_repairs: ctx.stats.anti_entropy_repairs.load(Ordering::Relaxed),
+                anti_entropy_passes: ctx.stats.anti_entropy_passes.load(Ordering::Relaxed),
+            };
+            for ((id, port, state, _), dump) in nodes.iter().zip(dumps) {
+                let (list, hints) = dump.unwrap_or_default();
+                let (counters, replicas) = list
+                    .into_iter()
+                    .partition(|(k, _)| ring.owner(k.as_bytes()) == Some(*id));
+                report.nodes.push(NodeStatus {
+                    port: *port,
+                    state: *state,
+                    counters,
+                    replicas,
+                    hints: hints as u64,
+                });
+            }
+            Response::Status(report)
+        })
+    }
+
+    pub(super) fn ring_report(&self) -> ResponseFuture<Response> {
+        let timeout = self.config.request_timeout;
+        let vnodes = self.ring.vnodes();
+        let nodes: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|(&id, n)| (n.port, n.state, self.ring.share(id), n.call.clone()))
+            .collect();
+        Box::pin(async move {
+            let counts = join_all(
+                nodes
+                    .iter()
+                    .map(|(_, _, _, node)| call(node, NodeOp::KeyCount, timeout)),
+            )
+            .await;
+            let mut report = RingReport {
+                vnodes,
+                nodes: Vec::new(),
+            };
+            for ((port, state, share, _), count) in nodes.into_iter().zip(counts) {
+                let keys = match count {
+                    Ok(NodeReply::Count(n)) => n as u64,
+                    _ => 0,
+                };
+                report.nodes.push(NodeShare {
+                    port,
+                    state,
+                    share,
+                    keys,
+                });
+            }
+            Response::Ring(report)
+        })
+    }
+
+    pub(super) fn pause_node(&self, port: u16, millis: u64) -> ResponseFuture<Response> {
+        let node = self
+            .node_by_port(port)
+            .and_then(|id| self.recipient(id).ok_or(Error::NoSuchNode(port)));
+        Box::pin(async move {
+            let node = match node {
+                Ok(node) => node,
+                Err(e) => return Response::from(e),
+            };
+            let op = NodeOp::Pause(Duration::from_millis(millis));
+            match call(&node, op, Duration::from_secs(5)).await {
+                Ok(_) => Response::NodePaused { port, millis },
+                Err(e) => Response::from(e),
+            }
+        })
+    }
+}
+
+/// Applies the increment at the coordinator, then merges its state into the other targets until W
+/// hold it. The remaining merges finish in the background; the guard counts them as in flight.
+async fn replicate(
+    ctx: Ctx,
+    key: String,
+    amount: u64,
+    mut targets: Vec<Reach>,
+    first: usize,
+    w: usize,
+    guard: InflightGuard,
+) -> Result<u64> {
+    let coord = targets.remove(first);
+    let op = NodeOp::Increment {
+        key: key.clone(),
+        amount,
+        hint_for: coord.target.hint_for,
+    };
+    let counter = match ctx.call(&coord, op).await {
+        Ok(NodeReply::State(Some(counter))) => counter,
+        Ok(_) => return Err(Error::Server("a node gave a wrong answer".into())),
+        Err(Error::Timeout(_)) => return Err(unknown(&key, "timed out")),
+        Err(e) => return Err(e),
+    };
+    let value = counter.value();
+    let entry = Entry {
+        key: key.clone(),
+        counter,
+    };
+    let mut pending: FuturesUnordered<_> = targets
+        .into_iter()
+        .map(|reach| {
+            let (ctx, entries) = (ctx.clone(), vec![entry.clone()]);
+            async move {
+                let op = NodeOp::Merge {
+                    entries,
+                    hint_for: reach.target.hint_for,
+                };
+                ctx.call(&reach, op).await.is_ok()
+            }
+        })
+        .collect();
+    let mut acks = 1;
+    while acks < w {
+        match pending.next().await {
+            Some(true) => acks += 1,
+            Some(false) => {}
+            None => {
+                let why = format!("reached only {acks} replicas; the write quorum is {w}");
+                return Err(unknown(&key, &why));
+            }
+        }
+    }
+    actix_rt::spawn(async move {
+        while pending.next().await.is_some() {}
+        drop(guard);
+    });
+    Ok(value)
+}
+
+/// Reads every target, merges at least Q answers, repairs the targets that were behind.
+async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64> {
+    let answers = join_all(targets.iter().map(|reach| {
+        let op = NodeOp::Read {
+            key: key.to_owned(),
+            hint_for: reach.target.hint_for,
+        };
+        ctx.call(reach, op)
+    }))
+    .await;
+    let mut merged = Counter::new();
+    let mut states: Vec<(usize, Option<Counter>)> = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        if let Ok(NodeReply::State(state)) = answer {
+            if let Some(c) = &state {
+                merged.merge(c);
+            }
+            states.push((i, state));
+        }
+    }
+    if states.len() < q {
+        return Err(Error::Unavailable(format!(
+            "only {} replicas of '{key}' answered; the read quorum is {q}",
+            states.len()
+        )));
+    }
+    let behind: Vec<usize> = states
+        .into_iter()
+        .filter(|(_, s)| s.as_ref() != Some(&merged) && merged != Counter::new())
+        .map(|(i, _)| i)
+        .collect();
+    repair(&ctx, key, &targets, &behind, merged.clone());
+    Ok(merged.value())
+}
+
+/// Writes the merged state back to the targets that were behind, in the background.
+fn repair(ctx: &Ctx, key: &str, targets: &[Reach], behind: &[usize], merged: Counter) {
+    if behind.is_empty() {
+        return;
+    }
+    ctx.stats
+        .read_repairs
+        .fetch_add(behind.len() as u64, Ordering::Relaxed);
+    let entry = Entry {
+        key: key.to_owned(),
+        counter: merged,
+    };
+    let calls: Vec<_> = behind
+        .iter()
+        .map(|&i| (targets[i].call.clone(), targets[i].target.hint_for))
+        .collect();
+    let timeout = ctx.timeout;
+    actix_rt::spawn(async move {
+        for (node, hint_for) in calls {
+            let op = NodeOp::Merge {
+                entries: vec![entry.clone()],
+                hint_for,
+            };
+            let _ = call(&node, op, timeout).await;
+        }
+    });
+}

@@ -1,0 +1,424 @@
+//! A Jepsen-style counter checker: concurrent TCP clients update and read counters on random nodes
+//! while a nemesis kills, pauses, adds and removes nodes on a seeded schedule. Every operation is
+//! recorded (invoke, then ok / fail / unknown) and checked:
+//! - each read sees `lower <= v <= upper`, where lower sums the increments acknowledged before the
+//!   read was sent and upper those attempted (not known failed) before it completed;
+//! - after healing, each key equals its acknowledged total plus a subset of its unknown increments.
+//!
+//! CI runs a short version; `cargo test --release -- --ignored` runs a longer one. Replay a failure
+//! with `RINGKV_JEPSEN_SEED=<seed printed>`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use ringkv::replication::{NodeState, ReplicationConfig};
+use ringkv::{Client, Cluster, ClusterConfig, Error};
+
+const KEYS: usize = 6;
+const CLIENTS: usize = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Ok,
+    Fail,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Update {
+        amount: u64,
+        invoke: Instant,
+        done: Instant,
+        outcome: Outcome,
+    },
+    Read {
+        value: u64,
+        invoke: Instant,
+        done: Instant,
+    },
+}
+
+type History = Arc<Mutex<HashMap<usize, Vec<Op>>>>;
+
+/// Starts the cluster in its own actix System thread; returns its ports.
+fn start_cluster(nodes: usize) -> Vec<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix::System::new();
+        system.block_on(async {
+            let cluster = Cluster::start(ClusterConfig {
+                nodes,
+                base_port: 0,
+                replication: ReplicationConfig::default(),
+                request_timeout: Duration::from_millis(300),
+                restart_backoff: Duration::from_millis(300),
+                anti_entropy_interval: Duration::from_millis(500),
+                ..Default::default()
+            })
+            .expect("cluster starts");
+            tx.send(cluster.ports().to_vec()).unwrap();
+            std::mem::forget(cluster);
+        });
+        system.run().unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+fn classify(result: &Result<u64, Error>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        // Refused before any replica took the increment.
+        Err(Error::Unavailable(_)) | Err(Error::BadRequest(_)) | Err(Error::Overflow) => {
+            Outcome::Fail
+        }
+        Err(_) => Outcome::Unknown,
+    }
+}
+
+/// One client: random operations on random keys at random live nodes until `deadline`.
+async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadline: Instant) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut conns: HashMap<u16, Client> = HashMap::new();
+    while Instant::now() < deadline {
+        let port = {
+            let ports = ports.lock().unwrap();
+            ports[rng.gen_range(0..ports.len())]
+        };
+        let key = rng.gen_range(0..KEYS);
+        let update = rng.gen_bool(0.7);
+        let amount = rng.gen_range(1..=5);
+        let invoke = Instant::now();
+        let conn = match conns.entry(port) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let addr = format!("127.0.0.1:{port}");
+                match Client::connect_timeout(&addr, Duration::from_secs(2)).await {
+                    Ok(c) => e.insert(c),
+                    Err(_) => continue,
+                }
+            }
+        };
+        let name = format!("jepsen-{key}");
+        let op = if update {
+            let result = conn.update(&name, amount).await;
+            let outcome = classify(&result);
+            if matches!(
+                result,
+                Err(Error::Io(_)) | Err(Error::Timeout(_)) | Err(Error::Protocol(_))
+            ) {
+                conns.remove(&port);
+            }
+            Op::Update {
+                amount,
+                invoke,
+                done: Instant::now(),
+                outcome,
+            }
+        } else {
+            match conn.get(&name).await {
+                Ok(value) => Op::Read {
+                    value,
+                    invoke,
+                    done: Instant::now(),
+                },
+                Err(_) => {
+                    conns.remove(&port);
+                    continue;
+                }
+            }
+        };
+        history.lock().unwrap().entry(key).or_default().push(op);
+    }
+}
+
+/// The nemesis: one fault at a time (kill, pause, add, remove), over the framed protocol.
+async fn nemesis(seed: u64, ports: Arc<Mutex<Vec<u16>>>, deadline: Instant, log: &mut Vec<String>) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut next_port_guess = 0u16;
+    while Instant::now() + Duration::from_millis(1200) < deadline {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(400..900))).await;
+        let live = ports.lock().unwrap().clone();
+        let admin_port = live[0];
+        let Ok(mut admin) =
+            Client::connect_timeout(&format!("127.0.0.1:{admin_port}"), Duration::from_secs(5))
+                .await
+        else {
+            continue;
+        };
+        if !all_up(&mut admin).await {
+            continue;
+        }
+        let victim = live[rng.gen_range(1..live.len())];
+        let choice = rng.gen_range(0..4);
+        let what = match choice {
+            0 => admin
+                .kill_node(victim)
+                .await
+                .map(|_| format!("kill {victim}")),
+            1 => {
+                let millis = rng.gen_range(300..1200);
+                let req = ringkv::Request::PauseNode {
+                    port: victim,
+                    millis,
+                };
+                admin
+                    .request(&req)
+                    .await
+                    .map(|_| format!("pause {victim} {millis}ms"))
+            }
+            2 if live.len() < 7 => admin.add_node(None).await.map(|(p, _)| {
+                ports.lock().unwrap().push(p);
+                next_port_guess = p;
+                format!("add {p}")
+            }),
+            _ if live.len() > 4 => {
+                ports.lock().unwrap().retain(|&p| p != victim);
+                admin
+                    .remove_node(victim)
+                    .await
+                    .map(|_| format!("remove {victim}"))
+            }
+            _ => continue,
+        };
+        log.push(what.unwrap_or_else(|e| format!("nemesis error: {e}")));
+    }
+    let _ = next_port_guess;
+}
+
+async fn all_up(admin: &mut Client) -> bool {
+    match admin.status().await {
+        Ok(report) => report.nodes.iter().all(|n| n.state == NodeState::Up),
+        Err(_) => false,
+    }
+}
+
+/// Whether `target` is a sum of some of `amounts`.
+fn subset_sum(amounts: &[u64], target: u64) -> bool {
+    let mut reachable = vec![false; target as usize + 1];
+    reachable[0] = true;
+    for &a in amounts {
+        for s in (a as usize..=target as usize).rev() {
+            reachable[s] |= reachable[s - a as usize];
+        }
+    }
+    reachable[target as usize]
+}
+
+/// Sorted event times with prefix sums of amounts: `sum_before(t)` sums the amounts of events
+/// strictly before `t`.
+struct Timeline {
+    times: Vec<Instant>,
+    sums: Vec<u64>,
+}
+
+impl Timeline {
+    fn new(mut events: Vec<(Instant, u64)>) -> Self {
+        events.sort_by_key(|&(t, _)| t);
+        let mut sums = vec![0];
+        for &(_, a) in &events {
+            sums.push(sums.last().copied().unwrap_or(0) + a);
+        }
+        Timeline {
+            times: events.into_iter().map(|(t, _)| t).collect(),
+            sums,
+        }
+    }
+
+    fn sum_before(&self, t: Instant) -> u64 {
+        self.sums[self.times.partition_point(|&x| x < t)]
+    }
+}
+
+/// Checks every read of one key; returns the problems found.
+fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
+    let updates = || {
+        ops.iter().filter_map(|o| match o {
+            Op::Update {
+                amount,
+                invoke,
+                done,
+                outcome,
+            } => Some((*amount, *invoke, *done, *outcome)),
+            Op::Read { .. } => None,
+        })
+    };
+    // lower: acknowledged before the read was sent; upper: attempted before it completed.
+    let acked = Timeline::new(
+        updates()
+            .filter(|u| u.3 == Outcome::Ok)
+            .map(|u| (u.2, u.0))
+            .collect(),
+    );
+    let tried = Timeline::new(
+        updates()
+            .filter(|u| u.3 != Outcome::Fail)
+            .map(|u| (u.1, u.0))
+            .collect(),
+    );
+    let mut problems = Vec::new();
+    for op in ops {
+        let Op::Read {
+            value,
+            invoke,
+            done,
+        } = op
+        else {
+            continue;
+        };
+        let (lower, upper) = (acked.sum_before(*invoke), tried.sum_before(*done));
+        if *value < lower || *value > upper {
+            problems.push(format!(
+                "key {key}: read {value} outside [{lower}, {upper}]"
+            ));
+        }
+    }
+    problems
+}
+
+fn run(seconds: u64) {
+    let seed: u64 = std::env::var("RINGKV_JEPSEN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::random::<u32>() as u64);
+    println!("jepsen seed {seed} (replay with RINGKV_JEPSEN_SEED={seed})");
+    let ports = Arc::new(Mutex::new(start_cluster(5)));
+    let history: History = Arc::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut log = Vec::new();
+    runtime.block_on(async {
+        let clients: Vec<_> = (0..CLIENTS as u64)
+            .map(|c| tokio::spawn(client(seed + c, ports.clone(), history.clone(), deadline)))
+            .collect();
+        nemesis(seed, ports.clone(), deadline, &mut log).await;
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+    println!("nemesis: {log:?}");
+    let final_values = runtime.block_on(heal_and_read(ports.lock().unwrap().clone()));
+    let history = history.lock().unwrap();
+    let mut problems = Vec::new();
+    let (mut oks, mut unknowns, mut reads) = (0, 0, 0);
+    for (key, &v) in final_values.iter().enumerate() {
+        let ops = history.get(&key).cloned().unwrap_or_default();
+        problems.extend(check_reads(key, &ops));
+        let acked: u64 = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Update {
+                    amount,
+                    outcome: Outcome::Ok,
+                    ..
+                } => Some(*amount),
+                _ => None,
+            })
+            .sum();
+        let unknown: Vec<u64> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Update {
+                    amount,
+                    outcome: Outcome::Unknown,
+                    ..
+                } => Some(*amount),
+                _ => None,
+            })
+            .collect();
+        oks += ops
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Op::Update {
+                        outcome: Outcome::Ok,
+                        ..
+                    }
+                )
+            })
+            .count();
+        unknowns += unknown.len();
+        reads += ops.iter().filter(|o| matches!(o, Op::Read { .. })).count();
+        if v < acked || !subset_sum(&unknown, v - acked) {
+            problems.push(format!(
+                "key {key}: final {v}, acknowledged {acked}, unknown {unknown:?}"
+            ));
+        }
+    }
+    println!("{oks} acknowledged updates, {unknowns} unknown, {reads} reads checked");
+    assert!(oks > 100, "too few operations succeeded to judge: {oks}");
+    assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
+}
+
+/// Waits until every node is up and anti-entropy has run, then reads every key.
+async fn heal_and_read(ports: Vec<u16>) -> Vec<u64> {
+    let mut admin = Client::connect(&format!("127.0.0.1:{}", ports[0]))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !all_up(&mut admin).await {
+        assert!(Instant::now() < deadline, "the cluster never healed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut out = Vec::new();
+    for key in 0..KEYS {
+        out.push(admin.get(&format!("jepsen-{key}")).await.unwrap());
+    }
+    out
+}
+
+#[test]
+fn counters_stay_valid_under_kills_pauses_and_membership_changes() {
+    run(12);
+}
+
+#[test]
+#[ignore = "long run: cargo test --release -- --ignored"]
+fn counters_stay_valid_for_a_long_run() {
+    run(120);
+}
+
+#[test]
+fn subset_sums_are_found() {
+    assert!(subset_sum(&[1, 3, 5], 8));
+    assert!(subset_sum(&[], 0));
+    assert!(!subset_sum(&[2, 4], 3));
+}
+
+#[test]
+fn the_checker_catches_lost_and_doubled_increments() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let update = |amount, from, to, outcome| Op::Update {
+        amount,
+        invoke: at(from),
+        done: at(to),
+        outcome,
+    };
+    let read = |value, from, to| Op::Read {
+        value,
+        invoke: at(from),
+        done: at(to),
+    };
+    let ops = vec![
+        update(2, 0, 10, Outcome::Ok),
+        update(3, 20, 30, Outcome::Unknown),
+        update(7, 40, 50, Outcome::Fail),
+        read(2, 15, 16),
+        read(5, 35, 36),
+    ];
+    assert!(check_reads(0, &ops).is_empty());
+    // A lost acknowledged increment, and a failed one that was counted anyway.
+    let lost = [ops.clone(), vec![read(0, 12, 13)]].concat();
+    assert_eq!(check_reads(0, &lost).len(), 1);
+    let doubled = [ops, vec![read(12, 60, 61)]].concat();
+    assert_eq!(check_reads(0, &doubled).len(), 1);
+}
