@@ -219,6 +219,18 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
+
+    /// Makes the node on `port` stop answering for `pause` (like SIGSTOP), to test failure handling.
+    ///
+    /// # Errors
+    /// Server errors (no such node) and connection failures.
+    pub async fn pause_node(&mut self, port: u16, pause: Duration) -> Result<()> {
+        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        match self.call(Request::PauseNode { port, millis }).await? {
+            Response::NodePaused { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 async fn open(addr: &str, timeout: Duration) -> Result<Conn> {

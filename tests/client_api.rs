@@ -27,8 +27,13 @@ async fn every_call_round_trips() {
     let (port, _) = client.add_node(None).await.unwrap();
     assert_eq!(client.status().await.unwrap().nodes.len(), 4);
     client.remove_node(port).await.unwrap();
+    client
+        .pause_node(cluster.ports()[1], Duration::from_millis(10))
+        .await
+        .unwrap();
     client.kill_node(cluster.ports()[2]).await.unwrap();
-    assert_eq!(client.status().await.unwrap().nodes.len(), 2);
+    // The killed node may be restarted by its supervisor; status answers either way.
+    assert!(client.status().await.unwrap().nodes.len() >= 2);
     let answer = client
         .request(&Request::Get { key: "a".into() })
         .await

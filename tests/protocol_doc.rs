@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use bytes::BytesMut;
 use common::*;
 use ringkv::actors::ServerLimits;
-use ringkv::protocol::codec::decode;
-use ringkv::protocol::{ErrorCode, ErrorReply, FrameCodec};
+use ringkv::protocol::codec::{decode, encode};
+use ringkv::protocol::{ErrorCode, ErrorReply, FrameCodec, RingReport, StatusReport};
 use ringkv::{Request, Response};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Decoder;
@@ -123,13 +123,151 @@ fn hex_examples_are_what_the_codec_writes() {
         let (id, body) = unframe(&bytes);
         let again = if name.ends_with("request") {
             let request: Request = decode(&body).expect("a request");
-            ringkv::protocol::codec::encode(&request).expect("encodes")
+            encode(&request).expect("encodes")
         } else {
             let response: Response = decode(&body).expect("a response");
-            ringkv::protocol::codec::encode(&response).expect("encodes")
+            encode(&response).expect("encodes")
         };
         assert_eq!(frame(id, &again), bytes, "{name} is the canonical encoding");
     }
+}
+
+/// `tag → name` of the first table after `heading` whose rows start `| N | `Name` |`.
+fn tags(heading: &str) -> BTreeMap<String, u8> {
+    let start = PAGE.find(heading).expect("the heading is on the page");
+    let mut table = BTreeMap::new();
+    for line in PAGE[start..].lines().skip(1) {
+        if line.starts_with('#') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if let [_, tag, name, ..] = cells[..] {
+            if let (Ok(tag), Some(name)) = (tag.parse(), name.strip_prefix('`')) {
+                table.insert(name.trim_end_matches('`').to_owned(), tag);
+            }
+        }
+    }
+    table
+}
+
+/// One of each request, named as the page names it. The match has no wildcard: a new variant
+/// does not compile until it is added here, and then the page must list it.
+fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::Get { .. } => "Get",
+        Request::Update { .. } => "Update",
+        Request::Status => "Status",
+        Request::Ring => "Ring",
+        Request::AddNode { .. } => "AddNode",
+        Request::RemoveNode { .. } => "RemoveNode",
+        Request::KillNode { .. } => "KillNode",
+        Request::PauseNode { .. } => "PauseNode",
+    }
+}
+
+fn response_name(response: &Response) -> &'static str {
+    match response {
+        Response::Count { .. } => "Count",
+        Response::Updated { .. } => "Updated",
+        Response::Status(_) => "Status",
+        Response::Ring(_) => "Ring",
+        Response::NodeAdded { .. } => "NodeAdded",
+        Response::NodeRemoved { .. } => "NodeRemoved",
+        Response::NodeKilled { .. } => "NodeKilled",
+        Response::Error(_) => "Error",
+        Response::NodePaused { .. } => "NodePaused",
+    }
+}
+
+fn code_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadRequest => "BadRequest",
+        ErrorCode::NoSuchNode => "NoSuchNode",
+        ErrorCode::Overflow => "Overflow",
+        ErrorCode::Unavailable => "Unavailable",
+        ErrorCode::Protocol => "Protocol",
+        ErrorCode::Internal => "Internal",
+        ErrorCode::Uncertain => "Uncertain",
+    }
+}
+
+/// The page's tag table for `heading` equals `(name, first encoded byte)` of every sample.
+fn check_tags<T: serde::Serialize>(heading: &str, samples: &[T], name: fn(&T) -> &'static str) {
+    let from_code: BTreeMap<String, u8> = samples
+        .iter()
+        .map(|s| (name(s).to_owned(), encode(s).expect("encodes")[0]))
+        .collect();
+    assert_eq!(tags(heading), from_code, "the table under {heading:?}");
+}
+
+#[test]
+fn tag_tables_match_the_code() {
+    let requests = [
+        Request::Get { key: key() },
+        Request::Update {
+            key: key(),
+            amount: 1,
+        },
+        Request::Status,
+        Request::Ring,
+        Request::AddNode { port: None },
+        Request::RemoveNode { port: 1 },
+        Request::KillNode { port: 1 },
+        Request::PauseNode { port: 1, millis: 1 },
+    ];
+    check_tags("### Requests", &requests, request_name);
+    let status = StatusReport {
+        nodes: vec![],
+        replicas: 3,
+        write_quorum: 2,
+        read_quorum: 2,
+        read_repairs: 0,
+        anti_entropy_repairs: 0,
+        anti_entropy_passes: 0,
+    };
+    let responses = [
+        Response::Count {
+            key: key(),
+            value: 1,
+        },
+        Response::Updated {
+            key: key(),
+            value: 1,
+        },
+        Response::Status(status),
+        Response::Ring(RingReport {
+            vnodes: 1,
+            nodes: vec![],
+        }),
+        Response::NodeAdded {
+            port: 1,
+            keys_moved: 0,
+        },
+        Response::NodeRemoved {
+            port: 1,
+            keys_moved: 0,
+        },
+        Response::NodeKilled {
+            port: 1,
+            keys_lost: 0,
+        },
+        Response::Error(ErrorReply {
+            code: ErrorCode::Internal,
+            message: String::new(),
+        }),
+        Response::NodePaused { port: 1, millis: 1 },
+    ];
+    check_tags("### Responses", &responses, response_name);
+    let codes = [
+        ErrorCode::BadRequest,
+        ErrorCode::NoSuchNode,
+        ErrorCode::Overflow,
+        ErrorCode::Unavailable,
+        ErrorCode::Protocol,
+        ErrorCode::Internal,
+        ErrorCode::Uncertain,
+    ];
+    check_tags("## 3. Error codes", &codes, |c| code_name(*c));
 }
 
 #[actix_rt::test]

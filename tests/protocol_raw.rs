@@ -90,12 +90,21 @@ async fn admin_requests_add_remove_and_kill_nodes() {
         matches!(killed, Response::NodeKilled { port, .. } if port == victim),
         "{killed:?}"
     );
-    // Removing it again names the error: tag 7, ErrorReply { code: NoSuchNode (1), message }.
-    let (id, body) = {
-        s.write_all(&frame(4, &kill)).await.unwrap();
-        read_frame(&mut s).await
+    // PauseNode { port, millis }: tag 7, varint port, varint millis (10).
+    let paused = cluster.ports()[1];
+    let mut pause = vec![7, 251];
+    pause.extend(paused.to_le_bytes());
+    pause.push(10);
+    let (_, answer) = exchange(&mut s, &frame(4, &pause)).await;
+    let expected = Response::NodePaused {
+        port: paused,
+        millis: 10,
     };
-    assert_eq!(id, 4);
+    assert_eq!(answer, expected);
+    // A port no node has: tag 7, ErrorReply { code: NoSuchNode (1), message }.
+    s.write_all(&frame(5, &[6, 1])).await.unwrap();
+    let (id, body) = read_frame(&mut s).await;
+    assert_eq!(id, 5);
     assert_eq!(&body[..2], &[7, 1]);
 }
 
