@@ -5,9 +5,9 @@
 //! by id. Errors are typed: [`Error::Io`] (connection refused, reset or closed), [`Error::Timeout`],
 //! [`Error::Protocol`] (the peer is not speaking ringkv's protocol, or says we are not), and the
 //! server's own answers ([`Error::BadRequest`], [`Error::Overflow`], [`Error::Unavailable`],
-//! [`Error::Uncertain`], [`Error::Server`]). After a connection-level failure the next call reconnects first; reads
-//! (`get`, `status`, `ring`) that fail on a broken connection are retried once on a new one,
-//! updates and admin calls never are (they could be applied twice).
+//! [`Error::Uncertain`], [`Error::Server`]). After a connection-level failure the next call
+//! reconnects first; reads (`get`, `status`, `ring`) that fail on a broken connection are retried
+//! once on a new one, updates and admin calls never are (they could be applied twice).
 //!
 //! ```no_run
 //! # async fn demo() -> ringkv::Result<()> {
