@@ -3,8 +3,9 @@
 //! Requests are pipelined: up to `max_pending` are in flight at once and answered in completion
 //! order, each tagged with the id its request carried. Every buffer is bounded, so a client that
 //! sends without reading cannot grow the server's memory: answers wait in a small output buffer,
-//! then in the pending queue, and once the queue is full the session stops reading (logged once per
-//! connection) until the client reads again; the client's own socket then fills up.
+//! then in the pending queue, and once the queue is full the session stops reading until answers
+//! drain; the client's own socket then fills up. When that happens because the client does not
+//! read (the output buffer is full too), it is logged once per connection.
 //!
 //! A broken stream (bad magic or version, a frame too long or too short, a frame that does not arrive
 //! within `frame_timeout` of its first byte) is answered with one error frame of id 0, then the
@@ -167,7 +168,10 @@ impl Session {
                 Err(e) => return Err(Error::Protocol(e.to_string())),
             }
         }
-        if self.queue_full() && self.reading && !self.warned_full {
+        // A full queue alone is normal backpressure (a deep pipeline); with the output buffer full
+        // as well, the client is not reading its answers: say so, once per connection.
+        let stuck = self.queue_full() && self.out.len() >= OUT_HIGH_WATER;
+        if stuck && self.reading && !self.warned_full {
             tracing::warn!(
                 peer = ?self.peer,
                 limit = self.limits.max_pending,
