@@ -122,11 +122,15 @@ async fn trailing_bytes_after_a_message_reject_it() {
 #[actix_rt::test]
 async fn a_wrong_magic_is_named_and_closed() {
     let (cluster, before) = seeded(ServerLimits::default()).await;
+    let log = Capture::default();
+    let _guard = log.install();
     let mut s = connect(&addr(&cluster)).await;
+    let peer = s.local_addr().unwrap().to_string();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let reply = connection_error(&mut s).await;
+    assert_eq!(log.count(&["bad magic", &peer]), 1, "{}", log.text());
     assert_eq!(reply.code, ErrorCode::Protocol);
     assert!(
         reply.message.contains("bad magic: expected [52, 47, 4b, 56]")
@@ -157,7 +161,9 @@ async fn an_unsupported_version_is_named_and_closed() {
 }
 
 #[actix_rt::test]
-async fn a_key_over_the_limit_is_a_bad_request() {
+async fn a_key_over_the_limit_is_a_bad_request_logged_once() {
+    let log = Capture::default();
+    let _guard = log.install();
     let (cluster, before) = seeded(ServerLimits::default()).await;
     let key = "k".repeat(1025);
     // Update { key, amount: 1 }: the key length 1025 is the varint fb 01 04.
@@ -165,19 +171,23 @@ async fn a_key_over_the_limit_is_a_bad_request() {
     body.extend(key.as_bytes());
     body.push(1);
     let mut s = connect(&addr(&cluster)).await;
-    let (id, response) = exchange(&mut s, &frame(31, &body)).await;
-    assert_eq!(id, 31);
-    let Response::Error(reply) = response else {
-        panic!("an error: {response:?}");
-    };
-    assert_eq!(reply.code, ErrorCode::BadRequest);
-    assert!(
-        reply
-            .message
-            .contains("1025 bytes exceeds the maximum of 1024"),
-        "{}",
-        reply.message
-    );
+    let peer = s.local_addr().unwrap().to_string();
+    for id in [31, 32] {
+        let (answered, response) = exchange(&mut s, &frame(id, &body)).await;
+        assert_eq!(answered, id);
+        let Response::Error(reply) = response else {
+            panic!("an error: {response:?}");
+        };
+        assert_eq!(reply.code, ErrorCode::BadRequest);
+        assert!(
+            reply
+                .message
+                .contains("1025 bytes exceeds the maximum of 1024"),
+            "{}",
+            reply.message
+        );
+    }
+    assert_eq!(log.count(&["invalid request", &peer]), 1, "{}", log.text());
     still_healthy(&cluster, &before, "canary", 3).await;
 }
 

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,20 +12,6 @@ use ringkv::actors::ServerLimits;
 use ringkv::Response;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
-
-/// A log sink the test can read.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The process's resident memory, in KiB.
 fn rss_kib() -> u64 {
@@ -42,14 +26,8 @@ fn rss_kib() -> u64 {
 #[actix_rt::test]
 async fn a_client_that_never_reads_leaves_the_server_bounded() {
     let log = Capture::default();
-    let sink = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || sink.clone())
-        .finish();
     // Everything (cluster and clients) runs on this test's thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = log.install();
 
     let cluster = cluster(ServerLimits::default());
     cluster.update("canary", 3).await.unwrap();
@@ -94,11 +72,8 @@ async fn a_client_that_never_reads_leaves_the_server_bounded() {
         }
     }
     let grown_kib = rss_kib().saturating_sub(rss_before);
-    let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
-    let reports = text
-        .lines()
-        .filter(|l| l.contains("per-connection queue full") && l.contains(&local.to_string()))
-        .count();
+    let text = log.text();
+    let reports = log.count(&["per-connection queue full", &local.to_string()]);
     let applied = cluster.get("flood").await.unwrap();
     eprintln!("sent {sent} bytes, {applied} applied, stalled {stalled}, {probes} probes, rss +{grown_kib} KiB");
     assert!(

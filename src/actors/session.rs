@@ -31,7 +31,7 @@ use super::listener::ServerLimits;
 use super::{Exec, Router};
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame};
-use crate::protocol::{Frame, FrameCodec, Request, Response};
+use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response)> + Send>>;
 
@@ -64,7 +64,7 @@ pub async fn run(
         reading: true,
         frame_started: None,
         warned_full: false,
-        warned_body: false,
+        warned_invalid: false,
     };
     let end = tokio::select! {
         _ = shutdown.cancelled() => return,
@@ -103,7 +103,8 @@ struct Session {
     /// When the first byte of the frame now in `input` arrived (`None` if `input` is empty).
     frame_started: Option<Instant>,
     warned_full: bool,
-    warned_body: bool,
+    /// Whether an invalid request (bad body, bad key...) was logged for this connection.
+    warned_invalid: bool,
 }
 
 impl Session {
@@ -205,7 +206,7 @@ impl Session {
     }
 
     /// Decodes one frame and starts its request; a body that does not decode is answered at once
-    /// under its id (logged once per connection).
+    /// under its id.
     fn start(&mut self, frame: Frame) -> Pending {
         let id = frame.id;
         match frame.decode::<Request>() {
@@ -218,18 +219,20 @@ impl Session {
                     (id, response)
                 })
             }
-            Err(e) => {
-                if !self.warned_body {
-                    tracing::warn!(peer = ?self.peer, "request {id} does not decode: {e}");
-                    self.warned_body = true;
-                }
-                Box::pin(async move { (id, Response::from(e)) })
-            }
+            Err(e) => Box::pin(async move { (id, Response::from(e)) }),
         }
     }
 
-    /// Encodes one answer into the output buffer.
+    /// Encodes one answer into the output buffer. The first invalid request of a connection (one
+    /// the client should not have sent) is logged.
     fn queue_answer(&mut self, id: u64, response: &Response) {
+        if let Response::Error(reply) = response {
+            let invalid = matches!(reply.code, ErrorCode::Protocol | ErrorCode::BadRequest);
+            if invalid && !self.warned_invalid {
+                tracing::warn!(peer = ?self.peer, "invalid request {id}: {}", reply.message);
+                self.warned_invalid = true;
+            }
+        }
         let body = encode(response).or_else(|e| {
             tracing::error!("cannot encode an answer: {e}");
             encode(&Response::from(Error::Server(
@@ -246,6 +249,7 @@ impl Session {
     /// does not reset the connection before the client reads the error.
     async fn close_with(&mut self, error: Error) {
         tracing::warn!(peer = ?self.peer, "closing connection: {error}");
+        self.warned_invalid = true; // just logged
         self.queue_answer(0, &Response::from(error));
         let flushed = timeout(LINGER, self.write.write_all_buf(&mut self.out)).await;
         if !matches!(flushed, Ok(Ok(()))) {

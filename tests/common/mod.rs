@@ -3,6 +3,8 @@
 //! the wire format itself.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringkv::actors::ServerLimits;
@@ -139,4 +141,45 @@ pub async fn still_healthy(
         }
     );
     assert_eq!(counters(cluster).await, before, "counters unchanged");
+}
+
+/// A log sink a test can read: install it with [`Capture::install`] on the test's thread (an
+/// `actix_rt::test` runs the cluster on that same thread).
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Routes this thread's `tracing` events (warnings and worse) here until the guard drops.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// How many logged lines contain every one of `parts`.
+    pub fn count(&self, parts: &[&str]) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|line| parts.iter().all(|p| line.contains(p)))
+            .count()
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
