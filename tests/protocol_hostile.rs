@@ -100,6 +100,36 @@ async fn an_unknown_variant_tag_is_answered_under_its_id() {
 }
 
 #[actix_rt::test]
+async fn a_key_that_is_not_utf8_is_answered_under_its_id() {
+    let (cluster, before) = seeded(ServerLimits::default()).await;
+    let mut s = connect(&addr(&cluster)).await;
+    // Update { key: [ff fe], amount: 1 }: the key bytes are not UTF-8.
+    let (id, response) = exchange(&mut s, &frame(13, &[1, 2, 0xff, 0xfe, 1])).await;
+    assert_eq!(id, 13);
+    assert!(
+        matches!(&response, Response::Error(r) if r.code == ErrorCode::Protocol),
+        "{response:?}"
+    );
+    still_healthy(&cluster, &before, "canary", 3).await;
+}
+
+#[actix_rt::test]
+async fn a_length_shorter_than_the_header_is_refused() {
+    let (cluster, before) = seeded(ServerLimits::default()).await;
+    let mut s = connect(&addr(&cluster)).await;
+    s.write_all(&[0, 0, 0, 3, b'R', b'G', b'K', b'V', 1])
+        .await
+        .unwrap();
+    let reply = connection_error(&mut s).await;
+    assert!(
+        reply.message.contains("shorter than the 13-byte header"),
+        "{}",
+        reply.message
+    );
+    still_healthy(&cluster, &before, "canary", 3).await;
+}
+
+#[actix_rt::test]
 async fn trailing_bytes_after_a_message_reject_it() {
     let (cluster, before) = seeded(ServerLimits::default()).await;
     let mut body = update_body("canary", 50);
