@@ -15,7 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::router::bind;
-use crate::actors::{Exec, Router, RouterConfig, ServerLimits};
+use crate::actors::{Exec, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
 use crate::replication::ReplicationConfig;
@@ -226,13 +226,7 @@ impl Cluster {
 
     /// Stops the Router and every node; their listeners close.
     pub async fn shutdown(self) {
-        let ports: Vec<u16> = match self.status().await {
-            Ok(report) => report.nodes.iter().map(|n| n.port).collect(),
-            Err(_) => return,
-        };
-        for port in ports {
-            let _ = self.execute(Request::KillNode { port }).await;
-        }
+        let _ = self.router.send(Shutdown).await;
     }
 }
 

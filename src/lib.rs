@@ -20,6 +20,7 @@ mod error;
 pub mod protocol;
 pub mod render;
 pub mod replication;
+pub mod resp;
 pub mod ring;
 pub mod store;
 

@@ -50,6 +50,9 @@ pub fn start(
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(crate::error::Error::Shutdown);
+    }
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
     actix_rt::spawn(accept_loop(listener, router, limits, shutdown));

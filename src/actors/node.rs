@@ -71,8 +71,8 @@ pub enum NodeOp {
     Digests(Arc<Ring>),
     /// `(key, value)` pairs, sorted, and the number of hints kept.
     Dump,
-    /// How many keys the node holds.
-    KeyCount,
+    /// How many keys the node holds, and how many of them it owns on the given ring.
+    KeyCount(Arc<Ring>),
     /// Answer at once (a liveness probe).
     Ping,
     /// Stop answering for a while.
@@ -96,6 +96,8 @@ pub enum NodeReply {
     Entries(Vec<Entry>),
     /// Digest of each arc.
     Digests(HashMap<usize, u64>),
+    /// Keys held, and keys owned (primary copies).
+    Counts(usize, usize),
     /// Sorted `(key, value)` pairs and the number of hints.
     Dump(Vec<(String, u64)>, usize),
 }
@@ -277,7 +279,13 @@ impl Handler<NodeCall> for NodeActor {
             }
             NodeOp::Digests(ring) => NodeReply::Digests(store.digests(|t| ring.arc_of(t))),
             NodeOp::Dump => NodeReply::Dump(store.list(), store.hint_count()),
-            NodeOp::KeyCount => NodeReply::Count(store.len()),
+            NodeOp::KeyCount(ring) => {
+                let id = self.id;
+                let owned = store
+                    .entries_where(|t| ring.owner_of_token(t) == Some(id))
+                    .len();
+                NodeReply::Counts(store.len(), owned)
+            }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {
                 ctx.wait(actix::fut::wrap_future(tokio::time::sleep(pause)));

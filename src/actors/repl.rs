@@ -52,8 +52,9 @@ impl Actor for Repl {
 
     fn started(&mut self, _: &mut Context<Self>) {
         if self.prompt {
-            print!("> ");
-            let _ = std::io::stdout().flush();
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "> ");
+            let _ = out.flush();
         }
     }
 }
@@ -65,13 +66,14 @@ impl Handler<Line> for Repl {
         let request = match parse(&line) {
             Ok(None) => {
                 if self.prompt {
-                    print!("> ");
-                    let _ = std::io::stdout().flush();
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "> ");
+                    let _ = out.flush();
                 }
                 return Box::pin(fut::ready(ReplAction::Continue));
             }
             Ok(Some(Command::Exit)) => {
-                println!("Exiting...");
+                let _ = writeln!(std::io::stdout(), "Exiting...");
                 return Box::pin(fut::ready(ReplAction::Exit));
             }
             Ok(Some(Command::Help)) => {

@@ -25,7 +25,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     let request = match parse(&line)? {
         None => anyhow::bail!("no command given"),
         Some(Command::Help) => {
-            println!("{HELP}");
+            say!("{HELP}");
             return Ok(());
         }
         Some(Command::Exit) => return Ok(()),
@@ -41,7 +41,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     })?;
     match response {
         Response::Error(reply) => anyhow::bail!("{}", reply.message),
-        other => println!("{}", render(&other)),
+        other => say!("{}", render(&other)),
     }
     Ok(())
 }

@@ -15,23 +15,25 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 /// Runs the interactive store until `exit` or the end of input.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let tty = std::io::stdin().is_terminal();
-    println!("{WELCOME}");
+    say!("{WELCOME}");
     let nodes = match args.nodes {
         Some(n) => n as usize,
         None => match ask_nodes(tty)? {
             Some(n) => n,
             None => {
-                println!("Exiting...");
+                say!("Exiting...");
                 return Ok(());
             }
         },
     };
+    let resp = args.bind_resp()?;
     let system = System::new();
     let started = system.block_on(async {
         let cluster = Cluster::start(args.config(nodes))?;
         for port in cluster.ports() {
-            println!("Node listening on port {port}");
+            say!("Node listening on port {port}");
         }
+        args.start_resp(resp, cluster.router())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
         Ok::<_, ringkv::Error>(cluster)
@@ -45,22 +47,22 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
 fn ask_nodes(tty: bool) -> anyhow::Result<Option<usize>> {
     let stdin = std::io::stdin();
     loop {
-        print!("Enter number of nodes to start: ");
+        say_raw!("Enter number of nodes to start: ");
         if tty {
-            print!("> ");
+            say_raw!("> ");
         }
         std::io::stdout().flush()?;
         let mut line = String::new();
         if stdin.lock().read_line(&mut line)? == 0 {
-            println!();
+            say!("");
             return Ok(None);
         }
         if !tty {
-            println!();
+            say!("");
         }
         match line.trim().parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => return Ok(Some(n)),
-            _ => println!(
+            _ => say!(
                 "Error: expected a number of nodes from 1 to 1000, got '{}'",
                 line.trim()
             ),
@@ -78,7 +80,7 @@ fn spawn_reader(repl: Addr<Repl>, system: System) {
             let line = match lines.next() {
                 Some(Ok(line)) => line,
                 Some(Err(e)) => {
-                    println!("Error: cannot read input: {e}");
+                    say!("Error: cannot read input: {e}");
                     continue;
                 }
                 None => "exit".to_owned(),

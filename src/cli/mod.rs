@@ -1,14 +1,33 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
+/// `println!` that ignores a closed stdout (`ringkv client status | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod bench;
 mod client;
 mod interactive;
 mod serve;
 
 use std::time::Duration;
 
+use actix::Addr;
 use clap::{Args, Parser, Subcommand};
-use ringkv::actors::ServerLimits;
+use ringkv::actors::{Router, ServerLimits};
 use ringkv::replication::ReplicationConfig;
+use ringkv::resp::{RespLimits, RespServer};
 use ringkv::ClusterConfig;
 
 /// ringkv: a distributed store of event counters on a consistent-hashing ring.
@@ -34,6 +53,8 @@ enum Command {
     Serve(ClusterArgs),
     /// Send one command (the REPL's words) to a node over the framed protocol and print the answer.
     Client(client::ClientArgs),
+    /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// How to start the cluster.
@@ -78,6 +99,13 @@ pub struct ClusterArgs {
     /// How often anti-entropy compares replicas (`0` turns it off).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     anti_entropy_interval: Duration,
+    /// Also speak the Redis protocol (RESP2) on this port, for redis-cli and Redis clients
+    /// (0 picks any free port).
+    #[arg(long)]
+    resp_port: Option<u16>,
+    /// The largest RESP request accepted, in bytes.
+    #[arg(long, default_value_t = ringkv::resp::DEFAULT_MAX_REQUEST_LEN)]
+    resp_max_request_len: usize,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -122,11 +150,46 @@ impl ClusterArgs {
     }
 }
 
+impl ClusterArgs {
+    /// Binds the RESP port when `--resp-port` asks for one. Done before the cluster starts, so a
+    /// port in use fails before any node runs.
+    fn bind_resp(&self) -> ringkv::Result<Option<std::net::TcpListener>> {
+        let Some(port) = self.resp_port else {
+            return Ok(None);
+        };
+        let listener = std::net::TcpListener::bind((self.bind.as_str(), port));
+        listener.map(Some).map_err(|e| ringkv::Error::Bind {
+            port,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Serves RESP on the listener from [`ClusterArgs::bind_resp`], if any, and prints its port.
+    /// Call it inside the actix `System`, after the cluster started.
+    fn start_resp(
+        &self,
+        listener: Option<std::net::TcpListener>,
+        router: Addr<Router>,
+    ) -> ringkv::Result<Option<RespServer>> {
+        let Some(listener) = listener else {
+            return Ok(None);
+        };
+        let limits = RespLimits {
+            max_request_len: self.resp_max_request_len,
+            ..RespLimits::default()
+        };
+        let server = ringkv::resp::start(listener, router, limits)?;
+        say!("RESP listening on port {}", server.port());
+        Ok(Some(server))
+    }
+}
+
 /// Runs what the command line asks for.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => interactive::run(&cli.cluster),
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Client(args)) => client::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
     }
 }

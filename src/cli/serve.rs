@@ -9,15 +9,20 @@ use super::ClusterArgs;
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let nodes = args.nodes.unwrap_or(3) as usize;
+    let resp = args.bind_resp()?;
     let system = System::new();
     system.block_on(async {
         let cluster = Cluster::start(args.config(nodes)).context("cannot start the cluster")?;
         for port in cluster.ports() {
-            println!("Node listening on port {port}");
+            say!("Node listening on port {port}");
         }
-        println!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
+        let resp = args.start_resp(resp, cluster.router())?;
+        say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         wait_for_signal().await?;
-        println!("Shutting down");
+        say!("Shutting down");
+        if let Some(resp) = resp {
+            resp.shutdown();
+        }
         cluster.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;

@@ -156,8 +156,10 @@ pub struct NodeShare {
     pub state: NodeState,
     /// The fraction of the ring it owns, `0.0..=1.0`.
     pub share: f64,
-    /// How many keys it holds.
+    /// How many keys it holds (primary copies and replicas).
     pub keys: u64,
+    /// How many of them it holds as the key's primary (owner).
+    pub primaries: u64,
 }
 
 /// A failed request: a machine-readable code and a one-line message.

@@ -19,11 +19,12 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::listener::ServerLimits;
-use super::node::{NodeActor, NodeCall, NodeOptions};
+use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, Response};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
+use futures_util::future::join_all;
 
 pub use health::NodeRestarted;
 
@@ -71,6 +72,25 @@ impl Default for RouterConfig {
 #[rtype(result = "Response")]
 pub struct Exec(pub Request);
 
+/// Stop every node cleanly (no crash: nothing is lost that a node keeps), then the Router.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Router {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let timeout = self.config.request_timeout;
+        let nodes: Vec<_> = self.nodes.values().map(|n| n.call.clone()).collect();
+        self.nodes.clear();
+        let stops = async move {
+            join_all(nodes.iter().map(|n| call(n, NodeOp::Stop, timeout))).await;
+        };
+        Box::pin(actix::fut::wrap_future(stops).map(|_, _, ctx: &mut Context<Self>| ctx.stop()))
+    }
+}
+
 /// The Router's view of one node.
 pub(crate) struct NodeInfo {
     pub port: u16,
@@ -113,7 +133,7 @@ impl Actor for Router {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         for node in self.nodes.values() {
-            node.call.do_send(NodeCall(super::node::NodeOp::Stop));
+            node.call.do_send(NodeCall(NodeOp::Stop));
         }
     }
 }

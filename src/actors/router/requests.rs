@@ -198,11 +198,12 @@ impl Router {
             .iter()
             .map(|(&id, n)| (n.port, n.state, self.ring.share(id), n.call.clone()))
             .collect();
+        let ring = self.ring.clone();
         Box::pin(async move {
             let counts = join_all(
                 nodes
                     .iter()
-                    .map(|(_, _, _, node)| call(node, NodeOp::KeyCount, timeout)),
+                    .map(|(_, _, _, node)| call(node, NodeOp::KeyCount(ring.clone()), timeout)),
             )
             .await;
             let mut report = RingReport {
@@ -210,15 +211,16 @@ impl Router {
                 nodes: Vec::new(),
             };
             for ((port, state, share, _), count) in nodes.into_iter().zip(counts) {
-                let keys = match count {
-                    Ok(NodeReply::Count(n)) => n as u64,
-                    _ => 0,
+                let (keys, primaries) = match count {
+                    Ok(NodeReply::Counts(n, owned)) => (n as u64, owned as u64),
+                    _ => (0, 0),
                 };
                 report.nodes.push(NodeShare {
                     port,
                     state,
                     share,
                     keys,
+                    primaries,
                 });
             }
             Response::Ring(report)

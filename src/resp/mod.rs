@@ -1,0 +1,70 @@
+//! The RESP2 front door: speak the Redis protocol so redis-cli, redis-benchmark and every Redis
+//! client can read and increment ringkv's counters.
+//!
+//! # Layout
+//! Bytes flow down; nothing here reaches into the actors except `connection`.
+//! - [`parse`] — bytes → one request (`Vec<Bytes>`), with limits; RESP2 multibulk through the
+//!   `redis-protocol` crate, and `inline` for bare lines such as `PING\r\n`.
+//! - [`reply`] — RESP2 reply frames and their encoding, and the error texts Redis uses.
+//! - `commands` — one request → a plan: a reply made on the spot, or the cluster
+//!   [`Request`](crate::Request)s to run and how to turn their answers into a reply.
+//!   `admin` (PING, HELLO, CLIENT, CONFIG...), `info` (INFO), `table` (the command table) and
+//!   `describe` (COMMAND, COMMAND DOCS) serve it.
+//! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
+//!   `server` — the listener and the [`RespServer`] handle.
+//!
+//! Counters follow ringkv's rules, not Redis's: they only grow, and a counter at 0 reads as a
+//! missing key (see `docs/RESP.md`).
+
+mod admin;
+mod commands;
+mod connection;
+mod describe;
+mod info;
+mod inline;
+pub mod parse;
+pub mod reply;
+mod server;
+mod table;
+
+use std::time::Duration;
+
+pub use info::Stats;
+pub use server::{start, RespServer};
+
+/// Limits that protect the RESP listener from its clients.
+#[derive(Debug, Clone)]
+pub struct RespLimits {
+    /// The largest request accepted, in bytes (headers and arguments together). Past it the client
+    /// gets `-ERR Protocol error: ...` and the connection is closed.
+    pub max_request_len: usize,
+    /// The most arguments one request may carry (`*N` with N above it is refused).
+    pub max_args: usize,
+    /// The longest inline command line (a request not starting with `*`).
+    pub max_inline_len: usize,
+    /// The most connections served at once; more get `-ERR max number of clients reached`.
+    pub max_connections: usize,
+    /// The most requests of one connection in flight at once; past it the socket is not read.
+    pub max_pending: usize,
+    /// How long the cluster may take to answer one request before the client gets an error.
+    pub request_timeout: Duration,
+    /// How long the rest of a request may take to arrive once its first byte came.
+    pub partial_timeout: Duration,
+}
+
+/// The default largest request: 1 MiB.
+pub const DEFAULT_MAX_REQUEST_LEN: usize = 1024 * 1024;
+
+impl Default for RespLimits {
+    fn default() -> Self {
+        RespLimits {
+            max_request_len: DEFAULT_MAX_REQUEST_LEN,
+            max_args: 1024 * 1024,
+            max_inline_len: 64 * 1024,
+            max_connections: 10_000,
+            max_pending: 1024,
+            request_timeout: Duration::from_secs(10),
+            partial_timeout: Duration::from_secs(30),
+        }
+    }
+}
