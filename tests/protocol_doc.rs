@@ -12,7 +12,9 @@ use bytes::BytesMut;
 use common::*;
 use ringkv::actors::ServerLimits;
 use ringkv::protocol::codec::{decode, encode};
-use ringkv::protocol::{ErrorCode, ErrorReply, FrameCodec, RingReport, StatusReport};
+use ringkv::protocol::{
+    ErrorCode, ErrorReply, FrameCodec, NodeShare, NodeStatus, RingReport, StatusReport,
+};
 use ringkv::{Request, Response};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::Decoder;
@@ -268,6 +270,69 @@ fn tag_tables_match_the_code() {
         ErrorCode::Uncertain,
     ];
     check_tags("## 3. Error codes", &codes, |c| code_name(*c));
+}
+
+/// A deserializer that only records the field names serde asks a struct for.
+struct FieldNames<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The fields of struct `T`, in declaration order (the order bincode writes them).
+fn fields_of<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+    let mut fields = None;
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields.expect("a struct").to_vec()
+}
+
+/// The field names the page lists for `name` in its nested-types table: each `` `field: type` ``.
+fn documented_fields(name: &str) -> Vec<String> {
+    let row = format!("| `{name}`");
+    let line = PAGE
+        .lines()
+        .find(|l| l.starts_with(&row))
+        .unwrap_or_else(|| panic!("a row for {name}"));
+    let cell = line.split('|').nth(2).expect("a fields cell");
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|code| code.split_once(": ").map(|(field, _)| field.to_owned()))
+        .collect()
+}
+
+#[test]
+fn struct_field_lists_match_the_code() {
+    let structs = [
+        ("StatusReport", fields_of::<StatusReport>()),
+        ("NodeStatus", fields_of::<NodeStatus>()),
+        ("RingReport", fields_of::<RingReport>()),
+        ("NodeShare", fields_of::<NodeShare>()),
+        ("ErrorReply", fields_of::<ErrorReply>()),
+    ];
+    for (name, fields) in structs {
+        assert_eq!(documented_fields(name), fields, "fields of {name}");
+    }
 }
 
 #[actix_rt::test]
