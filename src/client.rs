@@ -1,5 +1,14 @@
 //! `Client`: an async client for ringkv's framed protocol, with pipelining.
 //!
+//! Each request gets a fresh id; [`Client::pipeline`] writes a whole batch while it reads the
+//! answers (so a long batch cannot deadlock against the server's bounded queues) and matches them
+//! by id. Errors are typed: [`Error::Io`] (connection refused, reset or closed), [`Error::Timeout`],
+//! [`Error::Protocol`] (the peer is not speaking ringkv's protocol, or says we are not), and the
+//! server's own answers ([`Error::BadRequest`], [`Error::Overflow`], [`Error::Unavailable`],
+//! [`Error::Uncertain`], [`Error::Server`]). After a connection-level failure the next call
+//! reconnects first; reads (`get`, `status`, `ring`) that fail on a broken connection are retried
+//! once on a new one, updates and admin calls never are (they could be applied twice).
+//!
 //! ```no_run
 //! # async fn demo() -> ringkv::Result<()> {
 //! let mut client = ringkv::Client::connect("127.0.0.1:5001").await?;
@@ -11,12 +20,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::error::{Error, Result};
-use crate::protocol::{Frame, FrameCodec, Request, Response, RingReport, StatusReport};
+use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingReport, StatusReport};
+
+type Conn = Framed<TcpStream, FrameCodec>;
 
 /// The largest response a client accepts, in bytes (a `status` of a big cluster is large).
 pub const MAX_RESPONSE_LEN: usize = 1 << 30;
@@ -24,9 +36,11 @@ pub const MAX_RESPONSE_LEN: usize = 1 << 30;
 /// A connection to one ringkv node.
 pub struct Client {
     addr: String,
-    framed: Framed<TcpStream, FrameCodec>,
+    framed: Conn,
     next_id: u64,
     timeout: Duration,
+    /// Set after a connection-level failure: the next call reconnects first.
+    broken: bool,
 }
 
 impl Client {
@@ -49,7 +63,18 @@ impl Client {
             framed,
             next_id: 1,
             timeout,
+            broken: false,
         })
+    }
+
+    /// Drops the current connection and opens a new one to the same address.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the connection is refused, [`Error::Timeout`] if it takes too long.
+    pub async fn reconnect(&mut self) -> Result<()> {
+        self.framed = open(&self.addr, self.timeout).await?;
+        self.broken = false;
+        Ok(())
     }
 
     /// The address this client talks to.
@@ -68,27 +93,28 @@ impl Client {
             .ok_or_else(|| Error::Protocol("no answer".into()))
     }
 
-    /// Sends every request without waiting, then collects the answers, in request order.
+    /// Sends every request without waiting for answers, reading answers as they come; returns them
+    /// in request order. Per-request failures are [`Response::Error`] entries.
     ///
     /// # Errors
-    /// Connection, timeout or protocol failures (the connection should then be dropped).
+    /// Connection, timeout or protocol failures; the connection is then reopened on the next call.
     pub async fn pipeline(&mut self, requests: &[Request]) -> Result<Vec<Response>> {
+        if self.broken {
+            self.reconnect().await?;
+        }
         let first = self.next_id;
         self.next_id += requests.len() as u64;
         let timeout = self.timeout;
-        let work = async {
-            for (i, request) in requests.iter().enumerate() {
-                self.framed
-                    .feed(Frame::encode(first + i as u64, request)?)
-                    .await
-                    .map_err(io)?;
-            }
-            self.framed.flush().await.map_err(io)?;
-            collect(&mut self.framed, first, requests.len()).await
+        let work = exchange(&mut self.framed, first, requests);
+        let result = match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(format!(
+                "no answer from {} within {timeout:?}",
+                self.addr
+            ))),
         };
-        tokio::time::timeout(timeout, work).await.map_err(|_| {
-            Error::Timeout(format!("no answer from {} within {timeout:?}", self.addr))
-        })?
+        self.broken = result.is_err();
+        result
     }
 
     /// Like [`Client::request`], but a server error becomes `Err`.
@@ -96,6 +122,17 @@ impl Client {
         match self.request(&request).await? {
             Response::Error(reply) => Err(Error::from(reply)),
             other => Ok(other),
+        }
+    }
+
+    /// Like [`Client::call`] for a read: a broken connection is reopened and the read sent again.
+    async fn call_read(&mut self, request: Request) -> Result<Response> {
+        match self.call(request.clone()).await {
+            Err(Error::Io(e)) => {
+                tracing::debug!("retrying a read on a new connection after: {e}");
+                self.call(request).await
+            }
+            other => other,
         }
     }
 
@@ -122,14 +159,7 @@ impl Client {
         let request = Request::Get {
             key: key.to_owned(),
         };
-        let answer = match self.call(request.clone()).await {
-            Err(Error::Io(_)) | Err(Error::Protocol(_)) => {
-                self.framed = open(&self.addr, self.timeout).await?;
-                self.call(request).await?
-            }
-            other => other?,
-        };
-        match answer {
+        match self.call_read(request).await? {
             Response::Count { value, .. } => Ok(value),
             other => Err(unexpected(other)),
         }
@@ -140,7 +170,7 @@ impl Client {
     /// # Errors
     /// Server errors and connection failures.
     pub async fn status(&mut self) -> Result<StatusReport> {
-        match self.call(Request::Status).await? {
+        match self.call_read(Request::Status).await? {
             Response::Status(report) => Ok(report),
             other => Err(unexpected(other)),
         }
@@ -151,7 +181,7 @@ impl Client {
     /// # Errors
     /// Server errors and connection failures.
     pub async fn ring(&mut self) -> Result<RingReport> {
-        match self.call(Request::Ring).await? {
+        match self.call_read(Request::Ring).await? {
             Response::Ring(report) => Ok(report),
             other => Err(unexpected(other)),
         }
@@ -189,9 +219,21 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
+
+    /// Makes the node on `port` stop answering for `pause` (like SIGSTOP), to test failure handling.
+    ///
+    /// # Errors
+    /// Server errors (no such node) and connection failures.
+    pub async fn pause_node(&mut self, port: u16, pause: Duration) -> Result<()> {
+        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        match self.call(Request::PauseNode { port, millis }).await? {
+            Response::NodePaused { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
-async fn open(addr: &str, timeout: Duration) -> Result<Framed<TcpStream, FrameCodec>> {
+async fn open(addr: &str, timeout: Duration) -> Result<Conn> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout(format!("connecting to {addr} took over {timeout:?}")))?
@@ -200,25 +242,41 @@ async fn open(addr: &str, timeout: Duration) -> Result<Framed<TcpStream, FrameCo
     Ok(Framed::new(stream, FrameCodec::new(MAX_RESPONSE_LEN)))
 }
 
+/// Writes the requests (ids from `first` on) while reading their answers; answers in id order.
+async fn exchange(framed: &mut Conn, first: u64, requests: &[Request]) -> Result<Vec<Response>> {
+    let (mut sink, mut stream) = framed.split();
+    let send = async move {
+        for (id, request) in (first..).zip(requests) {
+            sink.feed(Frame::encode(id, request)?).await.map_err(io)?;
+        }
+        sink.flush().await.map_err(io)
+    };
+    let ((), answers) = futures_util::try_join!(send, collect(&mut stream, first, requests.len()))?;
+    Ok(answers)
+}
+
 /// Reads answers until every id in `first..first + count` has one; returns them in id order.
+/// Answers to other ids (left over from an abandoned batch) are skipped.
 async fn collect(
-    framed: &mut Framed<TcpStream, FrameCodec>,
+    stream: &mut SplitStream<&mut Conn>,
     first: u64,
     count: usize,
 ) -> Result<Vec<Response>> {
     let mut answers: HashMap<u64, Response> = HashMap::with_capacity(count);
     while answers.len() < count {
-        let frame = match framed.next().await {
+        let frame = match stream.next().await {
             Some(Ok(frame)) => frame,
+            Some(Err(FrameError::Io(e))) => return Err(Error::Io(e.to_string())),
             Some(Err(e)) => return Err(Error::Protocol(e.to_string())),
             None => return Err(Error::Io("the server closed the connection".into())),
         };
         let response: Response = frame.decode()?;
         if frame.id == 0 {
             // A connection-level error: the server closes after it.
-            if let Response::Error(reply) = response {
-                return Err(Error::from(reply));
-            }
+            return Err(match response {
+                Response::Error(reply) => Error::from(reply),
+                other => unexpected(other),
+            });
         }
         if frame.id >= first && frame.id < first + count as u64 {
             answers.insert(frame.id, response);
@@ -233,7 +291,7 @@ async fn collect(
         .collect()
 }
 
-fn io(e: crate::protocol::FrameError) -> Error {
+fn io(e: FrameError) -> Error {
     Error::Io(e.to_string())
 }
 

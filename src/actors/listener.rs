@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
-use futures_util::SinkExt;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
 
 use super::session;
 use super::Router;
 use crate::error::Result;
-use crate::protocol::{ErrorCode, ErrorReply, Frame, FrameCodec, Response, MAX_FRAME_LEN};
+use crate::protocol::codec::{encode, write_frame};
+use crate::protocol::{ErrorCode, ErrorReply, Response, MAX_FRAME_LEN};
 
 /// Limits that protect a node from its clients.
 #[derive(Debug, Clone)]
@@ -66,20 +67,12 @@ async fn accept_loop(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut warned_full = false;
+    let mut warned_accept = false;
     loop {
-        let accepted = tokio::select! {
+        let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            stream = accept(&listener, &mut warned_accept) => stream,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             if !warned_full {
                 tracing::warn!(max = limits.max_connections, "connection limit reached");
@@ -97,14 +90,45 @@ async fn accept_loop(
     }
 }
 
-/// Tells a connection over the limit why it is closed, then closes it.
-async fn refuse(stream: TcpStream, max: usize) {
+/// The next connection, with `TCP_NODELAY` set. Accept errors (out of file descriptors, most
+/// likely) are logged once per episode and retried after a short pause.
+async fn accept(listener: &TcpListener, warned: &mut bool) -> TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                *warned = false;
+                let _ = stream.set_nodelay(true);
+                return stream;
+            }
+            Err(e) => {
+                if !*warned {
+                    tracing::warn!("accept failed: {e}");
+                    *warned = true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Tells a connection over the limit why it is closed, then closes it without a reset: our side is
+/// shut down and what the client already sent is read and dropped for a moment.
+async fn refuse(mut stream: TcpStream, max: usize) {
     let reply = Response::Error(ErrorReply {
         code: ErrorCode::Unavailable,
         message: format!("too many connections (the limit is {max})"),
     });
-    let mut out = FramedWrite::new(stream, FrameCodec::default());
-    if let Ok(frame) = Frame::encode(0, &reply) {
-        let _ = tokio::time::timeout(Duration::from_secs(1), out.send(frame)).await;
-    }
+    let Ok(body) = encode(&reply) else {
+        return;
+    };
+    let mut frame = BytesMut::new();
+    write_frame(0, &body, &mut frame);
+    let linger = async {
+        stream.write_all(&frame).await?;
+        stream.shutdown().await?;
+        let mut scrap = [0u8; 4096];
+        while stream.read(&mut scrap).await? > 0 {}
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
 }

@@ -1,26 +1,46 @@
 //! One client connection: read frames, hand requests to the Router, write answers as they come.
 //!
 //! Requests are pipelined: up to `max_pending` are in flight at once and answered in completion
-//! order, each tagged with the id its request carried. A client that stops reading fills its socket,
-//! the session stops reading in turn, and its memory stays bounded.
+//! order, each tagged with the id its request carried. Every buffer is bounded, so a client that
+//! sends without reading cannot grow the server's memory: answers wait in a small output buffer,
+//! then in the pending queue, and once the queue is full the session stops reading until answers
+//! drain; the client's own socket then fills up. When that happens because the client does not
+//! read (the output buffer is full too), it is logged once per connection.
+//!
+//! A broken stream (bad magic or version, a frame too long or too short, a frame that does not arrive
+//! within `frame_timeout` of its first byte) is answered with one error frame of id 0, then the
+//! connection is closed. A body that does not decode is answered under its own id and the connection
+//! goes on, since the framing is intact.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 
 use actix::Addr;
+use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::time::{sleep_until, timeout, Duration, Instant};
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use super::listener::ServerLimits;
 use super::{Exec, Router};
 use crate::error::Error;
-use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response};
+use crate::protocol::codec::{encode, write_frame};
+use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response)> + Send>>;
-type Writer = FramedWrite<tokio::net::tcp::OwnedWriteHalf, FrameCodec>;
+
+/// Answers are taken from the pending queue only while the output buffer holds less than this.
+const OUT_HIGH_WATER: usize = 64 * 1024;
+/// The read buffer grows by at least this much before each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// How long a closing connection gets to take its last answer before the socket is dropped.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Serves one connection until the client leaves, breaks the protocol, or the node stops.
 pub async fn run(
@@ -31,70 +51,215 @@ pub async fn run(
 ) {
     let peer = stream.peer_addr().ok();
     let (read, write) = stream.into_split();
-    let mut reader = FramedRead::new(read, FrameCodec::new(limits.max_frame_len));
-    let mut writer = FramedWrite::new(write, FrameCodec::new(usize::MAX));
-    let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
-    let mut reading = true;
-    let mut warned_full = false;
-    while reading || !pending.is_empty() {
-        let can_read = reading && pending.len() < limits.max_pending;
-        if reading && !can_read && !warned_full {
-            tracing::warn!(
-                ?peer,
-                limit = limits.max_pending,
-                "client queue full; not reading"
-            );
-            warned_full = true;
-        }
+    let mut session = Session {
+        codec: FrameCodec::new(limits.max_frame_len),
+        limits,
+        router,
+        peer,
+        read,
+        write,
+        input: BytesMut::with_capacity(READ_CHUNK),
+        out: BytesMut::new(),
+        pending: FuturesUnordered::new(),
+        reading: true,
+        frame_started: None,
+        warned_full: false,
+        warned_invalid: false,
+    };
+    let end = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        end = session.serve() => end,
+    };
+    if let End::Fatal(error) = end {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            Some((id, response)) = pending.next(), if !pending.is_empty() => {
-                if send(&mut writer, id, &response).await.is_err() {
-                    return;
-                }
-            }
-            next = tokio::time::timeout(limits.frame_timeout, reader.next()), if can_read => {
-                match next {
-                    Err(_) if reader.read_buffer().is_empty() => continue,
-                    Err(_) => {
-                        let e = Error::Protocol("timed out waiting for the rest of a frame".into());
-                        tracing::warn!(?peer, "{e}");
-                        let _ = send(&mut writer, 0, &Response::from(e)).await;
-                        return;
-                    }
-                    Ok(None) => reading = false,
-                    Ok(Some(Ok(frame))) => pending.push(handle(&router, frame)),
-                    Ok(Some(Err(FrameError::Io(_)))) => reading = false,
-                    Ok(Some(Err(e))) => {
-                        tracing::warn!(?peer, "closing connection: {e}");
-                        let reply = Response::from(Error::Protocol(e.to_string()));
-                        let _ = send(&mut writer, 0, &reply).await;
-                        return;
-                    }
-                }
-            }
+            _ = shutdown.cancelled() => {}
+            _ = session.close_with(error) => {}
         }
     }
 }
 
-/// Decodes one frame and starts its request; a body that does not decode is answered at once.
-fn handle(router: &Addr<Router>, frame: Frame) -> Pending {
-    let id = frame.id;
-    match frame.decode::<Request>() {
-        Ok(request) => {
-            let sent = router.send(Exec(request));
-            Box::pin(async move {
-                let response = sent
-                    .await
-                    .unwrap_or_else(|_| Response::from(Error::Shutdown));
-                (id, response)
-            })
-        }
-        Err(e) => Box::pin(async move { (id, Response::from(e)) }),
-    }
+/// Why [`Session::serve`] returned.
+enum End {
+    /// The client closed and every answer was written, or the socket failed.
+    Done,
+    /// The client broke the protocol: answer with this error under id 0, then close.
+    Fatal(Error),
 }
 
-async fn send(writer: &mut Writer, id: u64, response: &Response) -> Result<(), FrameError> {
-    let frame = Frame::encode(id, response).map_err(|e| std::io::Error::other(e.to_string()))?;
-    writer.send(frame).await
+struct Session {
+    codec: FrameCodec,
+    limits: ServerLimits,
+    router: Addr<Router>,
+    peer: Option<SocketAddr>,
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    /// Bytes read and not yet decoded: at most one partial frame plus one read.
+    input: BytesMut,
+    /// Encoded answers not yet written.
+    out: BytesMut,
+    pending: FuturesUnordered<Pending>,
+    /// False once the client closed its side.
+    reading: bool,
+    /// When the first byte of the frame now in `input` arrived (`None` if `input` is empty).
+    frame_started: Option<Instant>,
+    warned_full: bool,
+    /// Whether an invalid request (bad body, bad key...) was logged for this connection.
+    warned_invalid: bool,
+}
+
+impl Session {
+    fn queue_full(&self) -> bool {
+        self.pending.len() >= self.limits.max_pending
+    }
+
+    fn can_read(&self) -> bool {
+        self.reading && !self.queue_full()
+    }
+
+    /// The main loop: decode, start requests, write answers, read more, watch the frame deadline.
+    async fn serve(&mut self) -> End {
+        loop {
+            if let Err(e) = self.decode_ready() {
+                return End::Fatal(e);
+            }
+            if !self.reading && self.pending.is_empty() && self.out.is_empty() {
+                return End::Done;
+            }
+            let take_answers = !self.pending.is_empty() && self.out.len() < OUT_HIGH_WATER;
+            let deadline = self.frame_started.map(|t| t + self.limits.frame_timeout);
+            let far = Instant::now() + Duration::from_secs(86_400);
+            if self.input.capacity() - self.input.len() < READ_CHUNK {
+                self.input.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                Some((id, response)) = self.pending.next(), if take_answers => {
+                    self.queue_answer(id, &response);
+                }
+                written = self.write.write_buf(&mut self.out), if !self.out.is_empty() => {
+                    if !matches!(written, Ok(n) if n > 0) {
+                        return End::Done;
+                    }
+                }
+                read = self.read.read_buf(&mut self.input), if self.can_read() => {
+                    match read {
+                        Ok(0) => self.client_closed(),
+                        Ok(_) => {}
+                        Err(_) => return End::Done,
+                    }
+                }
+                _ = sleep_until(deadline.unwrap_or(far)), if self.can_read() && deadline.is_some() => {
+                    let e = format!("timed out: a frame took over {:?} to arrive", self.limits.frame_timeout);
+                    return End::Fatal(Error::Protocol(e));
+                }
+            }
+        }
+    }
+
+    /// Starts every whole frame in `input` while the queue has room; tracks the frame deadline.
+    fn decode_ready(&mut self) -> Result<(), Error> {
+        let mut decoded = false;
+        while !self.queue_full() {
+            match self.codec.decode(&mut self.input) {
+                Ok(Some(frame)) => {
+                    let request = self.start(frame);
+                    self.pending.push(request);
+                    decoded = true;
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Error::Protocol(e.to_string())),
+            }
+        }
+        // A full queue alone is normal backpressure (a deep pipeline); with the output buffer full
+        // as well, the client is not reading its answers: say so, once per connection.
+        let stuck = self.queue_full() && self.out.len() >= OUT_HIGH_WATER;
+        if stuck && self.reading && !self.warned_full {
+            tracing::warn!(
+                peer = ?self.peer,
+                limit = self.limits.max_pending,
+                "per-connection queue full: the client is not reading its answers; reads paused"
+            );
+            self.warned_full = true;
+        }
+        // The deadline runs from the first byte of a frame, and not while we hold the client back.
+        self.frame_started = if self.input.is_empty() || self.queue_full() {
+            None
+        } else if decoded || self.frame_started.is_none() {
+            Some(Instant::now())
+        } else {
+            self.frame_started
+        };
+        Ok(())
+    }
+
+    /// The client closed its side: answer what is pending, then finish.
+    fn client_closed(&mut self) {
+        self.reading = false;
+        if !self.input.is_empty() {
+            tracing::info!(
+                peer = ?self.peer,
+                bytes = self.input.len(),
+                "connection closed in the middle of a frame; partial frame dropped"
+            );
+            self.input.clear();
+        }
+        self.frame_started = None;
+    }
+
+    /// Decodes one frame and starts its request; a body that does not decode is answered at once
+    /// under its id.
+    fn start(&mut self, frame: Frame) -> Pending {
+        let id = frame.id;
+        match frame.decode::<Request>() {
+            Ok(request) => {
+                let sent = self.router.send(Exec(request));
+                Box::pin(async move {
+                    let response = sent
+                        .await
+                        .unwrap_or_else(|_| Response::from(Error::Shutdown));
+                    (id, response)
+                })
+            }
+            Err(e) => Box::pin(async move { (id, Response::from(e)) }),
+        }
+    }
+
+    /// Encodes one answer into the output buffer. The first invalid request of a connection (one
+    /// the client should not have sent) is logged.
+    fn queue_answer(&mut self, id: u64, response: &Response) {
+        if let Response::Error(reply) = response {
+            let invalid = matches!(reply.code, ErrorCode::Protocol | ErrorCode::BadRequest);
+            if invalid && !self.warned_invalid {
+                tracing::warn!(peer = ?self.peer, "invalid request {id}: {}", reply.message);
+                self.warned_invalid = true;
+            }
+        }
+        let body = encode(response).or_else(|e| {
+            tracing::error!("cannot encode an answer: {e}");
+            encode(&Response::from(Error::Server(
+                "cannot encode the answer".into(),
+            )))
+        });
+        if let Ok(body) = body {
+            write_frame(id, &body, &mut self.out);
+        }
+    }
+
+    /// Writes `error` under id 0 after any answers already encoded, then closes cleanly: our side is
+    /// shut down and what the client still sends is read and dropped for a moment, so the kernel
+    /// does not reset the connection before the client reads the error.
+    async fn close_with(&mut self, error: Error) {
+        tracing::warn!(peer = ?self.peer, "closing connection: {error}");
+        self.warned_invalid = true; // just logged
+        self.queue_answer(0, &Response::from(error));
+        let flushed = timeout(LINGER, self.write.write_all_buf(&mut self.out)).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            return;
+        }
+        let _ = self.write.shutdown().await;
+        let drain = async {
+            let mut scrap = [0u8; 4096];
+            while matches!(self.read.read(&mut scrap).await, Ok(n) if n > 0) {}
+        };
+        let _ = timeout(LINGER, drain).await;
+    }
 }

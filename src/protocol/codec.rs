@@ -20,11 +20,30 @@ pub const MAX_FRAME_LEN: usize = 1 << 20;
 pub const HEADER_LEN: usize = 13;
 /// Bytes of the length prefix.
 const PREFIX_LEN: usize = 4;
-/// The largest body bincode will decode (bounds allocations from a hostile length field).
-const DECODE_LIMIT: usize = 1 << 30;
+/// The decoder reserves at most this much ahead for a frame it has only the header of, so a
+/// hostile length field cannot make it allocate; the buffer grows as bytes really arrive.
+const RESERVE_AHEAD: usize = 64 * 1024;
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+/// Decodes with a bincode allocation limit that fits the body: a valid message claims at most 8
+/// bytes per byte it has (a one-byte varint counts as a `u64`), so the limit is the first step
+/// above `8 * len`. A hostile length inside the body then fails instead of allocating gigabytes.
+fn decode_fitting<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> std::result::Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::config::standard;
+    use bincode::serde::decode_from_slice as from;
+    let need = bytes.len().saturating_mul(8);
+    if need <= 1 << 16 {
+        from(bytes, standard().with_limit::<{ 1 << 16 }>())
+    } else if need <= 1 << 20 {
+        from(bytes, standard().with_limit::<{ 1 << 20 }>())
+    } else if need <= 1 << 24 {
+        from(bytes, standard().with_limit::<{ 1 << 24 }>())
+    } else if need <= 1 << 28 {
+        from(bytes, standard().with_limit::<{ 1 << 28 }>())
+    } else {
+        from(bytes, standard().with_limit::<{ usize::MAX }>())
+    }
 }
 
 /// Encodes `value` with bincode's standard configuration.
@@ -32,7 +51,8 @@ fn config() -> impl bincode::config::Config {
 /// # Errors
 /// [`Error::Protocol`] if serde refuses the value.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| Error::Protocol(e.to_string()))
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::Protocol(e.to_string()))
 }
 
 /// Decodes a `T` that must fill `bytes` exactly.
@@ -40,7 +60,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// # Errors
 /// [`Error::Protocol`] if the bytes are not a valid `T` or bytes are left over.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config())
+    let (value, used) = decode_fitting(bytes)
         .map_err(|e| Error::Protocol(format!("cannot decode message: {e}")))?;
     if used != bytes.len() {
         return Err(Error::Protocol(format!(
@@ -175,7 +195,7 @@ impl Decoder for FrameCodec {
         }
         let len = check_header(buf, self.max_len)?;
         if buf.len() < PREFIX_LEN + len {
-            buf.reserve(PREFIX_LEN + len - buf.len());
+            buf.reserve((PREFIX_LEN + len - buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(PREFIX_LEN + 5);
@@ -239,6 +259,16 @@ mod tests {
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, b'R', b'G', b'K', b'V'][..]);
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_big_announced_frame_is_not_allocated_ahead() {
+        let mut buf = BytesMut::new();
+        buf.put_u32(MAX_FRAME_LEN as u32);
+        buf.put_slice(&MAGIC);
+        buf.put_u8(VERSION);
+        assert!(FrameCodec::default().decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= 2 * RESERVE_AHEAD, "{}", buf.capacity());
     }
 
     #[test]
