@@ -120,3 +120,18 @@ fn serve_stops_cleanly_on_sigterm() {
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_node_answers_its_own_removal_before_closing() {
+    let server = Server::start(3);
+    let port = server.ports[1];
+    let out = server.ok(port, &format!("remove-node {port}"));
+    assert!(
+        out.starts_with(&format!("Node on port {port} removed, ")),
+        "{out}"
+    );
+    let other = server.ports[0];
+    assert!(server
+        .ok(other, "status")
+        .starts_with("Nodes running on ports: ["));
+}

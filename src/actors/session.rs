@@ -67,7 +67,12 @@ pub async fn run(
         warned_invalid: false,
     };
     let end = tokio::select! {
-        _ = shutdown.cancelled() => return,
+        _ = shutdown.cancelled() => {
+            // The node stops (removed, killed, shut down): answer what is already in flight, for
+            // a moment, so that e.g. `remove-node` sent to the node itself gets its answer.
+            let _ = timeout(LINGER, session.finish()).await;
+            return;
+        }
         end = session.serve() => end,
     };
     if let End::Fatal(error) = end {
@@ -189,6 +194,14 @@ impl Session {
             self.frame_started
         };
         Ok(())
+    }
+
+    /// Stops reading and writes the answers of the requests already started.
+    async fn finish(&mut self) {
+        self.reading = false;
+        self.input.clear();
+        self.frame_started = None;
+        let _ = self.serve().await;
     }
 
     /// The client closed its side: answer what is pending, then finish.
