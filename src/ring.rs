@@ -77,6 +77,10 @@ pub struct Ring {
     nodes: BTreeSet<NodeId>,
     /// Sorted by token (then node id, so a token collision resolves the same way everywhere).
     tokens: Vec<(Token, NodeId)>,
+    /// `index[b]` is the position of the first token whose top `index_bits` bits are `>= b`, so a
+    /// lookup binary-searches only the few tokens of one bucket (`index` has `2^bits + 1` entries).
+    index: Vec<u32>,
+    index_bits: u32,
 }
 
 impl Ring {
@@ -86,7 +90,27 @@ impl Ring {
             vnodes: vnodes.max(1),
             nodes: BTreeSet::new(),
             tokens: Vec::new(),
+            index: vec![0, 0],
+            index_bits: 0,
         }
+    }
+
+    /// Sorts the tokens and rebuilds the bucket index: about one token per bucket.
+    fn reindex(&mut self) {
+        self.tokens.sort_unstable();
+        let bits = (usize::BITS - self.tokens.len().leading_zeros()).clamp(1, 20);
+        let buckets = 1usize << bits;
+        let mut index = Vec::with_capacity(buckets + 1);
+        let mut i = 0;
+        for b in 0..buckets {
+            while i < self.tokens.len() && (self.tokens[i].0 >> (64 - bits)) < b as u64 {
+                i += 1;
+            }
+            index.push(i as u32);
+        }
+        index.push(self.tokens.len() as u32);
+        self.index = index;
+        self.index_bits = bits;
     }
 
     /// A ring holding `nodes` (the tokens are sorted once, so large rings build fast).
@@ -99,7 +123,7 @@ impl Ring {
                     .extend((0..vnodes).map(|v| (vnode_token(node, v), node)));
             }
         }
-        ring.tokens.sort_unstable();
+        ring.reindex();
         ring
     }
 
@@ -135,7 +159,7 @@ impl Ring {
         }
         self.tokens
             .extend((0..self.vnodes).map(|v| (vnode_token(node, v), node)));
-        self.tokens.sort_unstable();
+        self.reindex();
         true
     }
 
@@ -145,12 +169,19 @@ impl Ring {
             return false;
         }
         self.tokens.retain(|&(_, n)| n != node);
+        self.reindex();
         true
     }
 
     /// The index in `tokens` of the first virtual node at or after `token`, wrapping to 0.
     fn successor(&self, token: Token) -> usize {
-        let i = self.tokens.partition_point(|&(t, _)| t < token);
+        let (lo, hi) = if self.index_bits == 0 {
+            (0, self.tokens.len())
+        } else {
+            let b = (token >> (64 - self.index_bits)) as usize;
+            (self.index[b] as usize, self.index[b + 1] as usize)
+        };
+        let i = lo + self.tokens[lo..hi].partition_point(|&(t, _)| t < token);
         if i == self.tokens.len() {
             0
         } else {
