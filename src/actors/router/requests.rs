@@ -267,6 +267,9 @@ async fn replicate(
         Err(e) => return Err(e),
     };
     let value = counter.value();
+    if targets.is_empty() {
+        return Ok(value); // One replica (R = 1): nothing to merge, nothing left in flight.
+    }
     let entry = Entry {
         key: key.clone(),
         counter,
