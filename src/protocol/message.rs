@@ -216,14 +216,43 @@ impl From<Error> for Response {
 }
 
 impl From<ErrorReply> for Error {
+    /// The typed error a server's answer stands for. The prefix the server's `Display` put in
+    /// front of the message (`unavailable: `...) is taken off, so it is not printed twice.
     fn from(reply: ErrorReply) -> Self {
+        let bare = |prefix: &str| {
+            reply
+                .message
+                .strip_prefix(prefix)
+                .unwrap_or(&reply.message)
+                .to_owned()
+        };
         match reply.code {
             ErrorCode::Overflow => Error::Overflow,
             ErrorCode::BadRequest => Error::BadRequest(reply.message),
-            ErrorCode::Unavailable => Error::Unavailable(reply.message),
-            ErrorCode::Protocol => Error::Protocol(reply.message),
-            ErrorCode::Uncertain => Error::Uncertain(reply.message),
+            ErrorCode::Unavailable => Error::Unavailable(bare("unavailable: ")),
+            ErrorCode::Protocol => Error::Protocol(bare("protocol error: ")),
+            ErrorCode::Uncertain => Error::Uncertain(bare("outcome unknown: ")),
             ErrorCode::NoSuchNode | ErrorCode::Internal => Error::Server(reply.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_survive_a_round_trip_without_a_doubled_prefix() {
+        for e in [
+            Error::Unavailable("only 1 of 3 replicas".into()),
+            Error::Uncertain("update of 'a' timed out".into()),
+            Error::Protocol("bad magic".into()),
+            Error::BadRequest("usage: get KEY".into()),
+            Error::Overflow,
+        ] {
+            let back = Error::from(ErrorReply::from(&e));
+            assert_eq!(back, e);
+            assert_eq!(back.to_string(), e.to_string());
         }
     }
 }
