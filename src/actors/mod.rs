@@ -14,4 +14,4 @@ mod session;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};
-pub use router::{Exec, Router, RouterConfig};
+pub use router::{Exec, NodeSeed, Router, RouterConfig};

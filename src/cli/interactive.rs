@@ -16,8 +16,8 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let tty = std::io::stdin().is_terminal();
     println!("{WELCOME}");
-    let nodes = match args.nodes {
-        Some(n) => n as usize,
+    let nodes = match args.nodes_or(None)? {
+        Some(n) => n,
         None => match ask_nodes(tty)? {
             Some(n) => n,
             None => {
@@ -38,8 +38,9 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         spawn_reader(repl, System::current());
         Ok::<_, ringkv::Error>(cluster)
     });
-    let _cluster = started.context("cannot start the cluster")?;
+    let cluster = started.context("cannot start the cluster")?;
     system.run().context("the actor system failed")?;
+    cluster.close_storage();
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use super::ClusterArgs;
 
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
-    let nodes = args.nodes.unwrap_or(3) as usize;
+    let nodes = args.nodes_or(Some(3))?.unwrap_or(3);
     let resp = args.bind_resp()?;
     let system = System::new();
     system.block_on(async {
