@@ -7,6 +7,7 @@
 
 mod listener;
 pub mod node;
+mod node_ops;
 mod repl;
 pub(crate) mod router;
 mod session;

@@ -17,8 +17,10 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             println!("Node listening on port {port}");
         }
         let resp = args.start_resp(resp, cluster.router())?;
+        // Listen for the signals before saying so: a SIGTERM right after the line must be clean.
+        let signal = shutdown_signal()?;
         println!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
-        wait_for_signal().await?;
+        signal.await;
         println!("Shutting down");
         if let Some(resp) = resp {
             resp.shutdown();
@@ -29,20 +31,24 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Registers for SIGINT and SIGTERM now; the future ends when one arrives.
 #[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
+/// Ctrl-C; the future ends when it arrives.
 #[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
