@@ -1,4 +1,4 @@
-//! A node's append-only log and the thread that writes it.
+//! A node's append-only log: open and replay it, then hand records to its writer thread.
 //!
 //! The node hands framed records to [`NodeLog::append`]; one writer thread per node takes every
 //! record waiting in its queue, writes them with one `write`, and under [`FsyncPolicy::Always`]
@@ -7,16 +7,15 @@
 //! compaction. A write or sync error is sticky: it fails the waiting appends and every later one.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::record::{frame, recover, snapshot, Record};
+use super::writer::{Cmd, Shared, Writer};
 use super::{io_error, write_atomically, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
@@ -26,35 +25,9 @@ use crate::store::Store;
 pub const LOG_FILE: &str = "log";
 /// A log is compacted once it is larger than this and twice its size after the last compaction.
 const COMPACT_MIN: u64 = 8 << 20;
-/// How often an idle writer wakes up to sync under `EverySecond`.
-const TICK: Duration = Duration::from_millis(100);
-/// The longest a write may stay unsynced under `EverySecond`.
-const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// An answer from the writer thread.
 pub type Ack<T> = oneshot::Receiver<Result<T>>;
-
-enum Cmd {
-    Append(Vec<u8>, Option<oneshot::Sender<Result<()>>>),
-    Compact(Vec<u8>),
-    Reload(u32, oneshot::Sender<Result<(Store, u32)>>),
-    Sync(oneshot::Sender<Result<()>>),
-    Close,
-}
-
-#[derive(Default)]
-struct Shared {
-    failed: Mutex<Option<String>>,
-    len: AtomicU64,
-    base: AtomicU64,
-    compacting: AtomicBool,
-}
-
-impl Shared {
-    fn error(&self) -> Option<String> {
-        self.failed.lock().ok().and_then(|f| f.clone())
-    }
-}
 
 /// A node's durable state as found at open.
 pub struct Opened {
@@ -73,6 +46,8 @@ pub struct NodeLog {
     tx: mpsc::Sender<Cmd>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The smallest log that is compacted.
+    compact_min: u64,
 }
 
 impl NodeLog {
@@ -90,26 +65,38 @@ impl NodeLog {
         let snap = snapshot(&store, incarnation)?;
         write_atomically(&path, &snap)?;
         let file = open_append(&path)?;
+        let log = NodeLog::start(node, path, file, policy, snap.len() as u64)?;
+        Ok(Opened {
+            log: Arc::new(log),
+            store,
+            incarnation,
+        })
+    }
+
+    /// Starts the writer thread appending to `file` (at `path`, `len` bytes long).
+    fn start(
+        node: NodeId,
+        path: PathBuf,
+        file: File,
+        policy: FsyncPolicy,
+        len: u64,
+    ) -> Result<Self> {
         let shared = Arc::new(Shared::default());
-        shared.len.store(snap.len() as u64, Ordering::SeqCst);
-        shared.base.store(snap.len() as u64, Ordering::SeqCst);
+        shared.len.store(len, Ordering::SeqCst);
+        shared.base.store(len, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(node, path, file, policy, shared.clone());
         let thread = std::thread::Builder::new()
             .name(format!("ringkv-log-{node}"))
             .spawn(move || writer.run(rx))
             .map_err(|e| Error::Storage(format!("cannot start the log writer: {e}")))?;
-        let log = NodeLog {
+        Ok(NodeLog {
             node,
             policy,
             tx,
             shared,
             thread: Mutex::new(Some(thread)),
-        };
-        Ok(Opened {
-            log: Arc::new(log),
-            store,
-            incarnation,
+            compact_min: COMPACT_MIN,
         })
     }
 
@@ -168,7 +155,7 @@ impl NodeLog {
             self.shared.len.load(Ordering::Relaxed),
             self.shared.base.load(Ordering::Relaxed),
         );
-        if len < COMPACT_MIN.max(base.saturating_mul(2))
+        if len < self.compact_min.max(base.saturating_mul(2))
             || self.shared.compacting.swap(true, Ordering::SeqCst)
         {
             return Ok(());
@@ -214,7 +201,7 @@ impl Drop for NodeLog {
 }
 
 /// Replays the log at `path` (a missing file is an empty log), warning about a torn tail.
-fn load(path: &Path, node: NodeId) -> Result<(Store, Option<u32>)> {
+pub(super) fn load(path: &Path, node: NodeId) -> Result<(Store, Option<u32>)> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -234,179 +221,71 @@ fn load(path: &Path, node: NodeId) -> Result<(Store, Option<u32>)> {
     Ok((got.store, got.incarnation))
 }
 
-fn open_append(path: &Path) -> Result<File> {
+pub(super) fn open_append(path: &Path) -> Result<File> {
     OpenOptions::new()
         .append(true)
         .open(path)
         .map_err(|e| io_error(path, &e))
 }
 
-/// The writer thread's state.
-struct Writer {
-    node: NodeId,
-    path: PathBuf,
-    file: BufWriter<File>,
-    policy: FsyncPolicy,
-    shared: Arc<Shared>,
-    /// Written since the last sync.
-    dirty: bool,
-    last_sync: Instant,
-    /// Appends written but not yet answered.
-    waiting: Vec<oneshot::Sender<Result<()>>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Entry;
 
-impl Writer {
-    fn new(
-        node: NodeId,
-        path: PathBuf,
-        file: File,
-        policy: FsyncPolicy,
-        shared: Arc<Shared>,
-    ) -> Self {
-        Writer {
-            node,
-            path,
-            file: BufWriter::with_capacity(1 << 20, file),
-            policy,
-            shared,
-            dirty: false,
-            last_sync: Instant::now(),
-            waiting: Vec::new(),
-        }
+    /// A log whose every write fails as on a full disk (`/dev/full`).
+    fn full_disk(policy: FsyncPolicy) -> NodeLog {
+        let path = PathBuf::from("/dev/full");
+        let file = OpenOptions::new().append(true).open(&path).unwrap();
+        NodeLog::start(4, path, file, policy, 0).unwrap()
     }
 
-    fn run(mut self, rx: mpsc::Receiver<Cmd>) {
-        loop {
-            let first = match rx.recv_timeout(TICK) {
-                Ok(cmd) => cmd,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.tick();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut open = true;
-            for cmd in std::iter::once(first).chain(rx.try_iter().take(4096)) {
-                open = open && self.handle(cmd);
-            }
-            self.answer_appends();
-            self.tick();
-            if !open {
-                break;
-            }
-        }
-        let _ = self.sync();
+    fn put() -> Vec<Record> {
+        let counter = crate::counter::Counter::with_count(1, 1);
+        let key = "k".to_owned();
+        vec![Record::Put(Entry { key, counter })]
     }
 
-    /// Handles one command; `false` on `Close`.
-    fn handle(&mut self, cmd: Cmd) -> bool {
-        match cmd {
-            Cmd::Append(bytes, ack) => self.write(&bytes, ack),
-            Cmd::Compact(bytes) => {
-                self.answer_appends();
-                if let Err(e) = self.compact(&bytes) {
-                    self.fail(&e.to_string());
-                }
-                self.shared.compacting.store(false, Ordering::SeqCst);
-            }
-            Cmd::Reload(floor, reply) => {
-                self.answer_appends();
-                let _ = reply.send(self.reload(floor));
-            }
-            Cmd::Sync(reply) => {
-                self.answer_appends();
-                let _ = reply.send(self.sync());
-            }
-            Cmd::Close => return false,
+    #[test]
+    fn compaction_shrinks_the_log_to_the_live_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = NodeLog::open(dir.path(), 1, FsyncPolicy::Never).unwrap();
+        let mut log = Arc::into_inner(opened.log).unwrap();
+        log.compact_min = 0;
+        let mut store = Store::new();
+        for _ in 0..1000 {
+            let counter = store.increment("k", 1, 1).unwrap();
+            let key = "k".to_owned();
+            log.append(&[Record::Put(Entry { key, counter })]).unwrap();
         }
-        true
+        log.sync().unwrap().blocking_recv().unwrap().unwrap();
+        let path = dir.path().join(LOG_FILE);
+        let before = std::fs::metadata(&path).unwrap().len();
+        log.compact_if_due(&store, 0).unwrap();
+        log.sync().unwrap().blocking_recv().unwrap().unwrap();
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after * 100 < before, "{before} -> {after}");
+        log.close();
+        let again = NodeLog::open(dir.path(), 1, FsyncPolicy::Never).unwrap();
+        assert_eq!(again.store.get("k"), 1000);
     }
 
-    fn write(&mut self, bytes: &[u8], ack: Option<oneshot::Sender<Result<()>>>) {
-        if self.shared.error().is_none() {
-            match self.file.write_all(bytes) {
-                Ok(()) => {
-                    self.dirty = true;
-                    self.shared
-                        .len
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => self.fail(&format!("cannot write {}: {e}", self.path.display())),
-            }
-        }
-        if let Some(ack) = ack {
-            self.waiting.push(ack);
-        }
+    #[test]
+    fn a_write_error_fails_the_waiting_update_and_every_later_one() {
+        let log = full_disk(FsyncPolicy::Always);
+        let ack = log.append(&put()).unwrap().unwrap();
+        let err = ack.blocking_recv().unwrap().unwrap_err().to_string();
+        assert!(err.contains("node 4") && err.contains("/dev/full"), "{err}");
+        assert!(log.check().is_err());
+        assert!(log.append(&put()).is_err());
     }
 
-    /// Hands the written appends to the OS (and to the disk under `Always`), then answers them.
-    fn answer_appends(&mut self) {
-        let result = match self.policy {
-            FsyncPolicy::Always if !self.waiting.is_empty() => self.sync(),
-            _ => self.flush(),
-        };
-        for ack in self.waiting.drain(..) {
-            let _ = ack.send(result.clone());
-        }
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.shared.error() {
-            return Err(Error::Storage(format!("node {}: {e}", self.node)));
-        }
-        if let Err(e) = self.file.flush() {
-            self.fail(&format!("cannot write {}: {e}", self.path.display()));
-            return self.flush();
-        }
-        Ok(())
-    }
-
-    fn sync(&mut self) -> Result<()> {
-        self.flush()?;
-        if self.dirty {
-            if let Err(e) = self.file.get_ref().sync_data() {
-                self.fail(&format!("cannot sync {}: {e}", self.path.display()));
-                return self.flush();
-            }
-        }
-        self.dirty = false;
-        self.last_sync = Instant::now();
-        Ok(())
-    }
-
-    fn tick(&mut self) {
-        if self.policy == FsyncPolicy::EverySecond
-            && self.dirty
-            && self.last_sync.elapsed() >= SYNC_EVERY
-        {
-            let _ = self.sync();
-        }
-    }
-
-    fn fail(&mut self, why: &str) {
-        tracing::error!("node {}: {why}; it refuses updates from now on", self.node);
-        if let Ok(mut failed) = self.shared.failed.lock() {
-            failed.get_or_insert_with(|| why.to_owned());
-        }
-    }
-
-    /// Replaces the log with `bytes` (a snapshot) and appends after it from now on.
-    fn compact(&mut self, bytes: &[u8]) -> Result<()> {
-        self.sync()?;
-        write_atomically(&self.path, bytes)?;
-        self.file = BufWriter::with_capacity(1 << 20, open_append(&self.path)?);
-        self.shared.len.store(bytes.len() as u64, Ordering::SeqCst);
-        self.shared.base.store(bytes.len() as u64, Ordering::SeqCst);
-        self.dirty = false;
-        Ok(())
-    }
-
-    fn reload(&mut self, floor: u32) -> Result<(Store, u32)> {
-        self.sync()?;
-        let (store, stored) = load(&self.path, self.node)?;
-        let incarnation = stored.map_or(floor, |i| floor.max(i.saturating_add(1)));
-        self.write(&frame(&Record::Incarnation(incarnation))?, None);
-        self.sync()?;
-        Ok((store, incarnation))
+    #[test]
+    fn under_every_second_a_write_error_refuses_the_updates_after_it() {
+        let log = full_disk(FsyncPolicy::EverySecond);
+        assert!(log.append(&put()).unwrap().is_none());
+        assert!(log.sync().unwrap().blocking_recv().unwrap().is_err());
+        let err = log.append(&put()).unwrap_err().to_string();
+        assert!(err.contains("storage error: node 4: cannot write"), "{err}");
     }
 }

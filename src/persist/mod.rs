@@ -12,6 +12,7 @@ pub mod lock;
 pub mod log;
 pub mod meta;
 pub mod record;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::fs::File;
