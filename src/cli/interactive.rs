@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ringkv::actors::{Line, Repl, ReplAction};
 use ringkv::Cluster;
 
-use super::ClusterArgs;
+use super::{shutdown_signal, ClusterArgs};
 
 /// The first line the store prints.
 const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value Store";
@@ -36,6 +36,14 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         args.start_resp(resp, cluster.router())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
+        // SIGTERM or Ctrl-C end the session like `exit`: the logs are synced before the process ends.
+        if let Ok(signal) = shutdown_signal() {
+            actix_rt::spawn(async move {
+                signal.await;
+                println!("Exiting...");
+                System::current().stop();
+            });
+        }
         Ok::<_, ringkv::Error>(cluster)
     });
     let cluster = started.context("cannot start the cluster")?;

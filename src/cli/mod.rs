@@ -210,3 +210,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(args)) => client::run(&args),
     }
 }
+
+/// Registers for SIGINT and SIGTERM now; the future ends when one arrives.
+#[cfg(unix)]
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-C; the future ends when it arrives.
+#[cfg(not(unix))]
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}

@@ -4,7 +4,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use ringkv::Cluster;
 
-use super::ClusterArgs;
+use super::{shutdown_signal, ClusterArgs};
 
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
@@ -29,26 +29,4 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
-}
-
-/// Registers for SIGINT and SIGTERM now; the future ends when one arrives.
-#[cfg(unix)]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    })
-}
-
-/// Ctrl-C; the future ends when it arrives.
-#[cfg(not(unix))]
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }
