@@ -104,8 +104,18 @@ impl DataDir {
     /// # Errors
     /// [`Error::Storage`] if it cannot be created or written, or another ringkv holds it.
     pub fn open(root: &Path, policy: FsyncPolicy) -> Result<DataDir> {
-        std::fs::create_dir_all(root).map_err(|e| io_error(root, &e))?;
-        let lock = lock::lock(root)?;
+        let unusable = |e: Error| {
+            Error::Storage(format!(
+                "cannot use data directory {}: {}",
+                root.display(),
+                e.to_string().trim_start_matches("storage error: ")
+            ))
+        };
+        std::fs::create_dir_all(root).map_err(|e| unusable(io_error(root, &e)))?;
+        let lock = lock::lock(root).map_err(|e| match e {
+            Error::Storage(m) if m.contains("in use by another") => Error::Storage(m),
+            other => unusable(other),
+        })?;
         Ok(DataDir {
             root: root.to_owned(),
             policy,
