@@ -58,10 +58,18 @@ impl NodeLog {
     /// [`Error::Storage`] if the directory or file cannot be read or written, or holds a file that
     /// is not a ringkv log.
     pub fn open(dir: &Path, node: NodeId, policy: FsyncPolicy) -> Result<Opened> {
+        NodeLog::open_from(dir, node, policy, 0)
+    }
+
+    /// [`NodeLog::open`], with an incarnation of at least `floor`.
+    ///
+    /// # Errors
+    /// As [`NodeLog::open`].
+    pub fn open_from(dir: &Path, node: NodeId, policy: FsyncPolicy, floor: u32) -> Result<Opened> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
         let path = dir.join(LOG_FILE);
         let (store, stored) = load(&path, node)?;
-        let incarnation = stored.map_or(0, |i| i.saturating_add(1));
+        let incarnation = stored.map_or(floor, |i| floor.max(i.saturating_add(1)));
         let snap = snapshot(&store, incarnation)?;
         write_atomically(&path, &snap)?;
         let file = open_append(&path)?;

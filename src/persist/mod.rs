@@ -154,7 +154,18 @@ impl DataDir {
     /// # Errors
     /// See [`NodeLog::open`].
     pub fn open_node(&self, id: NodeId) -> Result<Opened> {
-        let opened = NodeLog::open(&self.node_dir(id), id, self.policy)?;
+        let dir = self.node_dir(id);
+        let member = self
+            .meta()?
+            .is_some_and(|m| m.nodes.iter().any(|&(n, _)| n == id));
+        let floor = if member && !dir.join(log::LOG_FILE).exists() {
+            // Its earlier incarnations may live on in other replicas' slots: never reuse them.
+            tracing::warn!("node {id}: its log is missing; it starts empty in a fresh incarnation");
+            fresh_incarnation()
+        } else {
+            0
+        };
+        let opened = NodeLog::open_from(&dir, id, self.policy, floor)?;
         if let Ok(mut logs) = self.logs.lock() {
             logs.insert(id, opened.log.clone());
         }
@@ -197,6 +208,15 @@ impl Drop for DataDir {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// An incarnation no earlier start can have used: seconds since 2020 (node incarnations otherwise
+/// count up from 0 by one per start).
+fn fresh_incarnation() -> u32 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(since.saturating_sub(1_577_836_800)).unwrap_or(u32::MAX)
 }
 
 /// The membership stored in `root`, if any (no lock taken: for a quick look before starting).
@@ -290,6 +310,21 @@ mod tests {
         data.open_node(2).unwrap();
         data.remove_node(2).unwrap();
         assert!(!dir.path().join("node-2").exists());
+    }
+
+    #[test]
+    fn a_member_whose_log_is_gone_never_reuses_an_incarnation() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path(), FsyncPolicy::Never).unwrap();
+        let meta = ClusterMeta {
+            vnodes: 8,
+            replicas: 1,
+            next_id: 2,
+            nodes: vec![(1, 0)],
+        };
+        data.save_meta(&meta).unwrap();
+        assert!(data.open_node(1).unwrap().incarnation > 100_000_000);
+        assert_eq!(data.open_node(2).unwrap().incarnation, 0);
     }
 
     #[test]
