@@ -247,7 +247,8 @@ impl Cluster {
         }
     }
 
-    /// Crashes the node on `port`. Returns how many keys were lost with it.
+    /// Crashes the node on `port`. Returns how many keys were lost with it (none with a data
+    /// directory and restarts on: the node reloads its log when it comes back).
     ///
     /// # Errors
     /// No node on `port`.

@@ -136,9 +136,11 @@ impl Router {
         let fut = async move { crash(victim, others, timeout).await };
         Box::pin(
             actix::fut::wrap_future(fut).then(move |lost, act: &mut Router, _| {
+                // With a data directory, a node that comes back reloads its log: nothing is lost.
+                let durable = restart && act.config.data.is_some();
                 let response = Response::NodeKilled {
                     port,
-                    keys_lost: lost,
+                    keys_lost: if durable { 0 } else { lost },
                 };
                 if restart || act.nodes.len() == 1 {
                     return Box::pin(actix::fut::ready(response))
