@@ -166,6 +166,7 @@ fn the_interactive_store_keeps_counts_across_exit() {
     let (ok, out, err) = run(&["--base-port", "0"], dir.path(), "get a\nget b\nexit\n");
     assert!(ok, "{err}");
     assert!(!out.contains("Enter number of nodes"), "{out}");
+    assert!(out.contains("Restoring 2 nodes from"), "{out}");
     assert!(
         out.contains("Count for a: 5") && out.contains("Count for b: 1"),
         "{out}"

@@ -134,12 +134,14 @@ impl ClusterArgs {
         Ok(meta.map(|m| m.nodes.len()))
     }
 
-    /// `--nodes`, else the stored number of nodes, else `default`.
+    /// `--nodes`, else the stored number of nodes, else `default`. Says so when the data
+    /// directory holds a cluster.
     fn nodes_or(&self, default: Option<usize>) -> anyhow::Result<Option<usize>> {
-        Ok(match self.nodes {
-            Some(n) => Some(n as usize),
-            None => self.stored_nodes()?.or(default),
-        })
+        let stored = self.stored_nodes()?;
+        if let (Some(n), Some(dir)) = (stored, self.data_dir()) {
+            println!("Restoring {n} nodes from {}", dir.display());
+        }
+        Ok(self.nodes.map(|n| n as usize).or(stored).or(default))
     }
 
     fn config(&self, nodes: usize) -> ClusterConfig {
