@@ -10,16 +10,19 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::actors::router::bind;
-use crate::actors::{Exec, Router, RouterConfig, ServerLimits, Shutdown};
+use crate::actors::{Exec, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
+use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
 use crate::replication::ReplicationConfig;
-use crate::ring::DEFAULT_VNODES;
+use crate::ring::{NodeId, DEFAULT_VNODES};
 
 /// How to start a cluster.
 #[derive(Debug, Clone)]
@@ -44,6 +47,11 @@ pub struct ClusterConfig {
     pub restart_backoff: Duration,
     /// How often anti-entropy compares replicas (zero: never).
     pub anti_entropy_interval: Duration,
+    /// Where nodes keep their logs (`None`, the default: in memory only). A directory that holds
+    /// a cluster restores it: its nodes, ids, ports (unless `base_port` is 0), vnodes and R.
+    pub data_dir: Option<PathBuf>,
+    /// When logs are synced to disk.
+    pub fsync: FsyncPolicy,
 }
 
 impl Default for ClusterConfig {
@@ -60,6 +68,8 @@ impl Default for ClusterConfig {
             restart: router.restart,
             restart_backoff: router.restart_backoff,
             anti_entropy_interval: router.anti_entropy_interval,
+            data_dir: None,
+            fsync: FsyncPolicy::default(),
         }
     }
 }
@@ -69,6 +79,7 @@ impl Default for ClusterConfig {
 pub struct Cluster {
     router: Addr<Router>,
     ports: Vec<u16>,
+    data: Option<Arc<DataDir>>,
 }
 
 impl Cluster {
@@ -76,16 +87,39 @@ impl Cluster {
     /// `System`.
     ///
     /// # Errors
-    /// [`Error::BadRequest`] for zero nodes or ports past 65535; [`Error::Bind`] if a port cannot be
-    /// bound (nothing is started then).
-    pub fn start(config: ClusterConfig) -> Result<Cluster> {
+    /// [`Error::BadRequest`] for zero nodes, ports past 65535, or a number of nodes other than the
+    /// data directory holds; [`Error::Bind`] if a port cannot be bound; [`Error::Storage`] if the
+    /// data directory cannot be used (nothing is started then).
+    pub fn start(mut config: ClusterConfig) -> Result<Cluster> {
         config.replication.validate()?;
-        let listeners = bind_all(&config)?;
-        let ports = listeners
+        let data = match &config.data_dir {
+            Some(dir) => Some(Arc::new(DataDir::open(dir, config.fsync)?)),
+            None => None,
+        };
+        let layout = match &data {
+            Some(d) => layout(&mut config, d)?,
+            None => fresh_layout(&config)?,
+        };
+        let seeds = open_nodes(&config, data.as_deref(), &layout)?;
+        let ports = seeds
             .iter()
-            .map(|l| l.local_addr().map(|a| a.port()))
+            .map(|s| s.listener.local_addr().map(|a| a.port()))
             .collect::<std::io::Result<Vec<u16>>>()?;
+        if let Some(d) = &data {
+            let next_id = layout.iter().map(|&(id, _)| id).max().unwrap_or(0) + 1;
+            d.save_meta(&ClusterMeta {
+                vnodes: config.vnodes,
+                replicas: config.replication.replicas,
+                next_id: d.meta()?.map_or(next_id, |m| m.next_id.max(next_id)),
+                nodes: layout
+                    .iter()
+                    .map(|&(id, _)| id)
+                    .zip(ports.clone())
+                    .collect(),
+            })?;
+        }
         let router_config = RouterConfig {
+            data: data.clone(),
             vnodes: config.vnodes,
             host: config.host.clone(),
             limits: config.limits.clone(),
@@ -96,8 +130,20 @@ impl Cluster {
             restart_backoff: config.restart_backoff,
             anti_entropy_interval: config.anti_entropy_interval,
         };
-        let router = Router::start(router_config, listeners)?;
-        Ok(Cluster { router, ports })
+        let router = Router::start_with(router_config, seeds)?;
+        Ok(Cluster {
+            router,
+            ports,
+            data,
+        })
+    }
+
+    /// Writes and syncs every node's log, stops the log writers and releases the data directory's
+    /// lock. Nothing is logged after it. Does nothing without a data directory.
+    pub fn close_storage(&self) {
+        if let Some(data) = &self.data {
+            data.close();
+        }
     }
 
     /// The Router's address, for sending [`Exec`] messages directly.
@@ -201,7 +247,8 @@ impl Cluster {
         }
     }
 
-    /// Crashes the node on `port`. Returns how many keys were lost with it.
+    /// Crashes the node on `port`. Returns how many keys were lost with it (none with a data
+    /// directory and restarts on: the node reloads its log when it comes back).
     ///
     /// # Errors
     /// No node on `port`.
@@ -226,7 +273,9 @@ impl Cluster {
 
     /// Stops the Router and every node; their listeners close.
     pub async fn shutdown(self) {
+        // Stop every node cleanly first (nothing more is written), then sync and close the logs.
         let _ = self.router.send(Shutdown).await;
+        self.close_storage();
     }
 }
 
@@ -234,8 +283,42 @@ fn unexpected(response: &Response) -> Error {
     Error::Server(format!("unexpected answer: {response:?}"))
 }
 
-/// Binds one listener per node, all or nothing.
-fn bind_all(config: &ClusterConfig) -> Result<Vec<std::net::TcpListener>> {
+/// The ids and ports of a cluster restored from `data`, or a fresh one. Takes vnodes and R from
+/// the stored membership.
+fn layout(config: &mut ClusterConfig, data: &DataDir) -> Result<Vec<(NodeId, u16)>> {
+    let Some(meta) = data.meta()? else {
+        return fresh_layout(config);
+    };
+    if meta.nodes.len() != config.nodes {
+        return Err(Error::BadRequest(format!(
+            "the data directory {} holds a cluster of {} nodes, not {}: start it without --nodes \
+             (or with --nodes {}) and use add-node/remove-node, or use another --data-dir",
+            data.path().display(),
+            meta.nodes.len(),
+            config.nodes,
+            meta.nodes.len()
+        )));
+    }
+    if meta.vnodes != config.vnodes || meta.replicas != config.replication.replicas {
+        tracing::info!(
+            "the data directory keeps vnodes {} and replicas {}; using those",
+            meta.vnodes,
+            meta.replicas
+        );
+    }
+    config.vnodes = meta.vnodes;
+    config.replication.replicas = meta.replicas;
+    config.replication.validate()?;
+    let keep_ports = config.base_port != 0;
+    Ok(meta
+        .nodes
+        .into_iter()
+        .map(|(id, port)| (id, if keep_ports { port } else { 0 }))
+        .collect())
+}
+
+/// Ids 1..=N on consecutive ports from `base_port` (or any free ports).
+fn fresh_layout(config: &ClusterConfig) -> Result<Vec<(NodeId, u16)>> {
     if config.nodes == 0 {
         return Err(Error::BadRequest(
             "the number of nodes must be at least 1".into(),
@@ -248,14 +331,38 @@ fn bind_all(config: &ClusterConfig) -> Result<Vec<std::net::TcpListener>> {
             config.nodes, config.base_port
         )));
     }
-    (0..config.nodes)
+    Ok((0..config.nodes)
         .map(|i| {
             let port = if config.base_port == 0 {
                 0
             } else {
                 config.base_port + i as u16
             };
-            bind(&config.host, port)
+            (i as NodeId + 1, port)
+        })
+        .collect())
+}
+
+/// Binds every node's port, then opens every node's log; all or nothing.
+fn open_nodes(
+    config: &ClusterConfig,
+    data: Option<&DataDir>,
+    layout: &[(NodeId, u16)],
+) -> Result<Vec<NodeSeed>> {
+    let listeners = layout
+        .iter()
+        .map(|&(_, port)| bind(&config.host, port))
+        .collect::<Result<Vec<_>>>()?;
+    layout
+        .iter()
+        .zip(listeners)
+        .map(|(&(id, _), listener)| {
+            let restored = data.map(|d| d.open_node(id)).transpose()?;
+            Ok(NodeSeed {
+                id,
+                listener,
+                restored,
+            })
         })
         .collect()
 }

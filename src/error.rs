@@ -41,6 +41,9 @@ pub enum Error {
     /// after the increment was taken).
     #[error("outcome unknown: {0}")]
     Uncertain(String),
+    /// The data directory cannot be used, or a write to it failed (the update was not acknowledged).
+    #[error("storage error: {0}")]
+    Storage(String),
     /// The actor system is shut down or an actor died.
     #[error("cluster is shut down")]
     Shutdown,

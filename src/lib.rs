@@ -5,6 +5,7 @@
 //! 1. [`ring`] — the consistent-hash ring: murmur3 tokens, virtual nodes, owners, ring diffs.
 //! 2. [`counter`], [`store`], [`replication`] — a mergeable counter, a node's counters, and the
 //!    rules of R, W, Q and hinted writes. Plain data.
+//!    [`persist`] keeps them on disk: a locked data directory, one append-only log per node.
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
 //! 4. [`actors`] — `NodeActor` (store + TCP listener), `Router` (ring + routing + moves), `Repl`.
@@ -17,6 +18,7 @@ pub mod cluster;
 pub mod command;
 pub mod counter;
 mod error;
+pub mod persist;
 pub mod protocol;
 pub mod render;
 pub mod replication;

@@ -161,11 +161,38 @@ impl Store {
             .collect()
     }
 
-    /// Drops the entries whose token fails `keep`; returns how many were dropped.
-    pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> usize {
-        let before = self.counters.len();
-        self.counters.retain(|_, s| keep(s.token));
-        before - self.counters.len()
+    /// Drops the entries whose token fails `keep`; returns the keys dropped.
+    pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> Vec<String> {
+        let mut dropped = Vec::new();
+        self.counters.retain(|key, s| {
+            let kept = keep(s.token);
+            if !kept {
+                dropped.push(key.clone());
+            }
+            kept
+        });
+        dropped
+    }
+
+    /// Removes `key`; returns whether it was held.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.counters.remove(key).is_some()
+    }
+
+    /// Copies of every hint, with the node each is kept for.
+    pub fn all_hints(&self) -> Vec<(NodeId, Entry)> {
+        self.hints
+            .iter()
+            .flat_map(|(&node, hints)| {
+                hints.iter().map(move |(key, counter)| {
+                    let entry = Entry {
+                        key: key.clone(),
+                        counter: counter.clone(),
+                    };
+                    (node, entry)
+                })
+            })
+            .collect()
     }
 
     /// Keeps `entry` on behalf of `node`, which is down (a hinted write).

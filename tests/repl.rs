@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 /// Runs `ringkv ARGS` with `input` on stdin; returns stdout.
 fn run(args: &[&str], input: &str) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .arg("--in-memory")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -180,7 +181,7 @@ fn a_port_in_use_is_refused_with_one_line() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args(["--nodes", "1", "--base-port", &port])
+        .args(["--in-memory", "--nodes", "1", "--base-port", &port])
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -384,7 +384,7 @@ impl Drop for Child {
 #[test]
 fn serve_opens_the_resp_port_it_prints() {
     use std::io::BufRead;
-    let args = "serve --nodes 2 --base-port 0 --resp-port 0";
+    let args = "serve --in-memory --nodes 2 --base-port 0 --resp-port 0";
     let mut child = Child(
         Command::new(env!("CARGO_BIN_EXE_ringkv"))
             .args(args.split(' '))

@@ -11,7 +11,14 @@ struct Server {
 impl Server {
     fn start(nodes: usize) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["serve", "--nodes", &nodes.to_string(), "--base-port", "0"])
+            .args([
+                "serve",
+                "--in-memory",
+                "--nodes",
+                &nodes.to_string(),
+                "--base-port",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

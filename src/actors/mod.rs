@@ -7,6 +7,7 @@
 
 mod listener;
 pub mod node;
+mod node_ops;
 mod repl;
 pub(crate) mod router;
 mod session;
@@ -14,4 +15,4 @@ mod session;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};
-pub use router::{Exec, Router, RouterConfig, Shutdown};
+pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown};

@@ -5,7 +5,6 @@
 //! stops the actor; the supervisor restarts it, and after a back-off it listens again and tells the
 //! Router, which refills it from the other replicas.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,97 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::listener::{self, ServerLimits};
 use super::router::{bind, NodeRestarted};
 use super::Router;
-use crate::counter::{replica_id, Counter};
+use crate::counter::replica_id;
 use crate::error::{Error, Result};
-use crate::ring::{NodeId, Ring, TokenRange};
+use crate::persist::record::Record;
+use crate::persist::{Ack, NodeLog, Opened};
+use crate::ring::NodeId;
 use crate::store::{Entry, Store};
 
-/// What the Router asks of a node. One message type, so a node is reached through one
-/// `Recipient<NodeCall>`: a node in another process could stand behind the same interface.
-#[derive(Debug, Clone)]
-pub enum NodeOp {
-    /// Add `amount` to `key` in this node's own slot (in its hints for `hint_for` if set).
-    Increment {
-        /// The key.
-        key: String,
-        /// How much to add.
-        amount: u64,
-        /// The down replica this node stands in for, if any.
-        hint_for: Option<NodeId>,
-    },
-    /// The state of `key` (from the hints for `hint_for` if set).
-    Read {
-        /// The key.
-        key: String,
-        /// The down replica this node stands in for, if any.
-        hint_for: Option<NodeId>,
-    },
-    /// Merge replica states into the store (into the hints for `hint_for` if set).
-    Merge {
-        /// The states.
-        entries: Vec<Entry>,
-        /// The down replica this node stands in for, if any.
-        hint_for: Option<NodeId>,
-    },
-    /// Remove and return the hints kept for a node.
-    TakeHints(NodeId),
-    /// Copies of the entries in the given ranges (all if `None`).
-    Entries(Option<Vec<TokenRange>>),
-    /// Copies of the entries whose first `replicas` ring nodes include `node`.
-    EntriesFor {
-        /// The ring to judge by.
-        ring: Arc<Ring>,
-        /// R.
-        replicas: usize,
-        /// The node.
-        node: NodeId,
-    },
-    /// Drop the entries this node is no longer one of the first `replicas` ring nodes of.
-    Retain {
-        /// The ring to judge by.
-        ring: Arc<Ring>,
-        /// R.
-        replicas: usize,
-    },
-    /// A digest of the entries of each arc of the ring.
-    Digests(Arc<Ring>),
-    /// `(key, value)` pairs, sorted, and the number of hints kept.
-    Dump,
-    /// How many keys the node holds, and how many of them it owns on the given ring.
-    KeyCount(Arc<Ring>),
-    /// Answer at once (a liveness probe).
-    Ping,
-    /// Stop answering for a while.
-    Pause(Duration),
-    /// Crash: lose the memory, close the listener, stop (the supervisor may restart).
-    Crash,
-    /// Stop for good after a handoff.
-    Stop,
-}
-
-/// A node's answer to a [`NodeOp`].
-#[derive(Debug, Clone)]
-pub enum NodeReply {
-    /// Done, nothing to report.
-    Done,
-    /// A key's state (`None`: not held).
-    State(Option<Counter>),
-    /// How many entries changed or were dropped; how many keys are held.
-    Count(usize),
-    /// Entries.
-    Entries(Vec<Entry>),
-    /// Digest of each arc.
-    Digests(HashMap<usize, u64>),
-    /// Keys held, and keys owned (primary copies).
-    Counts(usize, usize),
-    /// Sorted `(key, value)` pairs and the number of hints.
-    Dump(Vec<(String, u64)>, usize),
-}
-
-/// One call to a node.
-#[derive(Message, Debug)]
-#[rtype(result = "Result<NodeReply>")]
-pub struct NodeCall(pub NodeOp);
+pub use super::node_ops::{NodeCall, NodeOp, NodeReply};
 
 /// How a node behaves after a crash.
 #[derive(Debug, Clone)]
@@ -132,10 +48,15 @@ pub struct NodeActor {
     crashed: bool,
     stopping: bool,
     shutdown: CancellationToken,
+    /// The node's log, when the cluster has a data directory.
+    log: Option<Arc<NodeLog>>,
+    /// Records of the operation being handled, for the log.
+    journal: Vec<Record>,
 }
 
 impl NodeActor {
-    /// A node with id `id` serving clients on `listener` (already bound, so its port is known).
+    /// A node with id `id` serving clients on `listener` (already bound, so its port is known),
+    /// starting from the state found in its log if `restored` is set (and logging to it).
     ///
     /// # Errors
     /// The listener has no local address.
@@ -144,19 +65,26 @@ impl NodeActor {
         listener: std::net::TcpListener,
         router: Addr<Router>,
         options: NodeOptions,
+        restored: Option<Opened>,
     ) -> Result<Self> {
         let port = listener.local_addr()?.port();
+        let (store, incarnation, log) = match restored {
+            Some(o) => (o.store, o.incarnation, Some(o.log)),
+            None => (Store::new(), 0, None),
+        };
         Ok(NodeActor {
             id,
             port,
-            incarnation: 0,
+            incarnation,
             listener: Some(listener),
             router,
             options,
-            store: Store::new(),
+            store,
             crashed: false,
             stopping: false,
             shutdown: CancellationToken::new(),
+            log,
+            journal: Vec::new(),
         })
     }
 
@@ -175,16 +103,42 @@ impl NodeActor {
     fn come_back(&mut self, ctx: &mut Context<Self>) {
         ctx.run_later(self.options.restart_backoff, |act, ctx| {
             match bind(&act.options.host, act.port).and_then(|l| act.serve(l)) {
-                Ok(()) => {
-                    act.crashed = false;
-                    act.router.do_send(NodeRestarted(act.id));
-                }
+                Ok(()) => act.reload(ctx),
                 Err(e) => {
                     tracing::warn!(port = act.port, "restart failed, retrying: {e}");
                     act.come_back(ctx);
                 }
             }
         });
+    }
+
+    /// Reads the node's own log back (a crash lost only memory), then tells the Router, which
+    /// refills it from the other replicas.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let Some(log) = &self.log else {
+            self.crashed = false;
+            self.router.do_send(NodeRestarted(self.id));
+            return;
+        };
+        let ack = log.reload(self.incarnation);
+        let fut = async move { ack?.await.map_err(|_| Error::Shutdown)? };
+        ctx.wait(
+            actix::fut::wrap_future(fut).map(|loaded, act: &mut NodeActor, _| {
+                match loaded {
+                    Ok((store, incarnation)) => {
+                        let during = std::mem::replace(&mut act.store, store);
+                        act.store.give(&during.entries_where(|_| true));
+                        for (node, entry) in during.all_hints() {
+                            act.store.add_hint(node, &entry);
+                        }
+                        act.incarnation = incarnation;
+                    }
+                    Err(e) => tracing::error!("node {}: cannot reload its log: {e}", act.id),
+                }
+                act.crashed = false;
+                act.router.do_send(NodeRestarted(act.id));
+            }),
+        );
     }
 }
 
@@ -223,68 +177,72 @@ impl Supervised for NodeActor {
 }
 
 impl Handler<NodeCall> for NodeActor {
-    type Result = Result<NodeReply>;
+    type Result = ResponseFuture<Result<NodeReply>>;
 
     fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
-        let me = replica_id(self.id, self.incarnation);
-        let store = &mut self.store;
+        let result = self.apply(op, ctx);
+        let ack = self.persist();
+        match (result, ack) {
+            (Ok(reply), Ok(Some(ack))) => Box::pin(async move {
+                ack.await
+                    .map_err(|_| Error::Storage("the log writer stopped".into()))??;
+                Ok(reply)
+            }),
+            (Ok(reply), Ok(None)) => Box::pin(std::future::ready(Ok(reply))),
+            (Err(e), _) | (Ok(_), Err(e)) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+}
+
+impl NodeActor {
+    /// Applies one operation to the store, noting in the journal what the log must record.
+    fn apply(&mut self, op: NodeOp, ctx: &mut Context<Self>) -> Result<NodeReply> {
         Ok(match op {
             NodeOp::Increment {
                 key,
                 amount,
                 hint_for,
-            } => match hint_for {
-                None => NodeReply::State(Some(store.increment(&key, me, amount)?)),
-                Some(node) => {
-                    let mut counter = store.hint(node, &key).unwrap_or_default();
-                    counter.increment(me, amount)?;
-                    store.add_hint(
-                        node,
-                        &Entry {
-                            key,
-                            counter: counter.clone(),
-                        },
-                    );
-                    NodeReply::State(Some(counter))
-                }
-            },
+            } => self.increment(key, amount, hint_for)?,
+            NodeOp::Merge { entries, hint_for } => self.merge(entries, hint_for)?,
             NodeOp::Read { key, hint_for } => NodeReply::State(match hint_for {
-                None => store.counter(&key).cloned(),
-                Some(node) => store.hint(node, &key),
+                None => self.store.counter(&key).cloned(),
+                Some(node) => self.store.hint(node, &key),
             }),
-            NodeOp::Merge { entries, hint_for } => match hint_for {
-                None => NodeReply::Count(store.merge_all(&entries)),
-                Some(node) => {
-                    entries.iter().for_each(|e| store.add_hint(node, e));
-                    NodeReply::Count(entries.len())
-                }
-            },
-            NodeOp::TakeHints(node) => NodeReply::Entries(store.take_hints(node)),
-            NodeOp::Entries(None) => NodeReply::Entries(store.entries_where(|_| true)),
-            NodeOp::Entries(Some(ranges)) => {
-                NodeReply::Entries(store.entries_where(|t| ranges.iter().any(|r| r.contains(t))))
+            NodeOp::TakeHints(node) => {
+                self.journal.push(Record::DropHints(node));
+                NodeReply::Entries(self.store.take_hints(node))
             }
+            NodeOp::Entries(None) => NodeReply::Entries(self.store.entries_where(|_| true)),
+            NodeOp::Entries(Some(ranges)) => NodeReply::Entries(
+                self.store
+                    .entries_where(|t| ranges.iter().any(|r| r.contains(t))),
+            ),
             NodeOp::EntriesFor {
                 ring,
                 replicas,
                 node,
             } => NodeReply::Entries(
-                store.entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
+                self.store
+                    .entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
             ),
             NodeOp::Retain { ring, replicas } => {
                 let id = self.id;
-                NodeReply::Count(
-                    store.retain(|t| ring.preference_list_of_token(t, replicas).contains(&id)),
-                )
+                let dropped = self
+                    .store
+                    .retain(|t| ring.preference_list_of_token(t, replicas).contains(&id));
+                let count = dropped.len();
+                self.journal.extend(dropped.into_iter().map(Record::Remove));
+                NodeReply::Count(count)
             }
-            NodeOp::Digests(ring) => NodeReply::Digests(store.digests(|t| ring.arc_of(t))),
-            NodeOp::Dump => NodeReply::Dump(store.list(), store.hint_count()),
+            NodeOp::Digests(ring) => NodeReply::Digests(self.store.digests(|t| ring.arc_of(t))),
+            NodeOp::Dump => NodeReply::Dump(self.store.list(), self.store.hint_count()),
             NodeOp::KeyCount(ring) => {
                 let id = self.id;
-                let owned = store
+                let owned = self
+                    .store
                     .entries_where(|t| ring.owner_of_token(t) == Some(id))
                     .len();
-                NodeReply::Counts(store.len(), owned)
+                NodeReply::Counts(self.store.len(), owned)
             }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {
@@ -300,9 +258,88 @@ impl Handler<NodeCall> for NodeActor {
             }
         })
     }
-}
 
-impl NodeActor {
+    fn increment(
+        &mut self,
+        key: String,
+        amount: u64,
+        hint_for: Option<NodeId>,
+    ) -> Result<NodeReply> {
+        self.check_log()?;
+        let me = replica_id(self.id, self.incarnation);
+        let store = &mut self.store;
+        let counter = match hint_for {
+            None => store.increment(&key, me, amount)?,
+            Some(node) => {
+                let mut counter = store.hint(node, &key).unwrap_or_default();
+                counter.increment(me, amount)?;
+                let entry = Entry {
+                    key: key.clone(),
+                    counter: counter.clone(),
+                };
+                store.add_hint(node, &entry);
+                counter
+            }
+        };
+        let entry = Entry {
+            key,
+            counter: counter.clone(),
+        };
+        self.journal.push(match hint_for {
+            None => Record::Put(entry),
+            Some(node) => Record::Hint(node, entry),
+        });
+        Ok(NodeReply::State(Some(counter)))
+    }
+
+    fn merge(&mut self, entries: Vec<Entry>, hint_for: Option<NodeId>) -> Result<NodeReply> {
+        self.check_log()?;
+        let logged = self.log.is_some();
+        let mut changed = 0;
+        for entry in entries {
+            let state = match hint_for {
+                None if self.store.merge(&entry) => self.store.counter(&entry.key).cloned(),
+                None => None,
+                Some(node) => {
+                    self.store.add_hint(node, &entry);
+                    self.store.hint(node, &entry.key)
+                }
+            };
+            let Some(counter) = state else { continue };
+            changed += 1;
+            if logged {
+                let entry = Entry {
+                    key: entry.key,
+                    counter,
+                };
+                self.journal.push(match hint_for {
+                    None => Record::Put(entry),
+                    Some(node) => Record::Hint(node, entry),
+                });
+            }
+        }
+        Ok(NodeReply::Count(changed))
+    }
+
+    fn check_log(&self) -> Result<()> {
+        self.log.as_ref().map_or(Ok(()), |log| log.check())
+    }
+
+    /// Hands the journal to the log; under `--fsync always` the answer waits for the returned ack.
+    fn persist(&mut self) -> Result<Option<Ack<()>>> {
+        let Some(log) = &self.log else {
+            self.journal.clear();
+            return Ok(None);
+        };
+        if self.journal.is_empty() {
+            return Ok(None);
+        }
+        let ack = log.append(&self.journal);
+        self.journal.clear();
+        log.compact_if_due(&self.store, self.incarnation)?;
+        ack
+    }
+
     fn crash(&mut self, ctx: &mut Context<Self>) -> NodeReply {
         let held = self.store.len();
         self.store.clear();

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ringkv::actors::{Line, Repl, ReplAction};
 use ringkv::Cluster;
 
-use super::ClusterArgs;
+use super::{shutdown_signal, ClusterArgs};
 
 /// The first line the store prints.
 const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value Store";
@@ -16,8 +16,8 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let tty = std::io::stdin().is_terminal();
     say!("{WELCOME}");
-    let nodes = match args.nodes {
-        Some(n) => n as usize,
+    let nodes = match args.nodes_or(None)? {
+        Some(n) => n,
         None => match ask_nodes(tty)? {
             Some(n) => n,
             None => {
@@ -36,10 +36,19 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         args.start_resp(resp, cluster.router())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
+        // SIGTERM or Ctrl-C end the session like `exit`: the logs are synced before the process ends.
+        if let Ok(signal) = shutdown_signal() {
+            actix_rt::spawn(async move {
+                signal.await;
+                say!("Exiting...");
+                System::current().stop();
+            });
+        }
         Ok::<_, ringkv::Error>(cluster)
     });
-    let _cluster = started.context("cannot start the cluster")?;
+    let cluster = started.context("cannot start the cluster")?;
     system.run().context("the actor system failed")?;
+    cluster.close_storage();
     Ok(())
 }
 

@@ -21,11 +21,14 @@ mod client;
 mod interactive;
 mod serve;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::Addr;
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use ringkv::actors::{Router, ServerLimits};
+use ringkv::persist::FsyncPolicy;
 use ringkv::replication::ReplicationConfig;
 use ringkv::resp::{RespLimits, RespServer};
 use ringkv::ClusterConfig;
@@ -106,6 +109,15 @@ pub struct ClusterArgs {
     /// The largest RESP request accepted, in bytes.
     #[arg(long, default_value_t = ringkv::resp::DEFAULT_MAX_REQUEST_LEN)]
     resp_max_request_len: usize,
+    /// Where nodes keep their counters on disk; a directory holding a cluster restores it.
+    #[arg(long, default_value = "ringkv-data")]
+    data_dir: PathBuf,
+    /// Keep counters in memory only (nothing survives the process).
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
+    /// When updates reach the disk: `always` (before the answer), `every-second`, or `never`.
+    #[arg(long, default_value = "every-second")]
+    fsync: FsyncPolicy,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -126,6 +138,31 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl ClusterArgs {
+    /// The data directory, unless `--in-memory`.
+    fn data_dir(&self) -> Option<PathBuf> {
+        (!self.in_memory).then(|| self.data_dir.clone())
+    }
+
+    /// How many nodes the data directory holds, if it holds a cluster.
+    fn stored_nodes(&self) -> anyhow::Result<Option<usize>> {
+        let Some(dir) = self.data_dir() else {
+            return Ok(None);
+        };
+        let meta = ringkv::persist::read_meta(&dir)
+            .with_context(|| format!("cannot use the data directory {}", dir.display()))?;
+        Ok(meta.map(|m| m.nodes.len()))
+    }
+
+    /// `--nodes`, else the stored number of nodes, else `default`. Says so when the data
+    /// directory holds a cluster.
+    fn nodes_or(&self, default: Option<usize>) -> anyhow::Result<Option<usize>> {
+        let stored = self.stored_nodes()?;
+        if let (Some(n), Some(dir)) = (stored, self.data_dir()) {
+            say!("Restoring {n} nodes from {}", dir.display());
+        }
+        Ok(self.nodes.map(|n| n as usize).or(stored).or(default))
+    }
+
     fn config(&self, nodes: usize) -> ClusterConfig {
         ClusterConfig {
             nodes,
@@ -146,6 +183,8 @@ impl ClusterArgs {
             restart: !self.no_restart,
             restart_backoff: self.restart_backoff,
             anti_entropy_interval: self.anti_entropy_interval,
+            data_dir: self.data_dir(),
+            fsync: self.fsync,
         }
     }
 }
@@ -192,4 +231,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(args)) => client::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
     }
+}
+
+/// Registers for SIGINT and SIGTERM now; the future ends when one arrives.
+#[cfg(unix)]
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-C; the future ends when it arrives.
+#[cfg(not(unix))]
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -4,11 +4,11 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use ringkv::Cluster;
 
-use super::ClusterArgs;
+use super::{shutdown_signal, ClusterArgs};
 
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
-    let nodes = args.nodes.unwrap_or(3) as usize;
+    let nodes = args.nodes_or(Some(3))?.unwrap_or(3);
     let resp = args.bind_resp()?;
     let system = System::new();
     system.block_on(async {
@@ -17,8 +17,10 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             say!("Node listening on port {port}");
         }
         let resp = args.start_resp(resp, cluster.router())?;
+        // Listen for the signals before saying so: a SIGTERM right after the line must be clean.
+        let signal = shutdown_signal()?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
-        wait_for_signal().await?;
+        signal.await;
         say!("Shutting down");
         if let Some(resp) = resp {
             resp.shutdown();
@@ -26,23 +28,5 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         cluster.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;
-    Ok(())
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c().await?;
     Ok(())
 }

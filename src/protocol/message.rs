@@ -199,7 +199,7 @@ impl From<&Error> for ErrorReply {
             Error::BadRequest(_) | Error::Bind { .. } => ErrorCode::BadRequest,
             Error::Unavailable(_) | Error::Shutdown | Error::Timeout(_) => ErrorCode::Unavailable,
             Error::Protocol(_) => ErrorCode::Protocol,
-            Error::Server(_) | Error::Io(_) => ErrorCode::Internal,
+            Error::Server(_) | Error::Io(_) | Error::Storage(_) => ErrorCode::Internal,
             Error::Uncertain(_) => ErrorCode::Uncertain,
         };
         ErrorReply {

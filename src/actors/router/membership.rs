@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::{bind, Router, Stats};
+use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};
 use crate::protocol::Response;
@@ -49,7 +49,10 @@ impl Router {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        let id = match self.spawn_node(listener, self.address()) {
+        let id = match self
+            .new_seed(listener)
+            .and_then(|s| self.spawn_node(s, self.address()))
+        {
             Ok(id) => id,
             Err(e) => return fail(e),
         };
@@ -62,6 +65,7 @@ impl Router {
                 match moved {
                     Ok((ring, moved)) => {
                         act.ring = ring;
+                        act.save_meta();
                         Response::NodeAdded {
                             port,
                             keys_moved: moved.get(&id).copied().unwrap_or(0),
@@ -97,6 +101,7 @@ impl Router {
                         if let Some(node) = node {
                             node.call.do_send(NodeCall(NodeOp::Stop));
                         }
+                        act.forget(id);
                         Response::NodeRemoved {
                             port,
                             keys_moved: moved.values().sum(),
@@ -131,9 +136,11 @@ impl Router {
         let fut = async move { crash(victim, others, timeout).await };
         Box::pin(
             actix::fut::wrap_future(fut).then(move |lost, act: &mut Router, _| {
+                // With a data directory, a node that comes back reloads its log: nothing is lost.
+                let durable = restart && act.config.data.is_some();
                 let response = Response::NodeKilled {
                     port,
-                    keys_lost: lost,
+                    keys_lost: if durable { 0 } else { lost },
                 };
                 if restart || act.nodes.len() == 1 {
                     return Box::pin(actix::fut::ready(response))
@@ -148,6 +155,7 @@ impl Router {
                         act.nodes.remove(&id);
                         if let Ok((ring, _)) = moved {
                             act.ring = ring;
+                            act.forget(id);
                         }
                         response
                     },
@@ -169,6 +177,30 @@ impl Router {
             }
         }
         bind(&self.config.host, 0)
+    }
+
+    /// A seed for a new node: the next id, and its fresh log if there is a data directory.
+    fn new_seed(&self, listener: TcpListener) -> Result<NodeSeed> {
+        let id = self.next_id;
+        let restored = match &self.config.data {
+            Some(data) => Some(data.open_node(id)?),
+            None => None,
+        };
+        Ok(NodeSeed {
+            id,
+            listener,
+            restored,
+        })
+    }
+
+    /// After a node's keys were handed off: deletes its directory, stores the membership.
+    fn forget(&self, id: NodeId) {
+        if let Some(data) = &self.config.data {
+            if let Err(e) = data.remove_node(id) {
+                tracing::error!("node {id}: cannot delete its data: {e}");
+            }
+        }
+        self.save_meta();
     }
 
     fn plan(&self, new: Arc<Ring>, leaving: Option<NodeId>) -> Plan {

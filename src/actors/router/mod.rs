@@ -21,6 +21,7 @@ use actix::prelude::*;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
 use crate::error::{Error, Result};
+use crate::persist::{ClusterMeta, DataDir, Opened};
 use crate::protocol::{Request, Response};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
@@ -49,6 +50,8 @@ pub struct RouterConfig {
     pub restart_backoff: Duration,
     /// How often anti-entropy compares replicas (zero: never).
     pub anti_entropy_interval: Duration,
+    /// The data directory nodes log to (`None`: in memory only).
+    pub data: Option<Arc<DataDir>>,
 }
 
 impl Default for RouterConfig {
@@ -63,6 +66,28 @@ impl Default for RouterConfig {
             restart: true,
             restart_backoff: Duration::from_millis(500),
             anti_entropy_interval: Duration::from_secs(2),
+            data: None,
+        }
+    }
+}
+
+/// A node to start: its id, its bound listener and, with a data directory, its opened log.
+pub struct NodeSeed {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its listener, already bound.
+    pub listener: TcpListener,
+    /// Its log and the state read from it.
+    pub restored: Option<Opened>,
+}
+
+impl NodeSeed {
+    /// A node without a log.
+    pub fn new(id: NodeId, listener: TcpListener) -> Self {
+        NodeSeed {
+            id,
+            listener,
+            restored: None,
         }
     }
 }
@@ -144,18 +169,32 @@ impl Router {
     /// # Errors
     /// [`Error::BadRequest`] if the replication settings are invalid.
     pub fn start(config: RouterConfig, listeners: Vec<TcpListener>) -> Result<Addr<Router>> {
+        let seeds = (1..)
+            .zip(listeners)
+            .map(|(id, l)| NodeSeed::new(id, l))
+            .collect();
+        Router::start_with(config, seeds)
+    }
+
+    /// Starts a Router with the given nodes (ids and, if restored, their logged state); new nodes
+    /// get ids past the highest.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] if the replication settings are invalid.
+    pub fn start_with(config: RouterConfig, seeds: Vec<NodeSeed>) -> Result<Addr<Router>> {
         config.replication.validate()?;
+        let next_id = seeds.iter().map(|s| s.id).max().unwrap_or(0) + 1;
         Ok(Router::create(move |ctx| {
             let mut router = Router {
                 ring: Arc::new(Ring::new(config.vnodes)),
                 config,
                 nodes: BTreeMap::new(),
-                next_id: 1,
+                next_id,
                 stats: Arc::default(),
                 me: Some(ctx.address()),
             };
-            for listener in listeners {
-                match router.spawn_node(listener, ctx.address()) {
+            for seed in seeds {
+                match router.spawn_node(seed, ctx.address()) {
                     Ok(id) => Arc::make_mut(&mut router.ring).add_node(id),
                     Err(e) => {
                         tracing::error!("cannot start node: {e}");
@@ -167,19 +206,19 @@ impl Router {
         }))
     }
 
-    /// Starts a node on `listener` under a supervisor (not yet on the ring).
-    fn spawn_node(&mut self, listener: TcpListener, me: Addr<Router>) -> Result<NodeId> {
-        let id = self.next_id;
+    /// Starts a node under a supervisor (not yet on the ring).
+    fn spawn_node(&mut self, seed: NodeSeed, me: Addr<Router>) -> Result<NodeId> {
+        let id = seed.id;
         let options = NodeOptions {
             host: self.config.host.clone(),
             limits: self.config.limits.clone(),
             restart: self.config.restart,
             restart_backoff: self.config.restart_backoff,
         };
-        let node = NodeActor::new(id, listener, me, options)?;
+        let node = NodeActor::new(id, seed.listener, me, options, seed.restored)?;
         let port = node.port();
         let addr = Supervisor::start(move |_| node);
-        self.next_id += 1;
+        self.next_id = self.next_id.max(id + 1);
         let info = NodeInfo {
             port,
             call: addr.recipient(),
@@ -210,6 +249,25 @@ impl Router {
     /// R, W and Q for the nodes on the ring now.
     fn quorums(&self) -> Quorums {
         self.config.replication.quorums(self.ring.len())
+    }
+
+    /// The membership as stored in the data directory.
+    fn meta(&self) -> ClusterMeta {
+        ClusterMeta {
+            vnodes: self.config.vnodes,
+            replicas: self.config.replication.replicas,
+            next_id: self.next_id,
+            nodes: self.nodes.iter().map(|(&id, n)| (id, n.port)).collect(),
+        }
+    }
+
+    /// Stores the membership after a change (a failure is logged: the change already happened).
+    fn save_meta(&self) {
+        if let Some(data) = &self.config.data {
+            if let Err(e) = data.save_meta(&self.meta()) {
+                tracing::error!("cannot store the membership: {e}");
+            }
+        }
     }
 
     fn address(&self) -> Addr<Router> {

@@ -1,0 +1,100 @@
+//! The messages between the Router and a node: [`NodeCall`] carries a [`NodeOp`], answered by a
+//! [`NodeReply`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::counter::Counter;
+use crate::error::Result;
+use crate::ring::{NodeId, Ring, TokenRange};
+use crate::store::Entry;
+
+/// What the Router asks of a node. One message type, so a node is reached through one
+/// `Recipient<NodeCall>`: a node in another process could stand behind the same interface.
+#[derive(Debug, Clone)]
+pub enum NodeOp {
+    /// Add `amount` to `key` in this node's own slot (in its hints for `hint_for` if set).
+    Increment {
+        /// The key.
+        key: String,
+        /// How much to add.
+        amount: u64,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// The state of `key` (from the hints for `hint_for` if set).
+    Read {
+        /// The key.
+        key: String,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// Merge replica states into the store (into the hints for `hint_for` if set).
+    Merge {
+        /// The states.
+        entries: Vec<Entry>,
+        /// The down replica this node stands in for, if any.
+        hint_for: Option<NodeId>,
+    },
+    /// Remove and return the hints kept for a node.
+    TakeHints(NodeId),
+    /// Copies of the entries in the given ranges (all if `None`).
+    Entries(Option<Vec<TokenRange>>),
+    /// Copies of the entries whose first `replicas` ring nodes include `node`.
+    EntriesFor {
+        /// The ring to judge by.
+        ring: Arc<Ring>,
+        /// R.
+        replicas: usize,
+        /// The node.
+        node: NodeId,
+    },
+    /// Drop the entries this node is no longer one of the first `replicas` ring nodes of.
+    Retain {
+        /// The ring to judge by.
+        ring: Arc<Ring>,
+        /// R.
+        replicas: usize,
+    },
+    /// A digest of the entries of each arc of the ring.
+    Digests(Arc<Ring>),
+    /// `(key, value)` pairs, sorted, and the number of hints kept.
+    Dump,
+    /// How many keys the node holds, and how many of them it owns on the given ring.
+    KeyCount(Arc<Ring>),
+    /// Answer at once (a liveness probe).
+    Ping,
+    /// Stop answering for a while.
+    Pause(Duration),
+    /// Crash: lose the memory, close the listener, stop (the supervisor may restart).
+    Crash,
+    /// Stop for good after a handoff.
+    Stop,
+}
+
+/// A node's answer to a [`NodeOp`].
+#[derive(Debug, Clone)]
+pub enum NodeReply {
+    /// Done, nothing to report.
+    Done,
+    /// A key's state (`None`: not held).
+    State(Option<Counter>),
+    /// How many entries changed or were dropped; how many keys are held.
+    Count(usize),
+    /// Entries.
+    Entries(Vec<Entry>),
+    /// Digest of each arc.
+    Digests(HashMap<usize, u64>),
+    /// Keys held, and keys owned (primary copies).
+    Counts(usize, usize),
+    /// Sorted `(key, value)` pairs and the number of hints.
+    Dump(Vec<(String, u64)>, usize),
+}
+
+/// One call to a node.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<NodeReply>")]
+pub struct NodeCall(pub NodeOp);

@@ -1,0 +1,347 @@
+//! Durability through the binary: restart, SIGKILL under load, torn logs, the lock, bad disks.
+//!
+//! Each test runs `ringkv serve` (or the interactive store) as a child process on its own
+//! temporary data directory and any free ports.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use ringkv::Client;
+
+struct Server {
+    child: Child,
+    ports: Vec<u16>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// `ringkv serve --base-port 0 --data-dir DIR ARGS`, once it printed its ports.
+    fn start(dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["serve", "--base-port", "0", "--data-dir"])
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ringkv serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut ports = Vec::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(port) = line.strip_prefix("Node listening on port ") {
+                ports.push(port.parse().unwrap());
+            }
+            if line.starts_with("Serving") {
+                break;
+            }
+        }
+        assert!(
+            !ports.is_empty(),
+            "no ports; stderr: {}",
+            stderr.lock().unwrap()
+        );
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            ports,
+            stderr,
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.ports[0])
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then wait for the clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        assert!(self.child.wait().unwrap().success());
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `ringkv ARGS` to its end with `input` on stdin; returns (success, stdout, stderr).
+fn run(args: &[&str], dir: &Path, input: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+async fn counts(addr: &str, keys: usize) -> Vec<u64> {
+    let mut client = Client::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    for i in 0..keys {
+        out.push(client.get(&format!("k{i}")).await.unwrap());
+    }
+    out
+}
+
+#[test]
+fn a_clean_stop_and_restart_keeps_every_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--nodes", "3", "--fsync", "never"]);
+    let keys = 300;
+    block_on(async {
+        let mut client = Client::connect(&server.addr()).await.unwrap();
+        for round in 0..3u64 {
+            for i in 0..keys {
+                client
+                    .update(&format!("k{i}"), i as u64 + round)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    server.stop();
+    // No --nodes: the directory says how many.
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(server.ports.len(), 3);
+    let got = block_on(counts(&server.addr(), keys));
+    let want: Vec<u64> = (0..keys as u64).map(|i| 3 * i + 3).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn the_interactive_store_keeps_counts_across_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--nodes", "2", "--base-port", "0"];
+    let (ok, out, err) = run(&args, dir.path(), "update a 5\nupdate b\nexit\n");
+    assert!(ok && out.contains("Update successful"), "{out}{err}");
+    let (ok, out, err) = run(&["--base-port", "0"], dir.path(), "get a\nget b\nexit\n");
+    assert!(ok, "{err}");
+    assert!(!out.contains("Enter number of nodes"), "{out}");
+    assert!(out.contains("Restoring 2 nodes from"), "{out}");
+    assert!(
+        out.contains("Count for a: 5") && out.contains("Count for b: 1"),
+        "{out}"
+    );
+}
+
+/// Per key, the acknowledged values and when they were acknowledged.
+type Acks = Vec<Vec<(Instant, u64)>>;
+
+/// Runs `clients` tasks, each updating its own key, until `load` has passed; then SIGKILLs the
+/// server. Returns the acknowledgements and the kill time.
+fn load_then_kill(server: Server, clients: usize, load: Duration) -> (Acks, Instant) {
+    let addr = server.addr();
+    let acks = block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..clients {
+            let addr = addr.clone();
+            tasks.spawn(async move {
+                let mut client = Client::connect(&addr).await.unwrap();
+                let (key, start, mut acked) = (format!("k{i}"), Instant::now(), Vec::new());
+                while start.elapsed() < load {
+                    match client.update(&key, 1).await {
+                        Ok(value) => acked.push((Instant::now(), value)),
+                        Err(_) => break,
+                    }
+                }
+                (i, acked)
+            });
+        }
+        let mut acks = vec![Vec::new(); clients];
+        while let Some(done) = tasks.join_next().await {
+            let (i, acked) = done.unwrap();
+            acks[i] = acked;
+        }
+        acks
+    });
+    let killed = Instant::now();
+    server.kill();
+    (acks, killed)
+}
+
+fn assert_acked_survive(dir: &Path, acks: &Acks, before: Instant) {
+    let server = Server::start(dir, &[]);
+    let got = block_on(counts(&server.addr(), acks.len()));
+    for (i, acked) in acks.iter().enumerate() {
+        let must = acked
+            .iter()
+            .filter(|(at, _)| *at <= before)
+            .map(|&(_, v)| v)
+            .max()
+            .unwrap_or(0);
+        assert!(must > 0, "k{i}: nothing acknowledged early enough to check");
+        assert!(
+            got[i] >= must,
+            "k{i}: {} after restart, {must} acknowledged",
+            got[i]
+        );
+    }
+}
+
+#[test]
+fn under_fsync_always_a_sigkill_loses_no_acknowledged_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--nodes", "3", "--fsync", "always"]);
+    let (acks, killed) = load_then_kill(server, 16, Duration::from_millis(1500));
+    assert_acked_survive(dir.path(), &acks, killed);
+}
+
+#[test]
+fn under_fsync_every_second_a_sigkill_loses_at_most_the_last_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--nodes", "3", "--fsync", "every-second"]);
+    let (acks, killed) = load_then_kill(server, 8, Duration::from_millis(3500));
+    assert_acked_survive(dir.path(), &acks, killed - Duration::from_secs(2));
+}
+
+/// One node, one replica, `keys` keys updated once each in order: the log ends with one record
+/// per key, so what survives a cut is exactly a prefix of the keys.
+fn one_node_log(dir: &Path, keys: usize) -> std::path::PathBuf {
+    let server = Server::start(dir, &["--nodes", "1", "--replicas", "1"]);
+    block_on(async {
+        let mut client = Client::connect(&server.addr()).await.unwrap();
+        for i in 0..keys {
+            client.update(&format!("k{i}"), i as u64 + 1).await.unwrap();
+        }
+    });
+    server.kill();
+    dir.join("node-1").join("log")
+}
+
+/// Restarts on the damaged log and checks that exactly the keys before the damage survive, and
+/// that the damage was reported. Returns how many keys survived.
+fn assert_a_prefix_survives(dir: &Path, keys: usize, damaged: &[u8]) -> usize {
+    let expect = ringkv::persist::record::recover(damaged).unwrap();
+    let server = Server::start(dir, &[]);
+    let got = block_on(counts(&server.addr(), keys));
+    let kept = got.iter().take_while(|&&v| v > 0).count();
+    for (i, v) in got.iter().enumerate() {
+        let want = if i < kept { i as u64 + 1 } else { 0 };
+        assert_eq!(*v, want, "k{i} after the damage: {got:?}");
+    }
+    // The records before the damage: the first start's incarnation, then one per key.
+    assert_eq!(kept, expect.records - 1);
+    if let Some(torn) = expect.torn {
+        let warning = format!(
+            "node 1: dropped a torn tail of {} bytes at offset {}",
+            torn.dropped, torn.offset
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !server.stderr().contains(&warning) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(server.stderr().contains(&warning), "{}", server.stderr());
+    }
+    kept
+}
+
+#[test]
+fn a_torn_or_flipped_tail_is_dropped_with_a_warning_and_the_rest_kept() {
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let keys = 200;
+    for round in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = one_node_log(dir.path(), keys);
+        let mut bytes = std::fs::read(&log).unwrap();
+        let at = rng.gen_range(bytes.len() / 2..bytes.len() - 1);
+        if round % 2 == 0 {
+            bytes.truncate(at);
+        } else {
+            bytes[at] ^= 1 << rng.gen_range(0..8);
+        }
+        std::fs::write(&log, &bytes).unwrap();
+        let kept = assert_a_prefix_survives(dir.path(), keys, &bytes);
+        assert!(kept >= keys / 3 && kept < keys, "kept {kept} (seed {seed})");
+    }
+}
+
+#[test]
+fn a_second_process_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &["--nodes", "1"]);
+    let (ok, _, err) = run(
+        &["serve", "--nodes", "1", "--base-port", "0"],
+        dir.path(),
+        "",
+    );
+    assert!(!ok);
+    let pid = first.child.id().to_string();
+    assert!(
+        err.contains("in use by another ringkv") && err.contains(&pid),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_bad_directory_or_another_node_count_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let (ok, _, err) = run(&["serve", "--nodes", "1", "--base-port", "0"], &file, "");
+    assert!(!ok && err.contains("storage error"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    Server::start(dir.path(), &["--nodes", "2"]).stop();
+    let (ok, _, err) = run(
+        &["serve", "--nodes", "3", "--base-port", "0"],
+        dir.path(),
+        "",
+    );
+    assert!(
+        !ok && err.contains("holds a cluster of 2 nodes, not 3"),
+        "{err}"
+    );
+}
