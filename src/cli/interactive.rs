@@ -16,8 +16,12 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let tty = std::io::stdin().is_terminal();
     say!("{WELCOME}");
-    let nodes = match args.nodes_or(None)? {
-        Some(n) => n,
+    // The seed's question is asked even when a data directory holds a cluster, so a session
+    // typed (or piped) as the seed shows works the same the second time; the answer must then
+    // match what is stored (the cluster refuses a different count with a clear message).
+    let stored = args.stored_nodes()?;
+    let nodes = match args.nodes {
+        Some(n) => n as usize,
         None => match ask_nodes(tty)? {
             Some(n) => n,
             None => {
@@ -26,6 +30,11 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             }
         },
     };
+    if let (Some(n), Some(dir)) = (stored, args.data_dir()) {
+        if n == nodes {
+            say!("Restoring {n} nodes from {}", dir.display());
+        }
+    }
     let resp = args.bind_resp()?;
     let system = System::new();
     let started = system.block_on(async {
