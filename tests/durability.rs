@@ -173,7 +173,10 @@ fn the_interactive_store_keeps_counts_across_exit() {
         "{out}"
     );
     let (ok, _, err) = run(&["--base-port", "0"], dir.path(), "3\nget a\nexit\n");
-    assert!(!ok && err.contains("holds a cluster of 2 nodes, not 3"), "{err}");
+    assert!(
+        !ok && err.contains("holds a cluster of 2 nodes, not 3"),
+        "{err}"
+    );
 }
 
 /// Per key, the acknowledged values and when they were acknowledged.
