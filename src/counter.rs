@@ -18,10 +18,14 @@ pub fn replica_id(node: NodeId, incarnation: u32) -> ReplicaId {
     (u64::from(node) << 32) | u64::from(incarnation)
 }
 
+/// The slots of a counter: one inline (no heap block for a key written by one replica), more on
+/// the heap. Serialized as a plain sequence, exactly as a `Vec` would be.
+type Slots = smallvec::SmallVec<[(ReplicaId, u64); 1]>;
+
 /// A counter's state: `(replica, count)` slots sorted by replica id. Its value is the slots' sum.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
-    slots: Vec<(ReplicaId, u64)>,
+    slots: Slots,
 }
 
 impl Counter {
@@ -33,7 +37,7 @@ impl Counter {
     /// A counter whose single slot, owned by `replica`, holds `count`.
     pub fn with_count(replica: ReplicaId, count: u64) -> Self {
         Counter {
-            slots: vec![(replica, count)],
+            slots: smallvec::smallvec![(replica, count)],
         }
     }
 

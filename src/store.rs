@@ -1,7 +1,8 @@
 //! A node's counters: increment, read, list, merge replica state, take and give key ranges.
 //!
-//! Plain data, no actors and no I/O. Each entry remembers its key's ring token so that moving the
-//! keys of a range never hashes them again.
+//! Plain data, no actors and no I/O. Keys are stored as `Box<str>` next to their counter and
+//! nothing else, to keep a key small in memory; the ring token of a key is recomputed (murmur3,
+//! ~25 ns) on the rare paths that need it: key moves, repairs, digests.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -19,17 +20,16 @@ pub struct Entry {
     pub counter: Counter,
 }
 
-#[derive(Debug, Clone)]
-struct Slot {
-    token: Token,
-    counter: Counter,
-}
-
 /// The counters held by one node, and the hints it keeps for nodes that are down.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
-    counters: HashMap<String, Slot>,
+    counters: HashMap<Box<str>, Counter>,
     hints: HashMap<NodeId, HashMap<String, Counter>>,
+}
+
+/// The ring token of a stored key.
+fn token_of(key: &str) -> Token {
+    key_token(key.as_bytes())
 }
 
 impl Store {
@@ -53,31 +53,24 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
     pub fn increment(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<Counter> {
-        if let Some(slot) = self.counters.get_mut(key) {
-            slot.counter.increment(replica, amount)?;
-            return Ok(slot.counter.clone());
+        if let Some(counter) = self.counters.get_mut(key) {
+            counter.increment(replica, amount)?;
+            return Ok(counter.clone());
         }
         let mut counter = Counter::new();
         counter.increment(replica, amount)?;
-        let token = key_token(key.as_bytes());
-        self.counters.insert(
-            key.to_owned(),
-            Slot {
-                token,
-                counter: counter.clone(),
-            },
-        );
+        self.counters.insert(key.into(), counter.clone());
         Ok(counter)
     }
 
     /// The value of `key`, 0 if it was never incremented here.
     pub fn get(&self, key: &str) -> u64 {
-        self.counters.get(key).map_or(0, |s| s.counter.value())
+        self.counters.get(key).map_or(0, Counter::value)
     }
 
     /// The full counter state of `key`, if held.
     pub fn counter(&self, key: &str) -> Option<&Counter> {
-        self.counters.get(key).map(|s| &s.counter)
+        self.counters.get(key)
     }
 
     /// Every `(key, value)` pair, sorted by key.
@@ -85,7 +78,7 @@ impl Store {
         let mut all: Vec<(String, u64)> = self
             .counters
             .iter()
-            .map(|(k, s)| (k.clone(), s.counter.value()))
+            .map(|(k, c)| (k.to_string(), c.value()))
             .collect();
         all.sort_unstable();
         all
@@ -93,34 +86,28 @@ impl Store {
 
     /// Merges a replica's state of `entry.key` into this store. Returns whether anything changed.
     pub fn merge(&mut self, entry: &Entry) -> bool {
-        if let Some(slot) = self.counters.get_mut(&entry.key) {
-            return slot.counter.merge(&entry.counter);
+        if let Some(counter) = self.counters.get_mut(entry.key.as_str()) {
+            return counter.merge(&entry.counter);
         }
-        let token = key_token(entry.key.as_bytes());
-        self.counters.insert(
-            entry.key.clone(),
-            Slot {
-                token,
-                counter: entry.counter.clone(),
-            },
-        );
+        self.counters
+            .insert(entry.key.as_str().into(), entry.counter.clone());
         true
     }
 
     /// Removes and returns every key whose token lies in one of `ranges`.
     pub fn take_ranges(&mut self, ranges: &[TokenRange]) -> Vec<Entry> {
-        let keys: Vec<String> = self
+        let keys: Vec<Box<str>> = self
             .counters
-            .iter()
-            .filter(|(_, s)| ranges.iter().any(|r| r.contains(s.token)))
-            .map(|(k, _)| k.clone())
+            .keys()
+            .filter(|k| ranges.iter().any(|r| r.contains(token_of(k))))
+            .cloned()
             .collect();
         keys.into_iter()
             .filter_map(|key| {
-                let slot = self.counters.remove(&key)?;
+                let counter = self.counters.remove(&key)?;
                 Some(Entry {
-                    key,
-                    counter: slot.counter,
+                    key: key.into_string(),
+                    counter,
                 })
             })
             .collect()
@@ -130,9 +117,9 @@ impl Store {
     pub fn take_all(&mut self) -> Vec<Entry> {
         self.counters
             .drain()
-            .map(|(key, slot)| Entry {
-                key,
-                counter: slot.counter,
+            .map(|(key, counter)| Entry {
+                key: key.into_string(),
+                counter,
             })
             .collect()
     }
@@ -153,10 +140,10 @@ impl Store {
     pub fn entries_where(&self, keep: impl Fn(Token) -> bool) -> Vec<Entry> {
         self.counters
             .iter()
-            .filter(|(_, s)| keep(s.token))
-            .map(|(key, s)| Entry {
-                key: key.clone(),
-                counter: s.counter.clone(),
+            .filter(|(k, _)| keep(token_of(k)))
+            .map(|(key, c)| Entry {
+                key: key.to_string(),
+                counter: c.clone(),
             })
             .collect()
     }
@@ -164,10 +151,10 @@ impl Store {
     /// Drops the entries whose token fails `keep`; returns the keys dropped.
     pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> Vec<String> {
         let mut dropped = Vec::new();
-        self.counters.retain(|key, s| {
-            let kept = keep(s.token);
+        self.counters.retain(|key, _| {
+            let kept = keep(token_of(key));
             if !kept {
-                dropped.push(key.clone());
+                dropped.push(key.to_string());
             }
             kept
         });
@@ -231,11 +218,11 @@ impl Store {
     /// An order-independent digest of the entries of each arc: `arc_of` maps a token to its arc.
     pub fn digests(&self, arc_of: impl Fn(Token) -> usize) -> HashMap<usize, u64> {
         let mut out: HashMap<usize, u64> = HashMap::new();
-        for (key, slot) in &self.counters {
+        for (key, counter) in &self.counters {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             key.hash(&mut h);
-            slot.counter.slots().hash(&mut h);
-            *out.entry(arc_of(slot.token)).or_default() ^= h.finish();
+            counter.slots().hash(&mut h);
+            *out.entry(arc_of(token_of(key))).or_default() ^= h.finish();
         }
         out
     }

@@ -281,14 +281,16 @@ impl NodeActor {
                 counter
             }
         };
-        let entry = Entry {
-            key,
-            counter: counter.clone(),
-        };
-        self.journal.push(match hint_for {
-            None => Record::Put(entry),
-            Some(node) => Record::Hint(node, entry),
-        });
+        if self.log.is_some() {
+            let entry = Entry {
+                key,
+                counter: counter.clone(),
+            };
+            self.journal.push(match hint_for {
+                None => Record::Put(entry),
+                Some(node) => Record::Hint(node, entry),
+            });
+        }
         Ok(NodeReply::State(Some(counter)))
     }
 

@@ -12,13 +12,14 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let resp = args.bind_resp()?;
     let system = System::new();
     system.block_on(async {
+        // Listen for the signals before anything is announced: a SIGTERM sent as soon as the
+        // first port is printed must still shut down cleanly.
+        let signal = shutdown_signal()?;
         let cluster = Cluster::start(args.config(nodes)).context("cannot start the cluster")?;
         for port in cluster.ports() {
             say!("Node listening on port {port}");
         }
         let resp = args.start_resp(resp, cluster.router())?;
-        // Listen for the signals before saying so: a SIGTERM right after the line must be clean.
-        let signal = shutdown_signal()?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         signal.await;
         say!("Shutting down");
