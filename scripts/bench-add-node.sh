@@ -37,7 +37,7 @@ if [ -n "${RINGKV_BIN:-}" ]; then BIN=$RINGKV_BIN; else
 fi
 
 # shellcheck disable=SC2086 # flags are meant to split
-"${SRV[@]}" "$BIN" serve --nodes "$NODES" --base-port 0 $RINGKV_FLAGS >"$TMP/serve.log" 2>&1 &
+"${SRV[@]}" "$BIN" serve --nodes "$NODES" --base-port 0 --in-memory $RINGKV_FLAGS >"$TMP/serve.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 100); do
   [ "$(grep -c 'Node listening on port' "$TMP/serve.log")" -ge "$NODES" ] && break

@@ -115,7 +115,7 @@ start_ringkv() {
   local log="$TMP/ringkv-$name.log" resp=()
   [ "$HAS_RESP" = 1 ] && resp=(--resp-port 0)
   # shellcheck disable=SC2068 # flags are meant to split
-  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 "${resp[@]}" $@ >"$log" 2>&1 &
+  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 --in-memory "${resp[@]}" $@ >"$log" 2>&1 &
   RK_PID=$!
   STARTED+=("$RK_PID")
   for _ in $(seq 300); do
