@@ -48,6 +48,16 @@ impl Ctx {
     }
 }
 
+/// Checks that `found` reachable replicas (of `r`) meet the `kind` quorum `need`.
+fn enough(key: &str, found: usize, r: usize, need: usize, kind: &str) -> Result<()> {
+    if found >= need && found > 0 {
+        return Ok(());
+    }
+    Err(Error::Unavailable(format!(
+        "only {found} of {r} replicas of '{key}' are reachable; the {kind} quorum is {need}"
+    )))
+}
+
 fn unknown(key: &str, why: &str) -> Error {
     Error::Uncertain(format!(
         "update of '{key}' {why}: it may or may not be applied"
@@ -93,20 +103,18 @@ impl Router {
         })
     }
 
+    /// A node's state (`Down` for one the Router does not know).
+    fn node_state(&self, n: NodeId) -> NodeState {
+        self.nodes.get(&n).map_or(NodeState::Down, |i| i.state)
+    }
+
     /// The targets of an update, the coordinator's index, and W.
     fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
         check_key(key)?;
         let q = self.quorums();
-        let state = |n: NodeId| self.nodes.get(&n).map_or(NodeState::Down, |i| i.state);
+        let state = |n: NodeId| self.node_state(n);
         let targets = write_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
-        if targets.len() < q.w || self.ring.is_empty() {
-            return Err(Error::Unavailable(format!(
-                "only {} of {} replicas of '{key}' are reachable; the write quorum is {}",
-                targets.len(),
-                q.r,
-                q.w
-            )));
-        }
+        enough(key, targets.len(), q.r, q.w, "write")?;
         let first = coordinator(&targets, state)
             .ok_or_else(|| Error::Unavailable(format!("no replica of '{key}' is up")))?;
         Ok((self.reach(targets), first, q.w))
@@ -129,16 +137,9 @@ impl Router {
     fn plan_read(&self, key: &str) -> Result<(Vec<Reach>, usize)> {
         check_key(key)?;
         let q = self.quorums();
-        let state = |n: NodeId| self.nodes.get(&n).map_or(NodeState::Down, |i| i.state);
+        let state = |n: NodeId| self.node_state(n);
         let targets = read_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
-        if targets.len() < q.q || self.ring.is_empty() {
-            return Err(Error::Unavailable(format!(
-                "only {} of {} replicas of '{key}' are reachable; the read quorum is {}",
-                targets.len(),
-                q.r,
-                q.q
-            )));
-        }
+        enough(key, targets.len(), q.r, q.q, "read")?;
         Ok((self.reach(targets), q.q))
     }
 
