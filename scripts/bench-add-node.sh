@@ -22,7 +22,7 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$TMP"
+  [ -n "${KEEP_LOG:-}" ] && cp "$TMP/serve.log" "$KEEP_LOG"; rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

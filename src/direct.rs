@@ -8,8 +8,11 @@
 //! else (a replica down, paused or recovering, a membership change under way, a bad key) is left
 //! to the Router, whose slower path handles hints, timeouts and sloppy quorums.
 //!
-//! A membership change first [`Direct::close`]s the path: the write lock waits for the direct
-//! requests that are running, so none runs while keys move.
+//! While a membership change moves keys, the Router publishes the next ring too
+//! ([`Direct::publish_moving`]): updates then also reach the nodes that the next ring adds to a
+//! key's replicas, so the copies made meanwhile miss nothing, and reads use the current ring. The
+//! switch to the next ring is one publish: the write lock waits for the direct requests that are
+//! running. [`Direct::close`] sends everything to the Router.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +28,9 @@ use crate::persist::Ack;
 use crate::replication::Quorums;
 use crate::ring::{key_token, NodeId, Ring};
 
-/// The replicas of one key, in preference-list order.
-type Replicas<'a> = SmallVec<[&'a SharedNode; 3]>;
+/// The replicas of one key, in preference-list order (during a move, the next ring's new ones
+/// after them).
+type Replicas<'a> = SmallVec<[&'a SharedNode; 4]>;
 
 /// A value served directly, and the log writes to wait for before answering (`--fsync always`).
 pub struct Served {
@@ -61,6 +65,8 @@ struct Routes {
     open: bool,
     ring: Arc<Ring>,
     quorums: Option<Quorums>,
+    /// During a move: the next ring and its R. Updates reach its replicas too.
+    next: Option<(Arc<Ring>, usize)>,
     nodes: HashMap<NodeId, Route>,
 }
 
@@ -83,6 +89,7 @@ impl Direct {
             open: false,
             ring: Arc::new(Ring::new(crate::ring::DEFAULT_VNODES)),
             quorums: None,
+            next: None,
             nodes: HashMap::new(),
         };
         Direct {
@@ -99,6 +106,28 @@ impl Direct {
         quorums: Quorums,
         nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
     ) {
+        self.set(ring, quorums, None, nodes);
+    }
+
+    /// Like [`Direct::publish`], while keys move to `next` (with `next_r` replicas): updates also
+    /// reach the replicas `next` adds.
+    pub fn publish_moving(
+        &self,
+        ring: Arc<Ring>,
+        quorums: Quorums,
+        next: (Arc<Ring>, usize),
+        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+    ) {
+        self.set(ring, quorums, Some(next), nodes);
+    }
+
+    fn set(
+        &self,
+        ring: Arc<Ring>,
+        quorums: Quorums,
+        next: Option<(Arc<Ring>, usize)>,
+        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+    ) {
         let nodes = nodes
             .into_iter()
             .map(|(id, node, up)| (id, Route { node, up }))
@@ -107,6 +136,7 @@ impl Direct {
             open: true,
             ring,
             quorums: Some(quorums),
+            next,
             nodes,
         };
     }
@@ -132,14 +162,14 @@ impl Direct {
     /// Adds `amount` to `key`: `None` if the Router must do it.
     pub fn update(&self, key: &str, amount: u64) -> Option<Result<Served>> {
         let routes = self.read();
-        let (replicas, quorums) = replicas_of(&routes, key)?;
+        let (replicas, quorums) = replicas_of(&routes, key, true)?;
         Some(update(&replicas, key, amount, quorums.w))
     }
 
     /// Reads `key`: `None` if the Router must do it.
     pub fn get(&self, key: &str) -> Option<Result<Served>> {
         let routes = self.read();
-        let (replicas, _) = replicas_of(&routes, key)?;
+        let (replicas, _) = replicas_of(&routes, key, false)?;
         let (served, repaired) = read(&replicas, key);
         if repaired > 0 {
             self.read_repairs.fetch_add(repaired, Ordering::Relaxed);
@@ -148,8 +178,13 @@ impl Direct {
     }
 }
 
-/// The replicas of `key` if the path is open, the key valid, and every replica up and ready.
-fn replicas_of<'a>(routes: &'a Routes, key: &str) -> Option<(Replicas<'a>, Quorums)> {
+/// The replicas of `key` if the path is open, the key valid, and every replica up and ready; for
+/// an update during a move, the next ring's new replicas too.
+fn replicas_of<'a>(
+    routes: &'a Routes,
+    key: &str,
+    update: bool,
+) -> Option<(Replicas<'a>, Quorums)> {
     let quorums = routes.quorums?;
     if !routes.open || check_key(key).is_err() {
         return None;
@@ -167,7 +202,18 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str) -> Option<(Replicas<'a>, Quoru
             replicas.push(usable(id)?);
         }
     }
-    (replicas.len() == quorums.r).then_some((replicas, quorums))
+    if replicas.len() != quorums.r {
+        return None;
+    }
+    if let (true, Some((next, r))) = (update, &routes.next) {
+        for id in next.preference_list_of_token(token, *r) {
+            let node = usable(id)?;
+            if !replicas.iter().any(|n| std::ptr::eq(*n, node)) {
+                replicas.push(node);
+            }
+        }
+    }
+    Some((replicas, quorums))
 }
 
 /// Hands a node's journal to its log, keeping the ack to wait for.
@@ -325,6 +371,32 @@ mod tests {
         assert_eq!(value(&direct, "k"), 4);
         assert!(direct.read_repairs() >= 1);
         assert!(nodes.iter().all(|n| n.lock().store().get("k") == 4));
+    }
+
+    #[test]
+    fn during_a_move_updates_reach_the_next_replicas_too() {
+        let (direct, mut nodes) = cluster(3, 1);
+        let fourth = SharedNode::new(NodeData::new(4, None));
+        nodes.push(fourth.clone());
+        let ring = Arc::new(Ring::with_nodes(64, 1..=3));
+        let next = Arc::new(Ring::with_nodes(64, 1..=4));
+        let quorums = ReplicationConfig {
+            replicas: 1,
+            ..Default::default()
+        }
+        .quorums(3);
+        let all = (1..=4).zip(nodes.clone()).map(|(id, n)| (id, n, true));
+        direct.publish_moving(ring.clone(), quorums, (next.clone(), 1), all);
+        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        for key in &keys {
+            direct.update(key, 1).unwrap().unwrap();
+        }
+        for key in &keys {
+            let owner = next.owner(key.as_bytes()).unwrap() as usize;
+            assert_eq!(nodes[owner - 1].lock().store().get(key), 1, "{key}");
+            assert_eq!(value(&direct, key), 1, "reads use the current ring");
+        }
+        assert!(fourth.lock().store().len() > 0);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod error;
 pub mod node_data;
 pub mod persist;
 pub mod protocol;
+pub mod rebalance;
 pub mod render;
 pub mod replication;
 pub mod resp;

@@ -209,9 +209,10 @@ impl NodeActor {
                 data.store()
                     .entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
             ),
-            NodeOp::Retain { ring, replicas } => NodeReply::Count(
-                data.retain(|t| ring.preference_list_of_token(t, replicas).contains(&id)),
-            ),
+            NodeOp::EntriesIn(arcs) => {
+                NodeReply::Entries(data.store().entries_where(|t| arcs.contains(t)))
+            }
+            NodeOp::DropIn(arcs) => NodeReply::Count(data.retain(|t| !arcs.contains(t))),
             NodeOp::Digests(ring) => NodeReply::Digests(data.store().digests(|t| ring.arc_of(t))),
             NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
             NodeOp::KeyCount(ring) => {

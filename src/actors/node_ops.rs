@@ -9,6 +9,7 @@ use actix::prelude::*;
 
 use crate::counter::Counter;
 use crate::error::Result;
+use crate::rebalance::ArcSet;
 use crate::ring::{NodeId, Ring, TokenRange};
 use crate::store::Entry;
 
@@ -52,13 +53,10 @@ pub enum NodeOp {
         /// The node.
         node: NodeId,
     },
-    /// Drop the entries this node is no longer one of the first `replicas` ring nodes of.
-    Retain {
-        /// The ring to judge by.
-        ring: Arc<Ring>,
-        /// R.
-        replicas: usize,
-    },
+    /// Copies of the entries whose tokens lie on the given arcs.
+    EntriesIn(Arc<ArcSet>),
+    /// Drop the entries whose tokens lie on the given arcs (a ring change took them elsewhere).
+    DropIn(Arc<ArcSet>),
     /// A digest of the entries of each arc of the ring.
     Digests(Arc<Ring>),
     /// `(key, value)` pairs, sorted, and the number of hints kept.

@@ -1,8 +1,11 @@
 //! Membership changes: `add-node`, `remove-node`, `kill-node`, and re-replication.
 //!
-//! Each runs atomically on the Router (no request is routed meanwhile) and first waits until no
-//! update is in flight. Keys are copied to the replicas the new ring adds before the ring switches,
-//! and dropped from the replicas it removes only after: every key keeps R copies at every moment.
+//! Each runs atomically on the Router (the Router routes nothing else meanwhile) and first waits
+//! until no update it coordinates is in flight. The direct path keeps serving: while keys are
+//! copied, its updates also reach the replicas the new ring adds (see [`crate::direct`]). The keys
+//! of each arc the new ring gives a node are copied from one live old replica ([`plan_moves`]),
+//! in batches so the nodes keep answering; then the ring switches, and only after that do the
+//! replicas the new ring drops delete their copies: every key keeps R copies at every moment.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
@@ -17,19 +20,21 @@ use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};
 use crate::protocol::Response;
+use crate::rebalance::{plan_moves, MovePlan};
 use crate::replication::{write_targets, NodeState};
-use crate::ring::{NodeId, Ring};
+use crate::ring::{key_token, NodeId, Ring};
 use crate::store::Entry;
 
-/// What a rebalance needs, copied out of the Router.
-struct Plan {
-    old: Arc<Ring>,
+/// Entries per merge call while copying, so that a node never stops answering for long.
+const BATCH: usize = 4096;
+
+/// What a ring change needs, copied out of the Router.
+struct Change {
     new: Arc<Ring>,
     replicas: usize,
-    /// Nodes whose stores are read (live nodes, the leaving one included).
-    sources: Vec<(NodeId, Recipient<NodeCall>)>,
-    /// Nodes that may receive keys and must drop what they no longer replicate.
-    members: BTreeMap<NodeId, Recipient<NodeCall>>,
+    moves: MovePlan,
+    /// Every node the Router knows.
+    nodes: BTreeMap<NodeId, Recipient<NodeCall>>,
     /// Every node's state: keys meant for a down node go to a substitute as hints.
     states: BTreeMap<NodeId, NodeState>,
     /// A node whose hints everyone should hand over (it is leaving).
@@ -37,6 +42,9 @@ struct Plan {
     stats: Arc<Stats>,
     timeout: Duration,
 }
+
+/// Keys received, per new replica.
+type Moved = BTreeMap<NodeId, u64>;
 
 fn fail(e: Error) -> ResponseActFuture<Router, Response> {
     Box::pin(actix::fut::ready(Response::from(e)))
@@ -56,25 +64,14 @@ impl Router {
         let port = self.nodes[&id].port;
         let mut new = (*self.ring).clone();
         new.add_node(id);
-        self.begin_move();
-        let plan = self.plan(Arc::new(new), None);
-        Box::pin(
-            actix::fut::wrap_future(rebalance(plan)).map(move |moved, act: &mut Router, _| {
-                let response = match moved {
-                    Ok((ring, moved)) => {
-                        act.ring = ring;
-                        act.save_meta();
-                        Response::NodeAdded {
-                            port,
-                            keys_moved: moved.get(&id).copied().unwrap_or(0),
-                        }
-                    }
-                    Err(e) => Response::from(e),
-                };
-                act.end_move();
-                response
-            }),
-        )
+        let change = self.change(Arc::new(new), None);
+        self.run_change(change, move |act, moved| {
+            act.save_meta();
+            Response::NodeAdded {
+                port,
+                keys_moved: moved.get(&id).copied().unwrap_or(0),
+            }
+        })
     }
 
     /// Copies the node's keys (and the hints kept for it) to their new replicas, switches the ring,
@@ -91,29 +88,17 @@ impl Router {
         }
         let mut new = (*self.ring).clone();
         new.remove_node(id);
-        self.begin_move();
-        let plan = self.plan(Arc::new(new), Some(id));
-        Box::pin(
-            actix::fut::wrap_future(rebalance(plan)).map(move |moved, act: &mut Router, _| {
-                let node = act.nodes.remove(&id);
-                let response = match moved {
-                    Ok((ring, moved)) => {
-                        act.ring = ring;
-                        if let Some(node) = node {
-                            node.call.do_send(NodeCall(NodeOp::Stop));
-                        }
-                        act.forget(id);
-                        Response::NodeRemoved {
-                            port,
-                            keys_moved: moved.values().sum(),
-                        }
-                    }
-                    Err(e) => Response::from(e),
-                };
-                act.end_move();
-                response
-            }),
-        )
+        let change = self.change(Arc::new(new), Some(id));
+        self.run_change(change, move |act, moved| {
+            if let Some(node) = act.nodes.remove(&id) {
+                node.call.do_send(NodeCall(NodeOp::Stop));
+            }
+            act.forget(id);
+            Response::NodeRemoved {
+                port,
+                keys_moved: moved.values().sum(),
+            }
+        })
     }
 
     /// Crashes the node. With restarts on, it stays on the ring as down and comes back after the
@@ -153,19 +138,12 @@ impl Router {
                 // No restart: re-replicate its ranges on the ring without it.
                 let mut new = (*act.ring).clone();
                 new.remove_node(id);
-                act.begin_move();
-                let plan = act.plan(Arc::new(new), Some(id));
-                Box::pin(actix::fut::wrap_future(rebalance(plan)).map(
-                    move |moved, act: &mut Router, _| {
-                        act.nodes.remove(&id);
-                        if let Ok((ring, _)) = moved {
-                            act.ring = ring;
-                            act.forget(id);
-                        }
-                        act.end_move();
-                        response
-                    },
-                ))
+                let change = act.change(Arc::new(new), Some(id));
+                act.run_change(change, move |act, _| {
+                    act.nodes.remove(&id);
+                    act.forget(id);
+                    response
+                })
             }),
         )
     }
@@ -209,30 +187,68 @@ impl Router {
         self.save_meta();
     }
 
-    fn plan(&self, new: Arc<Ring>, leaving: Option<NodeId>) -> Plan {
+    /// Plans the change to `new` and starts it: the direct path begins writing to the new
+    /// replicas too.
+    fn change(&mut self, new: Arc<Ring>, leaving: Option<NodeId>) -> Change {
         self.stats.epoch.fetch_add(1, Ordering::SeqCst);
-        let live = |state: NodeState| state != NodeState::Down;
-        Plan {
-            old: self.ring.clone(),
-            replicas: self.config.replication.quorums(new.len()).r,
-            sources: self
-                .nodes
-                .iter()
-                .filter(|(_, n)| live(n.state))
-                .map(|(&id, n)| (id, n.call.clone()))
-                .collect(),
-            members: self
-                .nodes
-                .iter()
-                .filter(|(&id, n)| new.contains(id) && live(n.state))
-                .map(|(&id, n)| (id, n.call.clone()))
-                .collect(),
-            states: self.states(),
+        self.begin_move(&new);
+        let states = self.states();
+        let replicas = self.config.replication.quorums(new.len()).r;
+        let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
+        let moves = plan_moves(&self.ring, &new, replicas, state);
+        Change {
             new,
+            replicas,
+            moves,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(&id, n)| (id, n.call.clone()))
+                .collect(),
+            states,
             leaving,
             stats: self.stats.clone(),
             timeout: self.config.request_timeout,
         }
+    }
+
+    /// Copies the keys, switches to the new ring (`finish` then updates the Router and makes the
+    /// answer), and has the old replicas drop what they no longer hold.
+    fn run_change(
+        &mut self,
+        change: Change,
+        finish: impl FnOnce(&mut Router, &Moved) -> Response + 'static,
+    ) -> ResponseActFuture<Router, Response> {
+        let drops: Vec<_> = change
+            .moves
+            .drops
+            .iter()
+            .filter_map(|(id, arcs)| Some((change.nodes.get(id)?.clone(), Arc::new(arcs.clone()))))
+            .collect();
+        let timeout = change.timeout * 10;
+        Box::pin(
+            actix::fut::wrap_future(copy(change)).then(move |copied, act: &mut Router, _| {
+                let (new, moved) = match copied {
+                    Ok(done) => done,
+                    Err(e) => {
+                        act.end_move();
+                        return Box::pin(actix::fut::ready(Response::from(e)))
+                            as ResponseActFuture<Router, Response>;
+                    }
+                };
+                act.ring = new;
+                let response = finish(act, &moved);
+                act.end_move();
+                let dropped = async move {
+                    let started = Instant::now();
+                    for (node, arcs) in drops {
+                        let _ = call(&node, NodeOp::DropIn(arcs), timeout).await;
+                    }
+                    tracing::info!("ring change: old copies dropped in {:?}", started.elapsed());
+                };
+                Box::pin(actix::fut::wrap_future(dropped).map(move |_, _, _| response))
+            }),
+        )
     }
 }
 
@@ -264,30 +280,74 @@ async fn quiesce(stats: &Stats, timeout: Duration) {
     }
 }
 
-/// Copies every key to the replicas `new` gives it and `old` did not, then drops the copies no
-/// longer needed. Returns the new ring and how many keys each node received.
-async fn rebalance(plan: Plan) -> Result<(Arc<Ring>, BTreeMap<NodeId, u64>)> {
-    quiesce(&plan.stats, plan.timeout).await;
-    let mut entries: Vec<Entry> = Vec::new();
-    for (_, node) in &plan.sources {
-        if let Ok(NodeReply::Entries(e)) = call(node, NodeOp::Entries(None), plan.timeout).await {
-            entries.extend(e);
-        }
-        if let Some(leaving) = plan.leaving {
-            if let Ok(NodeReply::Entries(e)) =
-                call(node, NodeOp::TakeHints(leaving), plan.timeout).await
-            {
-                entries.extend(e);
-            }
-        }
+/// Copies the keys of the plan (and the hints kept for a leaving node) to their new replicas.
+/// Returns the new ring and how many keys each new replica received.
+async fn copy(change: Change) -> Result<(Arc<Ring>, Moved)> {
+    let started = Instant::now();
+    quiesce(&change.stats, change.timeout).await;
+    let timeout = change.timeout * 10;
+    let mut moved = Moved::new();
+    for c in &change.moves.copies {
+        let (Some(source), Some(target)) = (change.nodes.get(&c.source), change.nodes.get(&c.target))
+        else {
+            continue;
+        };
+        let op = NodeOp::EntriesIn(Arc::new(c.arcs.clone()));
+        let Ok(NodeReply::Entries(entries)) = call(source, op, timeout).await else {
+            continue;
+        };
+        *moved.entry(c.hint_for.unwrap_or(c.target)).or_default() += entries.len() as u64;
+        send(target, entries, c.hint_for, timeout).await?;
     }
-    let state = |n: NodeId| plan.states.get(&n).copied().unwrap_or(NodeState::Down);
+    if let Some(leaving) = change.leaving {
+        hand_over_hints(&change, leaving).await?;
+    }
+    tracing::info!(
+        keys = moved.values().sum::<u64>(),
+        "ring change: keys copied in {:?}",
+        started.elapsed()
+    );
+    Ok((change.new, moved))
+}
+
+/// Merges `entries` into `target`, [`BATCH`] at a time.
+async fn send(
+    target: &Recipient<NodeCall>,
+    entries: Vec<Entry>,
+    hint_for: Option<NodeId>,
+    timeout: Duration,
+) -> Result<()> {
+    let mut rest = entries.into_iter();
+    loop {
+        let batch: Vec<Entry> = rest.by_ref().take(BATCH).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let op = NodeOp::Merge {
+            entries: batch,
+            hint_for,
+        };
+        call(target, op, timeout).await?;
+    }
+}
+
+/// Moves the hints every live node keeps for the leaving node to the key's new replicas.
+async fn hand_over_hints(change: &Change, leaving: NodeId) -> Result<()> {
+    let timeout = change.timeout * 10;
+    let state = |n: NodeId| change.states.get(&n).copied().unwrap_or(NodeState::Down);
+    let holders = change
+        .nodes
+        .iter()
+        .filter(|(&id, _)| id != leaving && state(id) != NodeState::Down);
     let mut sends: BTreeMap<(NodeId, Option<NodeId>), Vec<Entry>> = BTreeMap::new();
-    for entry in entries {
-        let token = crate::ring::key_token(entry.key.as_bytes());
-        let old = plan.old.preference_list_of_token(token, plan.replicas);
-        for t in write_targets(&plan.new, token, plan.replicas, state) {
-            if !old.contains(&t.hint_for.unwrap_or(t.node)) {
+    for (_, node) in holders {
+        let Ok(NodeReply::Entries(hints)) = call(node, NodeOp::TakeHints(leaving), timeout).await
+        else {
+            continue;
+        };
+        for entry in hints {
+            let token = key_token(entry.key.as_bytes());
+            for t in write_targets(&change.new, token, change.replicas, state) {
                 sends
                     .entry((t.node, t.hint_for))
                     .or_default()
@@ -295,29 +355,10 @@ async fn rebalance(plan: Plan) -> Result<(Arc<Ring>, BTreeMap<NodeId, u64>)> {
             }
         }
     }
-    let mut moved = BTreeMap::new();
-    for ((node, hint_for), batch) in sends {
-        let Some(target) = plan.members.get(&node) else {
-            continue;
-        };
-        let keys: HashSet<&str> = batch.iter().map(|e| e.key.as_str()).collect();
-        *moved.entry(hint_for.unwrap_or(node)).or_default() += keys.len() as u64;
-        call(
-            target,
-            NodeOp::Merge {
-                entries: batch,
-                hint_for,
-            },
-            plan.timeout * 10,
-        )
-        .await?;
+    for ((node, hint_for), entries) in sends {
+        if let Some(target) = change.nodes.get(&node) {
+            send(target, entries, hint_for, timeout).await?;
+        }
     }
-    for node in plan.members.values() {
-        let op = NodeOp::Retain {
-            ring: plan.new.clone(),
-            replicas: plan.replicas,
-        };
-        let _ = call(node, op, plan.timeout * 10).await;
-    }
-    Ok((plan.new, moved))
+    Ok(())
 }

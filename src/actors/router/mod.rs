@@ -264,10 +264,21 @@ impl Router {
             .publish(self.ring.clone(), self.quorums(), nodes);
     }
 
-    /// A membership change starts: the direct path closes (once its running requests are done).
-    pub(crate) fn begin_move(&mut self) {
+    /// A membership change towards `next` starts: direct updates reach the replicas `next` adds
+    /// as well, so the keys copied meanwhile miss nothing. Other publishes wait for its end.
+    pub(crate) fn begin_move(&mut self, next: &Arc<Ring>) {
         self.moving = true;
-        self.direct.close();
+        let next_r = self.config.replication.quorums(next.len()).r;
+        let nodes = self.nodes.iter().map(|(&id, n)| {
+            let up = n.state == NodeState::Up && !n.crashed;
+            (id, n.shared.clone(), up)
+        });
+        self.direct.publish_moving(
+            self.ring.clone(),
+            self.quorums(),
+            (next.clone(), next_r),
+            nodes,
+        );
     }
 
     /// The membership change is over: the direct path opens with the new view.
