@@ -205,7 +205,7 @@ impl NodeActor {
             } => self.increment(key, amount, hint_for)?,
             NodeOp::Merge { entries, hint_for } => self.merge(entries, hint_for)?,
             NodeOp::Read { key, hint_for } => NodeReply::State(match hint_for {
-                None => self.store.counter(&key).cloned(),
+                None => self.store.counter(&key),
                 Some(node) => self.store.hint(node, &key),
             }),
             NodeOp::TakeHints(node) => {
@@ -300,7 +300,7 @@ impl NodeActor {
         let mut changed = 0;
         for entry in entries {
             let state = match hint_for {
-                None if self.store.merge(&entry) => self.store.counter(&entry.key).cloned(),
+                None if self.store.merge(&entry) => self.store.counter(&entry.key),
                 None => None,
                 Some(node) => {
                     self.store.add_hint(node, &entry);
