@@ -231,8 +231,13 @@ impl Store {
                 if !counter.merge(&entry.counter) {
                     return false;
                 }
-                // Merging only raises or adds slots: the counter now has several.
-                self.promote(hash, at, counter);
+                match *counter.slots() {
+                    // Only from a malformed entry (one replica twice): still one slot.
+                    [one] => *slot = one,
+                    _ => {
+                        self.promote(hash, at, counter);
+                    }
+                }
                 true
             }
             Some(At::Multi(at)) => {
@@ -404,6 +409,44 @@ mod tests {
     #[test]
     fn unknown_key_reads_zero() {
         assert_eq!(Store::new().get("nope"), 0);
+    }
+
+    #[test]
+    fn a_counter_moves_between_the_maps_with_its_slots() {
+        let mut store = Store::new();
+        store.merge(&Entry {
+            key: "k".into(),
+            counter: Counter::new(),
+        });
+        assert_eq!((store.single.len(), store.multi.len()), (0, 1));
+        assert_eq!(store.increment_value("k", 1, 2).unwrap(), 2);
+        assert_eq!((store.single.len(), store.multi.len()), (1, 0));
+        assert_eq!(
+            store.increment("k", 2, 3).unwrap().slots(),
+            &[(1, 2), (2, 3)]
+        );
+        assert_eq!((store.single.len(), store.multi.len()), (0, 1));
+        assert_eq!(store.get("k"), 5);
+    }
+
+    #[test]
+    fn a_malformed_entry_with_one_replica_twice_still_merges() {
+        let config = bincode::config::standard();
+        let slots: Vec<(ReplicaId, u64)> = vec![(2, 5), (2, 7)];
+        let bytes = bincode::serde::encode_to_vec(&slots, config).unwrap();
+        let (counter, _): (Counter, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        let mut store = Store::new();
+        store.increment("k", 1, 1).unwrap();
+        store.increment("j", 2, 1).unwrap();
+        let entry = |key: &str| Entry {
+            key: key.into(),
+            counter: counter.clone(),
+        };
+        assert!(store.merge(&entry("k")));
+        assert!(store.merge(&entry("j")));
+        assert_eq!((store.get("k"), store.get("j")), (8, 7));
+        assert_eq!((store.single.len(), store.multi.len()), (1, 1));
+        assert_eq!(store.counter("j"), Some(Counter::with_count(2, 7)));
     }
 
     #[test]
