@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::router::bind;
-use crate::actors::{Exec, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
+use crate::actors::{Gateway, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
 use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
@@ -74,10 +74,10 @@ impl Default for ClusterConfig {
     }
 }
 
-/// A running cluster: the Router's address and a typed async API over it.
+/// A running cluster: the way into it (Router and direct path) and a typed async API over it.
 #[derive(Clone)]
 pub struct Cluster {
-    router: Addr<Router>,
+    gateway: Gateway,
     ports: Vec<u16>,
     data: Option<Arc<DataDir>>,
 }
@@ -130,9 +130,9 @@ impl Cluster {
             restart_backoff: config.restart_backoff,
             anti_entropy_interval: config.anti_entropy_interval,
         };
-        let router = Router::start_with(router_config, seeds)?;
+        let gateway = Router::start_with(router_config, seeds)?;
         Ok(Cluster {
-            router,
+            gateway,
             ports,
             data,
         })
@@ -146,9 +146,17 @@ impl Cluster {
         }
     }
 
-    /// The Router's address, for sending [`Exec`] messages directly.
+    /// The Router's address, for sending [`crate::actors::Exec`] messages directly (every
+    /// request then takes the Router's path; [`Cluster::execute`] takes the direct path when it
+    /// can).
     pub fn router(&self) -> Addr<Router> {
-        self.router.clone()
+        self.gateway.router().clone()
+    }
+
+    /// The way into the cluster that RESP servers and sessions use: the direct path for reads and
+    /// updates whose replicas are all up, the Router for the rest.
+    pub fn gateway(&self) -> Gateway {
+        self.gateway.clone()
     }
 
     /// The ports the cluster started with.
@@ -156,12 +164,9 @@ impl Cluster {
         &self.ports
     }
 
-    /// Runs any request and returns the Router's answer (errors as [`Response::Error`]).
+    /// Runs any request and returns the cluster's answer (errors as [`Response::Error`]).
     pub async fn execute(&self, request: Request) -> Response {
-        self.router
-            .send(Exec(request))
-            .await
-            .unwrap_or_else(|_| Response::from(Error::Shutdown))
+        self.gateway.execute(request).await
     }
 
     async fn call(&self, request: Request) -> Result<Response> {
@@ -274,7 +279,7 @@ impl Cluster {
     /// Stops the Router and every node; their listeners close.
     pub async fn shutdown(self) {
         // Stop every node cleanly first (nothing more is written), then sync and close the logs.
-        let _ = self.router.send(Shutdown).await;
+        let _ = self.gateway.router().send(Shutdown).await;
         self.close_storage();
     }
 }

@@ -34,7 +34,7 @@ impl Server {
                 };
                 let cluster = Cluster::start(config).expect("cluster starts");
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let resp = ringkv::resp::start(listener, cluster.router(), limits).expect("resp");
+                let resp = ringkv::resp::start(listener, cluster.gateway(), limits).expect("resp");
                 tx.send((resp.port(), actix::System::current()))
                     .expect("send port");
             });

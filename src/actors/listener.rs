@@ -3,15 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::gateway::Gateway;
 use super::session;
-use super::Router;
 use crate::error::Result;
 use crate::protocol::codec::{encode, write_frame};
 use crate::protocol::{ErrorCode, ErrorReply, Response, MAX_FRAME_LEN};
@@ -46,7 +45,7 @@ impl Default for ServerLimits {
 /// The socket cannot be made non-blocking or registered with tokio.
 pub fn start(
     listener: std::net::TcpListener,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -55,13 +54,13 @@ pub fn start(
     }
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
-    actix_rt::spawn(accept_loop(listener, router, limits, shutdown));
+    actix_rt::spawn(accept_loop(listener, gateway, limits, shutdown));
     Ok(())
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) {
@@ -82,9 +81,9 @@ async fn accept_loop(
             continue;
         };
         warned_full = false;
-        let (router, limits, token) = (router.clone(), limits.clone(), shutdown.clone());
+        let (gateway, limits, token) = (gateway.clone(), limits.clone(), shutdown.clone());
         actix_rt::spawn(async move {
-            session::run(stream, router, limits, token).await;
+            session::run(stream, gateway, limits, token).await;
             drop(permit);
         });
     }

@@ -3,8 +3,11 @@
 //! - [`NodeActor`] owns one [`crate::store::Store`] and its TCP listener;
 //! - [`Router`] owns the [`crate::ring::Ring`] and the node handles, routes requests and moves keys;
 //! - [`Repl`] turns text lines into requests and prints the answers;
-//! - `listener` and `session` serve the framed protocol on a node's port, one task per connection.
+//! - `listener` and `session` serve the framed protocol on a node's port, one task per connection;
+//! - [`Gateway`] takes each request in: the direct path ([`crate::direct`]) when every replica is
+//!   up, else a message to the Router.
 
+pub mod gateway;
 mod listener;
 pub mod node;
 mod node_ops;
@@ -12,6 +15,7 @@ mod repl;
 pub(crate) mod router;
 mod session;
 
+pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};

@@ -11,15 +11,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio_util::sync::CancellationToken;
 
+use super::gateway::Gateway;
 use super::listener::{self, ServerLimits};
 use super::router::{bind, NodeRestarted};
-use super::Router;
-use crate::counter::replica_id;
 use crate::error::{Error, Result};
-use crate::persist::record::Record;
-use crate::persist::{Ack, NodeLog, Opened};
+use crate::node_data::SharedNode;
 use crate::ring::NodeId;
-use crate::store::{Entry, Store};
 
 pub use super::node_ops::{NodeCall, NodeOp, NodeReply};
 
@@ -40,51 +37,40 @@ pub struct NodeOptions {
 pub struct NodeActor {
     id: NodeId,
     port: u16,
-    incarnation: u32,
     listener: Option<std::net::TcpListener>,
-    router: Addr<Router>,
+    gateway: Gateway,
     options: NodeOptions,
-    store: Store,
+    /// The store, slot and log, shared with the direct request path.
+    shared: Arc<SharedNode>,
     crashed: bool,
     stopping: bool,
     shutdown: CancellationToken,
-    /// The node's log, when the cluster has a data directory.
-    log: Option<Arc<NodeLog>>,
-    /// Records of the operation being handled, for the log.
-    journal: Vec<Record>,
 }
 
 impl NodeActor {
-    /// A node with id `id` serving clients on `listener` (already bound, so its port is known),
-    /// starting from the state found in its log if `restored` is set (and logging to it).
+    /// A node serving clients on `listener` (already bound, so its port is known) with the data
+    /// in `shared`; its sessions reach the cluster through `gateway`.
     ///
     /// # Errors
     /// The listener has no local address.
     pub fn new(
-        id: NodeId,
         listener: std::net::TcpListener,
-        router: Addr<Router>,
+        gateway: Gateway,
         options: NodeOptions,
-        restored: Option<Opened>,
+        shared: Arc<SharedNode>,
     ) -> Result<Self> {
         let port = listener.local_addr()?.port();
-        let (store, incarnation, log) = match restored {
-            Some(o) => (o.store, o.incarnation, Some(o.log)),
-            None => (Store::new(), 0, None),
-        };
+        let id = shared.lock().id();
         Ok(NodeActor {
             id,
             port,
-            incarnation,
             listener: Some(listener),
-            router,
+            gateway,
             options,
-            store,
+            shared,
             crashed: false,
             stopping: false,
             shutdown: CancellationToken::new(),
-            log,
-            journal: Vec::new(),
         })
     }
 
@@ -95,8 +81,8 @@ impl NodeActor {
 
     fn serve(&mut self, listener: std::net::TcpListener) -> Result<()> {
         self.shutdown = CancellationToken::new();
-        let (router, limits) = (self.router.clone(), self.options.limits.clone());
-        listener::start(listener, router, limits, self.shutdown.clone())
+        let (gateway, limits) = (self.gateway.clone(), self.options.limits.clone());
+        listener::start(listener, gateway, limits, self.shutdown.clone())
     }
 
     /// After a crash: wait out the back-off, listen again, tell the Router.
@@ -115,30 +101,32 @@ impl NodeActor {
     /// Reads the node's own log back (a crash lost only memory), then tells the Router, which
     /// refills it from the other replicas.
     fn reload(&mut self, ctx: &mut Context<Self>) {
-        let Some(log) = &self.log else {
-            self.crashed = false;
-            self.router.do_send(NodeRestarted(self.id));
+        let (log, incarnation) = {
+            let data = self.shared.lock();
+            (data.log().cloned(), data.incarnation())
+        };
+        let Some(log) = log else {
+            self.back_up();
             return;
         };
-        let ack = log.reload(self.incarnation);
+        let ack = log.reload(incarnation);
         let fut = async move { ack?.await.map_err(|_| Error::Shutdown)? };
         ctx.wait(
             actix::fut::wrap_future(fut).map(|loaded, act: &mut NodeActor, _| {
                 match loaded {
-                    Ok((store, incarnation)) => {
-                        let during = std::mem::replace(&mut act.store, store);
-                        act.store.give(&during.entries_where(|_| true));
-                        for (node, entry) in during.all_hints() {
-                            act.store.add_hint(node, &entry);
-                        }
-                        act.incarnation = incarnation;
-                    }
+                    Ok((store, incarnation)) => act.shared.lock().restore(store, incarnation),
                     Err(e) => tracing::error!("node {}: cannot reload its log: {e}", act.id),
                 }
-                act.crashed = false;
-                act.router.do_send(NodeRestarted(act.id));
+                act.back_up();
             }),
         );
+    }
+
+    /// Answers again after a crash, and tells the Router.
+    fn back_up(&mut self) {
+        self.crashed = false;
+        self.shared.set_ready(true);
+        self.gateway.router().do_send(NodeRestarted(self.id));
     }
 }
 
@@ -181,7 +169,7 @@ impl Handler<NodeCall> for NodeActor {
 
     fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
         let result = self.apply(op, ctx);
-        let ack = self.persist();
+        let ack = self.shared.lock().persist();
         match (result, ack) {
             (Ok(reply), Ok(Some(ack))) => Box::pin(async move {
                 ack.await
@@ -195,26 +183,22 @@ impl Handler<NodeCall> for NodeActor {
 }
 
 impl NodeActor {
-    /// Applies one operation to the store, noting in the journal what the log must record.
+    /// Applies one operation to the node's data (which notes what the log must record).
     fn apply(&mut self, op: NodeOp, ctx: &mut Context<Self>) -> Result<NodeReply> {
+        let id = self.id;
+        let mut data = self.shared.lock();
         Ok(match op {
             NodeOp::Increment {
                 key,
                 amount,
                 hint_for,
-            } => self.increment(key, amount, hint_for)?,
-            NodeOp::Merge { entries, hint_for } => self.merge(entries, hint_for)?,
-            NodeOp::Read { key, hint_for } => NodeReply::State(match hint_for {
-                None => self.store.counter(&key),
-                Some(node) => self.store.hint(node, &key),
-            }),
-            NodeOp::TakeHints(node) => {
-                self.journal.push(Record::DropHints(node));
-                NodeReply::Entries(self.store.take_hints(node))
-            }
-            NodeOp::Entries(None) => NodeReply::Entries(self.store.entries_where(|_| true)),
+            } => NodeReply::State(Some(data.increment(&key, amount, hint_for)?)),
+            NodeOp::Merge { entries, hint_for } => NodeReply::Count(data.merge(entries, hint_for)?),
+            NodeOp::Read { key, hint_for } => NodeReply::State(data.read(&key, hint_for)),
+            NodeOp::TakeHints(node) => NodeReply::Entries(data.take_hints(node)),
+            NodeOp::Entries(None) => NodeReply::Entries(data.store().entries_where(|_| true)),
             NodeOp::Entries(Some(ranges)) => NodeReply::Entries(
-                self.store
+                data.store()
                     .entries_where(|t| ranges.iter().any(|r| r.contains(t))),
             ),
             NodeOp::EntriesFor {
@@ -222,134 +206,61 @@ impl NodeActor {
                 replicas,
                 node,
             } => NodeReply::Entries(
-                self.store
+                data.store()
                     .entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
             ),
-            NodeOp::Retain { ring, replicas } => {
-                let id = self.id;
-                let dropped = self
-                    .store
-                    .retain(|t| ring.preference_list_of_token(t, replicas).contains(&id));
-                let count = dropped.len();
-                self.journal.extend(dropped.into_iter().map(Record::Remove));
-                NodeReply::Count(count)
-            }
-            NodeOp::Digests(ring) => NodeReply::Digests(self.store.digests(|t| ring.arc_of(t))),
-            NodeOp::Dump => NodeReply::Dump(self.store.list(), self.store.hint_count()),
+            NodeOp::Retain { ring, replicas } => NodeReply::Count(
+                data.retain(|t| ring.preference_list_of_token(t, replicas).contains(&id)),
+            ),
+            NodeOp::Digests(ring) => NodeReply::Digests(data.store().digests(|t| ring.arc_of(t))),
+            NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
             NodeOp::KeyCount(ring) => {
-                let id = self.id;
-                let owned = self
-                    .store
+                let owned = data
+                    .store()
                     .entries_where(|t| ring.owner_of_token(t) == Some(id))
                     .len();
-                NodeReply::Counts(self.store.len(), owned)
+                NodeReply::Counts(data.store().len(), owned)
             }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {
-                ctx.wait(actix::fut::wrap_future(tokio::time::sleep(pause)));
+                drop(data);
+                self.pause(pause, ctx);
                 NodeReply::Done
             }
-            NodeOp::Crash => self.crash(ctx),
+            NodeOp::Crash => {
+                let held = data.crash();
+                drop(data);
+                self.crash(ctx);
+                NodeReply::Count(held)
+            }
             NodeOp::Stop => {
+                let held = data.store().len();
+                drop(data);
                 self.stopping = true;
+                self.shared.set_ready(false);
                 self.shutdown.cancel();
                 ctx.stop();
-                NodeReply::Count(self.store.len())
+                NodeReply::Count(held)
             }
         })
     }
 
-    fn increment(
-        &mut self,
-        key: String,
-        amount: u64,
-        hint_for: Option<NodeId>,
-    ) -> Result<NodeReply> {
-        self.check_log()?;
-        let me = replica_id(self.id, self.incarnation);
-        let store = &mut self.store;
-        let counter = match hint_for {
-            None => store.increment(&key, me, amount)?,
-            Some(node) => {
-                let mut counter = store.hint(node, &key).unwrap_or_default();
-                counter.increment(me, amount)?;
-                let entry = Entry {
-                    key: key.clone(),
-                    counter: counter.clone(),
-                };
-                store.add_hint(node, &entry);
-                counter
+    /// Stops answering for `pause`: neither the Router's calls nor the direct path reach it.
+    fn pause(&mut self, pause: Duration, ctx: &mut Context<Self>) {
+        self.shared.set_ready(false);
+        let sleep = actix::fut::wrap_future(tokio::time::sleep(pause));
+        ctx.wait(sleep.map(|_, act: &mut NodeActor, _| {
+            if !act.crashed && !act.stopping {
+                act.shared.set_ready(true);
             }
-        };
-        if self.log.is_some() {
-            let entry = Entry {
-                key,
-                counter: counter.clone(),
-            };
-            self.journal.push(match hint_for {
-                None => Record::Put(entry),
-                Some(node) => Record::Hint(node, entry),
-            });
-        }
-        Ok(NodeReply::State(Some(counter)))
+        }));
     }
 
-    fn merge(&mut self, entries: Vec<Entry>, hint_for: Option<NodeId>) -> Result<NodeReply> {
-        self.check_log()?;
-        let logged = self.log.is_some();
-        let mut changed = 0;
-        for entry in entries {
-            let state = match hint_for {
-                None if self.store.merge(&entry) => self.store.counter(&entry.key),
-                None => None,
-                Some(node) => {
-                    self.store.add_hint(node, &entry);
-                    self.store.hint(node, &entry.key)
-                }
-            };
-            let Some(counter) = state else { continue };
-            changed += 1;
-            if logged {
-                let entry = Entry {
-                    key: entry.key,
-                    counter,
-                };
-                self.journal.push(match hint_for {
-                    None => Record::Put(entry),
-                    Some(node) => Record::Hint(node, entry),
-                });
-            }
-        }
-        Ok(NodeReply::Count(changed))
-    }
-
-    fn check_log(&self) -> Result<()> {
-        self.log.as_ref().map_or(Ok(()), |log| log.check())
-    }
-
-    /// Hands the journal to the log; under `--fsync always` the answer waits for the returned ack.
-    fn persist(&mut self) -> Result<Option<Ack<()>>> {
-        let Some(log) = &self.log else {
-            self.journal.clear();
-            return Ok(None);
-        };
-        if self.journal.is_empty() {
-            return Ok(None);
-        }
-        let ack = log.append(&self.journal);
-        self.journal.clear();
-        log.compact_if_due(&self.store, self.incarnation)?;
-        ack
-    }
-
-    fn crash(&mut self, ctx: &mut Context<Self>) -> NodeReply {
-        let held = self.store.len();
-        self.store.clear();
-        self.incarnation += 1;
+    fn crash(&mut self, ctx: &mut Context<Self>) {
+        self.shared.set_ready(false);
         self.crashed = true;
         self.shutdown.cancel();
         ctx.stop();
-        NodeReply::Count(held)
     }
 }
 

@@ -1,10 +1,12 @@
-//! One client connection: read frames, hand requests to the Router, write answers as they come.
+//! One client connection: read frames, start their requests through the [`Gateway`], write answers
+//! as they come.
 //!
 //! Requests are pipelined: up to `max_pending` are in flight at once and answered in completion
 //! order, each tagged with the id its request carried. Every buffer is bounded, so a client that
 //! sends without reading cannot grow the server's memory: answers wait in a small output buffer,
 //! then in the pending queue, and once the queue is full the session stops reading until answers
-//! drain; the client's own socket then fills up. When that happens because the client does not
+//! drain; the client's own socket then fills up. Requests answered at once (the direct path) go
+//! straight to the output buffer, and decoding pauses while it is full. When that happens because the client does not
 //! read (the output buffer is full too), it is logged once per connection.
 //!
 //! A broken stream (bad magic or version, a frame too long or too short, a frame that does not arrive
@@ -16,7 +18,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use actix::Addr;
 use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
@@ -27,8 +28,8 @@ use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
+use super::gateway::{Gateway, Order, Started};
 use super::listener::ServerLimits;
-use super::{Exec, Router};
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
@@ -45,7 +46,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Serves one connection until the client leaves, breaks the protocol, or the node stops.
 pub async fn run(
     stream: TcpStream,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: ServerLimits,
     shutdown: CancellationToken,
 ) {
@@ -54,7 +55,8 @@ pub async fn run(
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
         limits,
-        router,
+        gateway,
+        order: Order::new(),
         peer,
         read,
         write,
@@ -94,7 +96,9 @@ enum End {
 struct Session {
     codec: FrameCodec,
     limits: ServerLimits,
-    router: Addr<Router>,
+    gateway: Gateway,
+    /// Keeps this connection's requests in order across the direct path and the Router.
+    order: Order,
     peer: Option<SocketAddr>,
     read: OwnedReadHalf,
     write: OwnedWriteHalf,
@@ -117,8 +121,13 @@ impl Session {
         self.pending.len() >= self.limits.max_pending
     }
 
+    /// Whether the output buffer is full: answers wait and no more requests are started.
+    fn out_full(&self) -> bool {
+        self.out.len() >= OUT_HIGH_WATER
+    }
+
     fn can_read(&self) -> bool {
-        self.reading && !self.queue_full()
+        self.reading && !self.queue_full() && !self.out_full()
     }
 
     /// The main loop: decode, start requests, write answers, read more, watch the frame deadline.
@@ -163,11 +172,10 @@ impl Session {
     /// Starts every whole frame in `input` while the queue has room; tracks the frame deadline.
     fn decode_ready(&mut self) -> Result<(), Error> {
         let mut decoded = false;
-        while !self.queue_full() {
+        while !self.queue_full() && !self.out_full() {
             match self.codec.decode(&mut self.input) {
                 Ok(Some(frame)) => {
-                    let request = self.start(frame);
-                    self.pending.push(request);
+                    self.start(frame);
                     decoded = true;
                 }
                 Ok(None) => break,
@@ -176,7 +184,7 @@ impl Session {
         }
         // A full queue alone is normal backpressure (a deep pipeline); with the output buffer full
         // as well, the client is not reading its answers: say so, once per connection.
-        let stuck = self.queue_full() && self.out.len() >= OUT_HIGH_WATER;
+        let stuck = self.out_full() && (self.queue_full() || !self.input.is_empty());
         if stuck && self.reading && !self.warned_full {
             tracing::warn!(
                 peer = ?self.peer,
@@ -186,7 +194,7 @@ impl Session {
             self.warned_full = true;
         }
         // The deadline runs from the first byte of a frame, and not while we hold the client back.
-        self.frame_started = if self.input.is_empty() || self.queue_full() {
+        self.frame_started = if self.input.is_empty() || self.queue_full() || self.out_full() {
             None
         } else if decoded || self.frame_started.is_none() {
             Some(Instant::now())
@@ -220,19 +228,17 @@ impl Session {
 
     /// Decodes one frame and starts its request; a body that does not decode is answered at once
     /// under its id.
-    fn start(&mut self, frame: Frame) -> Pending {
+    fn start(&mut self, frame: Frame) {
         let id = frame.id;
         match frame.decode::<Request>() {
-            Ok(request) => {
-                let sent = self.router.send(Exec(request));
-                Box::pin(async move {
-                    let response = sent
-                        .await
-                        .unwrap_or_else(|_| Response::from(Error::Shutdown));
+            Ok(request) => match self.gateway.start(request, &self.order) {
+                Started::Now(response) => self.queue_answer(id, &response),
+                Started::Later(later) => self.pending.push(Box::pin(async move {
+                    let response = later.await;
                     (id, response)
-                })
-            }
-            Err(e) => Box::pin(async move { (id, Response::from(e)) }),
+                })),
+            },
+            Err(e) => self.queue_answer(id, &Response::from(e)),
         }
     }
 

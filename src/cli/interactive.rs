@@ -42,7 +42,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         for port in cluster.ports() {
             say!("Node listening on port {port}");
         }
-        args.start_resp(resp, cluster.router())?;
+        args.start_resp(resp, cluster.gateway())?;
         let repl = Repl::new(cluster.router(), tty).start();
         spawn_reader(repl, System::current());
         // SIGTERM or Ctrl-C end the session like `exit`: the logs are synced before the process ends.

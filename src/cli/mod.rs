@@ -24,10 +24,9 @@ mod serve;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix::Addr;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use ringkv::actors::{Router, ServerLimits};
+use ringkv::actors::{Gateway, ServerLimits};
 use ringkv::persist::FsyncPolicy;
 use ringkv::replication::ReplicationConfig;
 use ringkv::resp::{RespLimits, RespServer};
@@ -208,7 +207,7 @@ impl ClusterArgs {
     fn start_resp(
         &self,
         listener: Option<std::net::TcpListener>,
-        router: Addr<Router>,
+        gateway: Gateway,
     ) -> ringkv::Result<Option<RespServer>> {
         let Some(listener) = listener else {
             return Ok(None);
@@ -217,7 +216,7 @@ impl ClusterArgs {
             max_request_len: self.resp_max_request_len,
             ..RespLimits::default()
         };
-        let server = ringkv::resp::start(listener, router, limits)?;
+        let server = ringkv::resp::start(listener, gateway, limits)?;
         say!("RESP listening on port {}", server.port());
         Ok(Some(server))
     }

@@ -19,7 +19,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         for port in cluster.ports() {
             say!("Node listening on port {port}");
         }
-        let resp = args.start_resp(resp, cluster.router())?;
+        let resp = args.start_resp(resp, cluster.gateway())?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         signal.await;
         say!("Shutting down");

@@ -1,8 +1,10 @@
-//! One RESP connection: read requests, plan them, ask the Router, answer in order.
+//! One RESP connection: read requests, plan them, start them through the [`Gateway`], answer in
+//! order.
 //!
 //! Requests are pipelined: up to `max_pending` run at once and their replies go out in request
-//! order. Each request's messages to the Router are sent as soon as it is parsed, so the requests of
-//! one connection reach the cluster in the order they were written (an `INCR` then a `GET` of the
+//! order. Each request is started as soon as it is parsed (answered at once on the direct path, or
+//! sent to the Router), so the requests of one connection reach the cluster in the order they were
+//! written (an `INCR` then a `GET` of the
 //! same key sees the increment). A client that stops reading fills its socket; the connection then
 //! stops reading too, and its memory stays bounded.
 
@@ -11,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::Addr;
 use bytes::BytesMut;
 use futures_util::future::{join_all, ready};
 use futures_util::stream::FuturesOrdered;
@@ -26,9 +27,7 @@ use super::commands::{self, Ask, Plan};
 use super::info::Stats;
 use super::reply::{self, Frame};
 use super::{parse, RespLimits};
-use crate::actors::{Exec, Router};
-use crate::error::Error;
-use crate::protocol::Response;
+use crate::actors::gateway::{Gateway, Order, Started};
 
 /// A reply, and whether the connection closes after it.
 struct Outcome {
@@ -40,22 +39,31 @@ type Pending = Pin<Box<dyn Future<Output = Outcome>>>;
 
 /// How many bytes to make room for before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Replies are encoded into the output buffer only while it holds less than this.
+const OUT_HIGH_WATER: usize = 64 * 1024;
 
 /// The state of one connection, apart from its socket halves.
 struct Conn {
-    router: Addr<Router>,
+    gateway: Gateway,
+    /// Keeps this connection's requests in order across the direct path and the Router.
+    order: Order,
     limits: RespLimits,
     stats: Arc<Stats>,
     session: Session,
     input: BytesMut,
+    /// Encoded replies not yet written.
+    output: BytesMut,
+    /// Replies still being worked on, in request order (all after those in `output`).
     pending: FuturesOrdered<Pending>,
     reading: bool,
+    /// The last reply is in `output`: close once it is written.
+    closing: bool,
 }
 
 /// Serves one connection until the client leaves or QUITs, breaks the protocol, or `shutdown`.
 pub async fn run(
     stream: TcpStream,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: RespLimits,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
@@ -68,13 +76,16 @@ pub async fn run(
     let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
     let (mut reader, mut writer) = stream.into_split();
     let mut conn = Conn {
-        router,
+        gateway,
+        order: Order::new(),
         limits,
         stats: stats.clone(),
         session,
         input: BytesMut::with_capacity(READ_CHUNK),
+        output: BytesMut::new(),
         pending: FuturesOrdered::new(),
         reading: true,
+        closing: false,
     };
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -86,18 +97,20 @@ pub async fn run(
 
 impl Conn {
     async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
-        let mut output = BytesMut::new();
         loop {
             self.parse_available();
-            if !self.reading && self.pending.is_empty() {
+            let written = self.output.is_empty();
+            if written && (self.closing || (!self.reading && self.pending.is_empty())) {
                 return;
             }
-            let can_read = self.reading && self.pending.len() < self.limits.max_pending;
+            let room = self.output.len() < OUT_HIGH_WATER;
+            let take = room && !self.closing && !self.pending.is_empty();
+            let can_read = room && self.reading && self.pending.len() < self.limits.max_pending;
             tokio::select! {
-                Some(outcome) = self.pending.next(), if !self.pending.is_empty() => {
-                    match flush(writer, &mut output, outcome, &mut self.pending).await {
-                        Ok(false) => {}
-                        Ok(true) | Err(_) => return,
+                Some(outcome) = self.pending.next(), if take => self.take(outcome),
+                sent = writer.write_buf(&mut self.output), if !written => {
+                    if !matches!(sent, Ok(n) if n > 0) {
+                        return;
                     }
                 }
                 read = read_more(reader, &mut self.input, &self.limits), if can_read => {
@@ -114,9 +127,12 @@ impl Conn {
         }
     }
 
-    /// Starts every complete request in the input, while the pipeline has room.
+    /// Starts every complete request in the input, while the pipeline and the output have room.
     fn parse_available(&mut self) {
-        while self.reading && self.pending.len() < self.limits.max_pending {
+        while self.reading
+            && self.pending.len() < self.limits.max_pending
+            && self.output.len() < OUT_HIGH_WATER
+        {
             match parse::next_request(&mut self.input, &self.limits) {
                 Ok(None) => return,
                 Ok(Some(words)) if words.is_empty() => {}
@@ -129,10 +145,35 @@ impl Conn {
         }
     }
 
+    /// Encodes a finished reply, and every reply after it that is ready too.
+    fn take(&mut self, outcome: Outcome) {
+        self.encode(outcome);
+        while !self.closing {
+            match self.pending.next().now_or_never() {
+                Some(Some(outcome)) => self.encode(outcome),
+                _ => break,
+            }
+        }
+    }
+
+    fn encode(&mut self, outcome: Outcome) {
+        reply::encode(&mut self.output, &outcome.frame);
+        self.closing |= outcome.close;
+    }
+
+    /// Queues a reply behind the pending ones (or straight into the output when none is pending).
+    fn reply(&mut self, frame: Frame, close: bool) {
+        let outcome = Outcome { frame, close };
+        if self.pending.is_empty() {
+            self.encode(outcome);
+        } else {
+            self.pending.push_back(Box::pin(ready(outcome)));
+        }
+    }
+
     /// Queues a last reply and stops reading.
     fn close_with(&mut self, frame: Frame) {
-        self.pending
-            .push_back(Box::pin(ready(Outcome { frame, close: true })));
+        self.reply(frame, true);
         self.reading = false;
     }
 
@@ -140,46 +181,49 @@ impl Conn {
         self.stats.command();
         self.session.last = Instant::now();
         match commands::plan(words, &mut self.session, &self.stats) {
-            Plan::Reply(frame) => {
-                let done = ready(Outcome {
-                    frame,
-                    close: false,
-                });
-                self.pending.push_back(Box::pin(done));
-            }
+            Plan::Reply(frame) => self.reply(frame, false),
             Plan::Quit => self.close_with(reply::ok()),
-            Plan::Ask(ask) => {
-                let running = self.ask(ask);
-                self.pending.push_back(running);
-            }
+            Plan::Ask(ask) => self.ask(ask),
         }
     }
 
-    /// Sends the plan's requests to the Router now (keeping their order) and waits for the answers.
-    fn ask(&self, mut ask: Ask) -> Pending {
+    /// Starts the plan's requests now (keeping their order); replies at once if they were all
+    /// answered at once, else once the cluster answers.
+    fn ask(&mut self, mut ask: Ask) {
         let requests = std::mem::take(&mut ask.requests);
-        let sent: Vec<_> = requests
+        let started: Vec<Started> = requests
             .into_iter()
-            .map(|r| self.router.send(Exec(r)))
+            .map(|r| self.gateway.start(r, &self.order))
             .collect();
+        if started.iter().all(|s| matches!(s, Started::Now(_))) {
+            let responses = started
+                .into_iter()
+                .filter_map(|s| match s {
+                    Started::Now(response) => Some(response),
+                    Started::Later(_) => None,
+                })
+                .collect();
+            self.reply(ask.finish(responses), false);
+            return;
+        }
         let timeout = self.limits.request_timeout;
-        Box::pin(async move {
-            let Ok(answers) = tokio::time::timeout(timeout, join_all(sent)).await else {
+        self.pending.push_back(Box::pin(async move {
+            let answers = join_all(started.into_iter().map(|s| match s {
+                Started::Now(response) => ready(response).left_future(),
+                Started::Later(later) => later.right_future(),
+            }));
+            let Ok(responses) = tokio::time::timeout(timeout, answers).await else {
                 let frame = reply::err("timed out waiting for the cluster's answer");
                 return Outcome {
                     frame,
                     close: false,
                 };
             };
-            let responses = answers
-                .into_iter()
-                .map(|a| a.unwrap_or_else(|_| Response::from(Error::Shutdown)))
-                .collect();
             Outcome {
                 frame: ask.finish(responses),
                 close: false,
             }
-        })
+        }));
     }
 }
 
@@ -203,28 +247,4 @@ async fn read_more(
         Ok(read) => read.map_err(|_| ReadError::Io),
         Err(_) => Err(ReadError::Timeout),
     }
-}
-
-/// Writes `first` and every reply already done after it, in one write. Returns whether the
-/// connection must close now.
-async fn flush(
-    writer: &mut OwnedWriteHalf,
-    output: &mut BytesMut,
-    first: Outcome,
-    pending: &mut FuturesOrdered<Pending>,
-) -> std::io::Result<bool> {
-    reply::encode(output, &first.frame);
-    let mut close = first.close;
-    while !close {
-        match pending.next().now_or_never() {
-            Some(Some(outcome)) => {
-                reply::encode(output, &outcome.frame);
-                close = outcome.close;
-            }
-            _ => break,
-        }
-    }
-    writer.write_all(output).await?;
-    output.clear();
-    Ok(close)
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -12,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::info::Stats;
 use super::{connection, RespLimits};
-use crate::actors::Router;
+use crate::actors::Gateway;
 use crate::error::Result;
 
 /// A running RESP listener.
@@ -40,9 +39,9 @@ impl RespServer {
     }
 }
 
-/// Serves the Redis protocol on `listener`, coordinating every request through `router`. Call it
-/// inside a running actix `System` (e.g. after [`crate::Cluster::start`], with
-/// [`crate::Cluster::router`]).
+/// Serves the Redis protocol on `listener`, starting every request through `gateway` (the direct
+/// path when a key's replicas are all up, else the Router). Call it inside a running actix `System`
+/// (e.g. after [`crate::Cluster::start`], with [`crate::Cluster::gateway`]).
 ///
 /// ```no_run
 /// use ringkv::resp::{self, RespLimits};
@@ -53,7 +52,7 @@ impl RespServer {
 /// system.block_on(async {
 ///     let cluster = Cluster::start(ClusterConfig { nodes: 3, base_port: 0, ..Default::default() })?;
 ///     let listener = std::net::TcpListener::bind("127.0.0.1:6379")?;
-///     let server = resp::start(listener, cluster.router(), RespLimits::default())?;
+///     let server = resp::start(listener, cluster.gateway(), RespLimits::default())?;
 ///     println!("RESP listening on port {}", server.port());
 ///     Ok::<_, Box<dyn std::error::Error>>(())
 /// })?;
@@ -65,7 +64,7 @@ impl RespServer {
 /// The socket cannot be made non-blocking or registered with tokio.
 pub fn start(
     listener: std::net::TcpListener,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: RespLimits,
 ) -> Result<RespServer> {
     listener.set_nonblocking(true)?;
@@ -78,13 +77,13 @@ pub fn start(
         stats: stats.clone(),
         shutdown: shutdown.clone(),
     };
-    actix_rt::spawn(accept_loop(listener, router, limits, stats, shutdown));
+    actix_rt::spawn(accept_loop(listener, gateway, limits, stats, shutdown));
     Ok(server)
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    router: Addr<Router>,
+    gateway: Gateway,
     limits: RespLimits,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
@@ -108,14 +107,14 @@ async fn accept_loop(
             actix_rt::spawn(refuse(stream));
             continue;
         };
-        let (router, limits, stats, token) = (
-            router.clone(),
+        let (gateway, limits, stats, token) = (
+            gateway.clone(),
             limits.clone(),
             stats.clone(),
             shutdown.clone(),
         );
         actix_rt::spawn(async move {
-            connection::run(stream, router, limits, stats, token).await;
+            connection::run(stream, gateway, limits, stats, token).await;
             drop(permit);
         });
     }

@@ -52,6 +52,7 @@ impl Handler<NodeTimedOut> for Router {
                 node.state = NodeState::Down;
             }
         }
+        self.publish();
     }
 }
 
@@ -64,6 +65,7 @@ impl Handler<NodeRestarted> for Router {
         tracing::info!(port = node.port, "node restarted; refilling");
         node.crashed = false;
         node.state = NodeState::Recovering;
+        self.publish();
         self.refill(id, true, ctx);
     }
 }
@@ -75,6 +77,7 @@ impl Handler<Recovered> for Router {
             if node.state == NodeState::Recovering {
                 node.state = NodeState::Up;
                 tracing::info!(port = node.port, "node up");
+                self.publish();
                 self.anti_entropy(ctx);
             }
         }
@@ -99,6 +102,7 @@ impl Router {
                     };
                     if alive && node.state == NodeState::Down && !node.crashed {
                         node.state = NodeState::Recovering;
+                        act.publish();
                         act.refill(id, false, ctx);
                     }
                 }),

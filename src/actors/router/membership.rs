@@ -49,20 +49,18 @@ impl Router {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        let id = match self
-            .new_seed(listener)
-            .and_then(|s| self.spawn_node(s, self.address()))
-        {
+        let id = match self.new_seed(listener).and_then(|s| self.spawn_node(s)) {
             Ok(id) => id,
             Err(e) => return fail(e),
         };
         let port = self.nodes[&id].port;
         let mut new = (*self.ring).clone();
         new.add_node(id);
+        self.begin_move();
         let plan = self.plan(Arc::new(new), None);
         Box::pin(
             actix::fut::wrap_future(rebalance(plan)).map(move |moved, act: &mut Router, _| {
-                match moved {
+                let response = match moved {
                     Ok((ring, moved)) => {
                         act.ring = ring;
                         act.save_meta();
@@ -72,7 +70,9 @@ impl Router {
                         }
                     }
                     Err(e) => Response::from(e),
-                }
+                };
+                act.end_move();
+                response
             }),
         )
     }
@@ -91,11 +91,12 @@ impl Router {
         }
         let mut new = (*self.ring).clone();
         new.remove_node(id);
+        self.begin_move();
         let plan = self.plan(Arc::new(new), Some(id));
         Box::pin(
             actix::fut::wrap_future(rebalance(plan)).map(move |moved, act: &mut Router, _| {
                 let node = act.nodes.remove(&id);
-                match moved {
+                let response = match moved {
                     Ok((ring, moved)) => {
                         act.ring = ring;
                         if let Some(node) = node {
@@ -108,7 +109,9 @@ impl Router {
                         }
                     }
                     Err(e) => Response::from(e),
-                }
+                };
+                act.end_move();
+                response
             }),
         )
     }
@@ -131,6 +134,7 @@ impl Router {
             node.state = NodeState::Down;
             node.crashed = true;
         }
+        self.publish();
         let timeout = self.config.request_timeout;
         let restart = self.config.restart;
         let fut = async move { crash(victim, others, timeout).await };
@@ -149,6 +153,7 @@ impl Router {
                 // No restart: re-replicate its ranges on the ring without it.
                 let mut new = (*act.ring).clone();
                 new.remove_node(id);
+                act.begin_move();
                 let plan = act.plan(Arc::new(new), Some(id));
                 Box::pin(actix::fut::wrap_future(rebalance(plan)).map(
                     move |moved, act: &mut Router, _| {
@@ -157,6 +162,7 @@ impl Router {
                             act.ring = ring;
                             act.forget(id);
                         }
+                        act.end_move();
                         response
                     },
                 ))

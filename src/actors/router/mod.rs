@@ -18,9 +18,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::gateway::Gateway;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
+use crate::direct::Direct;
 use crate::error::{Error, Result};
+use crate::node_data::{NodeData, SharedNode};
 use crate::persist::{ClusterMeta, DataDir, Opened};
 use crate::protocol::{Request, Response};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
@@ -120,6 +123,8 @@ impl Handler<Shutdown> for Router {
 pub(crate) struct NodeInfo {
     pub port: u16,
     pub call: Recipient<NodeCall>,
+    /// The node's data, for the direct path.
+    pub shared: Arc<SharedNode>,
     pub state: NodeState,
     /// Crashed and not yet restarted (so not probed by the health check).
     pub crashed: bool,
@@ -145,6 +150,10 @@ pub struct Router {
     next_id: NodeId,
     stats: Arc<Stats>,
     me: Option<Addr<Router>>,
+    /// The direct path this Router publishes its view into.
+    direct: Arc<Direct>,
+    /// A membership change is under way: the direct path stays closed.
+    moving: bool,
 }
 
 impl Actor for Router {
@@ -168,7 +177,7 @@ impl Router {
     ///
     /// # Errors
     /// [`Error::BadRequest`] if the replication settings are invalid.
-    pub fn start(config: RouterConfig, listeners: Vec<TcpListener>) -> Result<Addr<Router>> {
+    pub fn start(config: RouterConfig, listeners: Vec<TcpListener>) -> Result<Gateway> {
         let seeds = (1..)
             .zip(listeners)
             .map(|(id, l)| NodeSeed::new(id, l))
@@ -177,14 +186,16 @@ impl Router {
     }
 
     /// Starts a Router with the given nodes (ids and, if restored, their logged state); new nodes
-    /// get ids past the highest.
+    /// get ids past the highest. Returns the way in: the Router and its direct path.
     ///
     /// # Errors
     /// [`Error::BadRequest`] if the replication settings are invalid.
-    pub fn start_with(config: RouterConfig, seeds: Vec<NodeSeed>) -> Result<Addr<Router>> {
+    pub fn start_with(config: RouterConfig, seeds: Vec<NodeSeed>) -> Result<Gateway> {
         config.replication.validate()?;
         let next_id = seeds.iter().map(|s| s.id).max().unwrap_or(0) + 1;
-        Ok(Router::create(move |ctx| {
+        let direct = Arc::new(Direct::new());
+        let shared = direct.clone();
+        let router = Router::create(move |ctx| {
             let mut router = Router {
                 ring: Arc::new(Ring::new(config.vnodes)),
                 config,
@@ -192,9 +203,11 @@ impl Router {
                 next_id,
                 stats: Arc::default(),
                 me: Some(ctx.address()),
+                direct: shared,
+                moving: false,
             };
             for seed in seeds {
-                match router.spawn_node(seed, ctx.address()) {
+                match router.spawn_node(seed) {
                     Ok(id) => Arc::make_mut(&mut router.ring).add_node(id),
                     Err(e) => {
                         tracing::error!("cannot start node: {e}");
@@ -202,12 +215,14 @@ impl Router {
                     }
                 };
             }
+            router.publish();
             router
-        }))
+        });
+        Ok(Gateway::new(router, direct))
     }
 
     /// Starts a node under a supervisor (not yet on the ring).
-    fn spawn_node(&mut self, seed: NodeSeed, me: Addr<Router>) -> Result<NodeId> {
+    fn spawn_node(&mut self, seed: NodeSeed) -> Result<NodeId> {
         let id = seed.id;
         let options = NodeOptions {
             host: self.config.host.clone(),
@@ -215,18 +230,50 @@ impl Router {
             restart: self.config.restart,
             restart_backoff: self.config.restart_backoff,
         };
-        let node = NodeActor::new(id, seed.listener, me, options, seed.restored)?;
+        let shared = SharedNode::new(NodeData::new(id, seed.restored));
+        let node = NodeActor::new(seed.listener, self.gateway(), options, shared.clone())?;
         let port = node.port();
         let addr = Supervisor::start(move |_| node);
         self.next_id = self.next_id.max(id + 1);
         let info = NodeInfo {
             port,
             call: addr.recipient(),
+            shared,
             state: NodeState::Up,
             crashed: false,
         };
         self.nodes.insert(id, info);
         Ok(id)
+    }
+
+    /// The way into this cluster, for node listeners.
+    fn gateway(&self) -> Gateway {
+        Gateway::new(self.address(), self.direct.clone())
+    }
+
+    /// Publishes the current ring and node states to the direct path (unless keys are moving).
+    pub(crate) fn publish(&self) {
+        if self.moving {
+            return;
+        }
+        let nodes = self.nodes.iter().map(|(&id, n)| {
+            let up = n.state == NodeState::Up && !n.crashed;
+            (id, n.shared.clone(), up)
+        });
+        self.direct
+            .publish(self.ring.clone(), self.quorums(), nodes);
+    }
+
+    /// A membership change starts: the direct path closes (once its running requests are done).
+    pub(crate) fn begin_move(&mut self) {
+        self.moving = true;
+        self.direct.close();
+    }
+
+    /// The membership change is over: the direct path opens with the new view.
+    pub(crate) fn end_move(&mut self) {
+        self.moving = false;
+        self.publish();
     }
 
     fn node_by_port(&self, port: u16) -> Result<NodeId> {

@@ -145,6 +145,7 @@ impl Router {
 
     pub(super) fn status(&self) -> ResponseFuture<Response> {
         let ctx = self.ctx();
+        let direct_repairs = self.direct.read_repairs();
         let ring = self.ring.clone();
         let q = self.quorums();
         let nodes: Vec<(NodeId, u16, NodeState, Recipient<NodeCall>)> = self
@@ -168,7 +169,7 @@ impl Router {
                 replicas: q.r as u32,
                 write_quorum: q.w as u32,
                 read_quorum: q.q as u32,
-                read_repairs: ctx.stats.read_repairs.load(Ordering::Relaxed),
+                read_repairs: ctx.stats.read_repairs.load(Ordering::Relaxed) + direct_repairs,
                 anti_entropy_repairs: ctx.stats.anti_entropy_repairs.load(Ordering::Relaxed),
                 anti_entropy_passes: ctx.stats.anti_entropy_passes.load(Ordering::Relaxed),
             };

@@ -1,0 +1,145 @@
+//! `Gateway`: how a request enters the cluster. Reads and updates whose replicas are all up take
+//! the direct path ([`crate::direct`]) on the caller's task; everything else is a message to the
+//! Router.
+//!
+//! Sessions keep their requests in order: once one of a connection's requests went to the Router,
+//! the connection sends its later requests there too until the Router has answered them all (see
+//! [`Gateway::start`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::Addr;
+
+use super::router::{Exec, Router};
+use crate::direct::{Direct, Served};
+use crate::error::{Error, Result};
+use crate::protocol::{Request, Response};
+
+/// A request's answer that is not ready yet.
+pub type Later = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// A started request: answered at once, or later.
+pub enum Started {
+    /// The answer.
+    Now(Response),
+    /// The answer, once the cluster has it.
+    Later(Later),
+}
+
+/// The way into one cluster: the Router's address and the direct path it publishes.
+#[derive(Clone)]
+pub struct Gateway {
+    router: Addr<Router>,
+    direct: Arc<Direct>,
+}
+
+/// Per-connection order keeper: how many of its requests the Router has not answered yet.
+#[derive(Debug, Default, Clone)]
+pub struct Order(Arc<AtomicUsize>);
+
+impl Order {
+    /// A connection with nothing at the Router.
+    pub fn new() -> Self {
+        Order::default()
+    }
+
+    fn clear(&self) -> bool {
+        self.0.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Counts a request as at the Router until dropped.
+struct AtRouter(Order);
+
+impl AtRouter {
+    fn new(order: &Order) -> Self {
+        order.0.fetch_add(1, Ordering::AcqRel);
+        AtRouter(order.clone())
+    }
+}
+
+impl Drop for AtRouter {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Gateway {
+    /// A gateway to `router`, with the direct path `direct` (which the Router publishes into).
+    pub fn new(router: Addr<Router>, direct: Arc<Direct>) -> Self {
+        Gateway { router, direct }
+    }
+
+    /// The Router's address.
+    pub fn router(&self) -> &Addr<Router> {
+        &self.router
+    }
+
+    /// Starts `request` for a connection whose order is kept by `order`: directly if it can and
+    /// nothing of the connection is still at the Router, else through the Router.
+    pub fn start(&self, request: Request, order: &Order) -> Started {
+        let request = if order.clear() {
+            match self.try_direct(request) {
+                Ok(started) => return started,
+                Err(request) => request,
+            }
+        } else {
+            request
+        };
+        let guard = AtRouter::new(order);
+        let sent = self.router.send(Exec(request));
+        Started::Later(Box::pin(async move {
+            let response = sent
+                .await
+                .unwrap_or_else(|_| Response::from(Error::Shutdown));
+            drop(guard);
+            response
+        }))
+    }
+
+    /// Runs `request` (directly when it can) and answers.
+    pub async fn execute(&self, request: Request) -> Response {
+        match self.start(request, &Order::new()) {
+            Started::Now(response) => response,
+            Started::Later(later) => later.await,
+        }
+    }
+
+    /// Serves a read or an update on the direct path; gives the request back if it cannot.
+    fn try_direct(&self, request: Request) -> std::result::Result<Started, Request> {
+        match request {
+            Request::Update { key, amount } => match self.direct.update(&key, amount) {
+                Some(served) => Ok(answer(served, key, |key, value| Response::Updated {
+                    key,
+                    value,
+                })),
+                None => Err(Request::Update { key, amount }),
+            },
+            Request::Get { key } => match self.direct.get(&key) {
+                Some(served) => Ok(answer(served, key, |key, value| Response::Count {
+                    key,
+                    value,
+                })),
+                None => Err(Request::Get { key }),
+            },
+            other => Err(other),
+        }
+    }
+}
+
+/// The response to a direct request, now or once its log writes are synced.
+fn answer(served: Result<Served>, key: String, make: fn(String, u64) -> Response) -> Started {
+    match served {
+        Err(e) => Started::Now(Response::from(e)),
+        Ok(served) if served.acks.is_empty() => Started::Now(make(key, served.value)),
+        Ok(served) => Started::Later(Box::pin(async move {
+            match served.synced().await {
+                Ok(value) => make(key, value),
+                Err(e) => Response::from(e),
+            }
+        })),
+    }
+}

@@ -1,0 +1,337 @@
+//! The direct path: reads and updates served on the caller's own task, with no actor message, as
+//! long as every replica of the key is up and answering.
+//!
+//! The Router publishes its view (ring, quorums, which nodes are up) into a [`Direct`] after every
+//! change. A request whose replicas are all up and ready locks their [`SharedNode`]s one at a time
+//! and is done: an update increments the first replica's slot and merges the new state into the
+//! others; a read merges every replica's state and repairs the ones that were behind. Anything
+//! else (a replica down, paused or recovering, a membership change under way, a bad key) is left
+//! to the Router, whose slower path handles hints, timeouts and sloppy quorums.
+//!
+//! A membership change first [`Direct::close`]s the path: the write lock waits for the direct
+//! requests that are running, so none runs while keys move.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use smallvec::SmallVec;
+
+use crate::command::check_key;
+use crate::counter::Counter;
+use crate::error::{Error, Result};
+use crate::node_data::{NodeData, SharedNode};
+use crate::persist::Ack;
+use crate::replication::Quorums;
+use crate::ring::{key_token, NodeId, Ring};
+
+/// The replicas of one key, in preference-list order.
+type Replicas<'a> = SmallVec<[&'a SharedNode; 3]>;
+
+/// A value served directly, and the log writes to wait for before answering (`--fsync always`).
+pub struct Served {
+    /// The new value (an update) or the merged value (a read).
+    pub value: u64,
+    /// Acks of the log writes the answer must wait for; empty unless every write is synced.
+    pub acks: Vec<Ack<()>>,
+}
+
+impl Served {
+    /// Waits until the log writes are on disk; answers the value.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if a write failed or the log writer stopped.
+    pub async fn synced(self) -> Result<u64> {
+        for ack in self.acks {
+            ack.await
+                .map_err(|_| Error::Storage("the log writer stopped".into()))??;
+        }
+        Ok(self.value)
+    }
+}
+
+/// One node as the direct path sees it.
+struct Route {
+    node: Arc<SharedNode>,
+    up: bool,
+}
+
+/// The Router's view, as last published.
+struct Routes {
+    open: bool,
+    ring: Arc<Ring>,
+    quorums: Option<Quorums>,
+    nodes: HashMap<NodeId, Route>,
+}
+
+/// The direct path of one cluster: the Router's published view, shared with every session.
+pub struct Direct {
+    routes: RwLock<Routes>,
+    read_repairs: AtomicU64,
+}
+
+impl Default for Direct {
+    fn default() -> Self {
+        Direct::new()
+    }
+}
+
+impl Direct {
+    /// A closed direct path (everything goes to the Router until [`Direct::publish`]).
+    pub fn new() -> Self {
+        let routes = Routes {
+            open: false,
+            ring: Arc::new(Ring::new(crate::ring::DEFAULT_VNODES)),
+            quorums: None,
+            nodes: HashMap::new(),
+        };
+        Direct {
+            routes: RwLock::new(routes),
+            read_repairs: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens the path with the Router's current view: the ring, the quorums, and each node with
+    /// whether the Router counts it as up.
+    pub fn publish(
+        &self,
+        ring: Arc<Ring>,
+        quorums: Quorums,
+        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+    ) {
+        let nodes = nodes
+            .into_iter()
+            .map(|(id, node, up)| (id, Route { node, up }))
+            .collect();
+        *self.write() = Routes {
+            open: true,
+            ring,
+            quorums: Some(quorums),
+            nodes,
+        };
+    }
+
+    /// Closes the path; returns once no direct request is running.
+    pub fn close(&self) {
+        self.write().open = false;
+    }
+
+    /// How many replicas direct reads have repaired.
+    pub fn read_repairs(&self) -> u64 {
+        self.read_repairs.load(Ordering::Relaxed)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Routes> {
+        self.routes.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `amount` to `key`: `None` if the Router must do it.
+    pub fn update(&self, key: &str, amount: u64) -> Option<Result<Served>> {
+        let routes = self.read();
+        let (replicas, quorums) = replicas_of(&routes, key)?;
+        Some(update(&replicas, key, amount, quorums.w))
+    }
+
+    /// Reads `key`: `None` if the Router must do it.
+    pub fn get(&self, key: &str) -> Option<Result<Served>> {
+        let routes = self.read();
+        let (replicas, _) = replicas_of(&routes, key)?;
+        let (served, repaired) = read(&replicas, key);
+        if repaired > 0 {
+            self.read_repairs.fetch_add(repaired, Ordering::Relaxed);
+        }
+        Some(served)
+    }
+}
+
+/// The replicas of `key` if the path is open, the key valid, and every replica up and ready.
+fn replicas_of<'a>(routes: &'a Routes, key: &str) -> Option<(Replicas<'a>, Quorums)> {
+    let quorums = routes.quorums?;
+    if !routes.open || check_key(key).is_err() {
+        return None;
+    }
+    let usable = |id: NodeId| {
+        let route = routes.nodes.get(&id)?;
+        (route.up && route.node.is_ready()).then_some(&*route.node)
+    };
+    let token = key_token(key.as_bytes());
+    let mut replicas = Replicas::new();
+    if quorums.r == 1 {
+        replicas.push(usable(routes.ring.owner_of_token(token)?)?);
+    } else {
+        for id in routes.ring.preference_list_of_token(token, quorums.r) {
+            replicas.push(usable(id)?);
+        }
+    }
+    (replicas.len() == quorums.r).then_some((replicas, quorums))
+}
+
+/// Hands a node's journal to its log, keeping the ack to wait for.
+fn persist(data: &mut NodeData, acks: &mut Vec<Ack<()>>) -> Result<()> {
+    if let Some(ack) = data.persist()? {
+        acks.push(ack);
+    }
+    Ok(())
+}
+
+/// Increments at the first replica, merges its new state into the others; W must hold it.
+fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> Result<Served> {
+    let mut acks = Vec::new();
+    let (first, others) = replicas.split_first().expect("a key has replicas");
+    let counter = {
+        let mut data = first.lock();
+        let counter = data.increment(key, amount, None)?;
+        persist(&mut data, &mut acks)?;
+        counter
+    };
+    let mut held = 1;
+    for node in others {
+        let mut data = node.lock();
+        if data.merge_one(key, &counter).is_ok() && persist(&mut data, &mut acks).is_ok() {
+            held += 1;
+        }
+    }
+    if held < w {
+        return Err(Error::Uncertain(format!(
+            "update of '{key}' reached only {held} replicas; the write quorum is {w}: it may or may not be applied"
+        )));
+    }
+    Ok(Served {
+        value: counter.value(),
+        acks,
+    })
+}
+
+/// Merges every replica's state of `key`; writes the merge back to the replicas that were behind.
+/// Returns the answer and how many replicas were repaired.
+fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
+    if let [only] = replicas {
+        let value = only.lock().store().get(key);
+        return (Ok(Served::now(value)), 0);
+    }
+    let states: SmallVec<[Option<Counter>; 3]> = replicas
+        .iter()
+        .map(|node| node.lock().read(key, None))
+        .collect();
+    let mut merged = Counter::new();
+    for state in states.iter().flatten() {
+        merged.merge(state);
+    }
+    let mut acks = Vec::new();
+    let mut repaired = 0;
+    if merged != Counter::new() {
+        for (node, state) in replicas.iter().zip(&states) {
+            if state.as_ref() != Some(&merged) {
+                let mut data = node.lock();
+                if data.merge_one(key, &merged).is_ok() {
+                    repaired += 1;
+                }
+                // A failed log write only means this replica is still behind; the read holds.
+                let _ = persist(&mut data, &mut acks);
+            }
+        }
+    }
+    let served = Served {
+        value: merged.value(),
+        acks: Vec::new(),
+    };
+    (Ok(served), repaired)
+}
+
+impl Served {
+    fn now(value: u64) -> Served {
+        Served {
+            value,
+            acks: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::ReplicationConfig;
+
+    fn cluster(nodes: u32, r: usize) -> (Direct, Vec<Arc<SharedNode>>) {
+        let shared: Vec<_> = (1..=nodes)
+            .map(|id| SharedNode::new(NodeData::new(id, None)))
+            .collect();
+        let direct = Direct::new();
+        let ring = Arc::new(Ring::with_nodes(64, 1..=nodes));
+        let config = ReplicationConfig {
+            replicas: r,
+            ..Default::default()
+        };
+        direct.publish(
+            ring,
+            config.quorums(nodes as usize),
+            (1..=nodes).zip(shared.clone()).map(|(id, n)| (id, n, true)),
+        );
+        (direct, shared)
+    }
+
+    fn value(direct: &Direct, key: &str) -> u64 {
+        direct.get(key).unwrap().unwrap().value
+    }
+
+    #[test]
+    fn updates_reach_every_replica() {
+        let (direct, nodes) = cluster(4, 3);
+        for _ in 0..5 {
+            direct.update("k", 2).unwrap().unwrap();
+        }
+        assert_eq!(value(&direct, "k"), 10);
+        let holders = nodes.iter().filter(|n| n.lock().store().get("k") == 10);
+        assert_eq!(holders.count(), 3);
+    }
+
+    #[test]
+    fn one_replica_counts_once() {
+        let (direct, nodes) = cluster(3, 1);
+        direct.update("a", 7).unwrap().unwrap();
+        let total: u64 = nodes.iter().map(|n| n.lock().store().get("a")).sum();
+        assert_eq!(total, 7);
+        assert_eq!(value(&direct, "a"), 7);
+    }
+
+    #[test]
+    fn a_node_not_ready_sends_its_keys_to_the_router() {
+        let (direct, nodes) = cluster(3, 3);
+        nodes[1].set_ready(false);
+        assert!(direct.update("k", 1).is_none());
+        assert!(direct.get("k").is_none());
+        nodes[1].set_ready(true);
+        assert!(direct.update("k", 1).is_some());
+    }
+
+    #[test]
+    fn closed_path_and_bad_keys_go_to_the_router() {
+        let (direct, _) = cluster(3, 3);
+        assert!(direct.update("", 1).is_none());
+        direct.close();
+        assert!(direct.update("k", 1).is_none());
+        assert!(Direct::new().get("k").is_none());
+    }
+
+    #[test]
+    fn reads_repair_replicas_that_are_behind() {
+        let (direct, nodes) = cluster(3, 3);
+        direct.update("k", 4).unwrap().unwrap();
+        nodes[0].lock().crash();
+        assert_eq!(value(&direct, "k"), 4);
+        assert!(direct.read_repairs() >= 1);
+        assert!(nodes.iter().all(|n| n.lock().store().get("k") == 4));
+    }
+
+    #[test]
+    fn overflow_is_refused() {
+        let (direct, _) = cluster(3, 3);
+        direct.update("k", u64::MAX).unwrap().unwrap();
+        assert!(matches!(direct.update("k", 1), Some(Err(Error::Overflow))));
+        assert_eq!(value(&direct, "k"), u64::MAX);
+    }
+}

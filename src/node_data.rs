@@ -1,0 +1,290 @@
+//! One node's data: its store, its replica slot and its log, behind a lock that the node's actor
+//! and the direct request path share.
+//!
+//! Plain data and no actors. Every change goes through [`NodeData`], which notes in a journal what
+//! the log must record; [`NodeData::persist`] hands the journal to the log. [`SharedNode`] adds the
+//! lock and a `ready` flag: a node that is paused, crashed or stopping is not ready, and the direct
+//! path then leaves its keys to the Router, whose calls to the node time out as they should.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::counter::{replica_id, Counter, ReplicaId};
+use crate::error::Result;
+use crate::persist::record::Record;
+use crate::persist::{Ack, NodeLog, Opened};
+use crate::ring::NodeId;
+use crate::store::{Entry, Store};
+
+/// A node's counters, hints, incarnation and log.
+pub struct NodeData {
+    id: NodeId,
+    incarnation: u32,
+    store: Store,
+    /// The node's log, when the cluster has a data directory.
+    log: Option<Arc<NodeLog>>,
+    /// Records of the changes not yet handed to the log.
+    journal: Vec<Record>,
+}
+
+impl NodeData {
+    /// Node `id`, starting from the state read from its log if `restored` is set (and logging to
+    /// it), else empty and in memory only.
+    pub fn new(id: NodeId, restored: Option<Opened>) -> Self {
+        let (store, incarnation, log) = match restored {
+            Some(o) => (o.store, o.incarnation, Some(o.log)),
+            None => (Store::new(), 0, None),
+        };
+        NodeData {
+            id,
+            incarnation,
+            store,
+            log,
+            journal: Vec::new(),
+        }
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The slot this node counts in now.
+    pub fn replica(&self) -> ReplicaId {
+        replica_id(self.id, self.incarnation)
+    }
+
+    /// The node's incarnation (bumped by every crash).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// The store, to read.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The node's log, if it has one.
+    pub fn log(&self) -> Option<&Arc<NodeLog>> {
+        self.log.as_ref()
+    }
+
+    /// Adds `amount` to `key` in this node's slot (in its hints for `hint_for` if set); returns
+    /// the key's new state.
+    ///
+    /// # Errors
+    /// Overflow (nothing changes), or the log failed earlier.
+    pub fn increment(
+        &mut self,
+        key: &str,
+        amount: u64,
+        hint_for: Option<NodeId>,
+    ) -> Result<Counter> {
+        self.check_log()?;
+        let me = self.replica();
+        let counter = match hint_for {
+            None => self.store.increment(key, me, amount)?,
+            Some(node) => {
+                let mut counter = self.store.hint(node, key).unwrap_or_default();
+                counter.increment(me, amount)?;
+                let entry = Entry {
+                    key: key.to_owned(),
+                    counter: counter.clone(),
+                };
+                self.store.add_hint(node, &entry);
+                counter
+            }
+        };
+        self.note(key, &counter, hint_for);
+        Ok(counter)
+    }
+
+    /// Merges replica states into the store (into the hints for `hint_for` if set); returns how
+    /// many changed it.
+    ///
+    /// # Errors
+    /// The log failed earlier.
+    pub fn merge(&mut self, entries: Vec<Entry>, hint_for: Option<NodeId>) -> Result<usize> {
+        self.check_log()?;
+        let mut changed = 0;
+        for entry in entries {
+            let state = match hint_for {
+                None if self.store.merge(&entry) => self.store.counter(&entry.key),
+                None => None,
+                Some(node) => {
+                    self.store.add_hint(node, &entry);
+                    self.store.hint(node, &entry.key)
+                }
+            };
+            if let Some(counter) = state {
+                changed += 1;
+                self.note(&entry.key, &counter, hint_for);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Merges one replica state of `key` into the store; returns whether it changed.
+    ///
+    /// # Errors
+    /// The log failed earlier.
+    pub fn merge_one(&mut self, key: &str, counter: &Counter) -> Result<bool> {
+        let entry = Entry {
+            key: key.to_owned(),
+            counter: counter.clone(),
+        };
+        Ok(self.merge(vec![entry], None)? > 0)
+    }
+
+    /// The state of `key` (from the hints for `hint_for` if set).
+    pub fn read(&self, key: &str, hint_for: Option<NodeId>) -> Option<Counter> {
+        match hint_for {
+            None => self.store.counter(key),
+            Some(node) => self.store.hint(node, key),
+        }
+    }
+
+    /// Removes and returns the hints kept for `node`.
+    pub fn take_hints(&mut self, node: NodeId) -> Vec<Entry> {
+        self.journal.push(Record::DropHints(node));
+        self.store.take_hints(node)
+    }
+
+    /// Drops the entries whose token fails `keep`; returns how many.
+    pub fn retain(&mut self, keep: impl Fn(crate::ring::Token) -> bool) -> usize {
+        let dropped = self.store.retain(keep);
+        let count = dropped.len();
+        self.journal.extend(dropped.into_iter().map(Record::Remove));
+        count
+    }
+
+    /// After a crash: the state read back from the log replaces memory, and what arrived since
+    /// the crash is merged on top.
+    pub fn restore(&mut self, store: Store, incarnation: u32) {
+        let during = std::mem::replace(&mut self.store, store);
+        self.store.give(&during.entries_where(|_| true));
+        for (node, entry) in during.all_hints() {
+            self.store.add_hint(node, &entry);
+        }
+        self.incarnation = incarnation;
+    }
+
+    /// A crash: memory is lost and later increments count in a fresh slot. Returns how many keys
+    /// were held.
+    pub fn crash(&mut self) -> usize {
+        let held = self.store.len();
+        self.store.clear();
+        self.journal.clear();
+        self.incarnation += 1;
+        held
+    }
+
+    /// Notes a changed state for the log.
+    fn note(&mut self, key: &str, counter: &Counter, hint_for: Option<NodeId>) {
+        if self.log.is_none() {
+            return;
+        }
+        let entry = Entry {
+            key: key.to_owned(),
+            counter: counter.clone(),
+        };
+        self.journal.push(match hint_for {
+            None => Record::Put(entry),
+            Some(node) => Record::Hint(node, entry),
+        });
+    }
+
+    fn check_log(&self) -> Result<()> {
+        self.log.as_ref().map_or(Ok(()), |log| log.check())
+    }
+
+    /// Hands the journal to the log; under `--fsync always` the caller must wait for the returned
+    /// ack before answering.
+    ///
+    /// # Errors
+    /// The log failed or is closed.
+    pub fn persist(&mut self) -> Result<Option<Ack<()>>> {
+        let Some(log) = &self.log else {
+            self.journal.clear();
+            return Ok(None);
+        };
+        if self.journal.is_empty() {
+            return Ok(None);
+        }
+        let ack = log.append(&self.journal);
+        self.journal.clear();
+        log.compact_if_due(&self.store, self.incarnation)?;
+        ack
+    }
+}
+
+/// A node's data behind a lock, and whether the node answers now.
+pub struct SharedNode {
+    data: Mutex<NodeData>,
+    ready: AtomicBool,
+}
+
+impl SharedNode {
+    /// Shares `data`; the node counts as ready.
+    pub fn new(data: NodeData) -> Arc<SharedNode> {
+        Arc::new(SharedNode {
+            data: Mutex::new(data),
+            ready: AtomicBool::new(true),
+        })
+    }
+
+    /// Locks the data. A panic while it was held does not make it unusable: every change to
+    /// the store is complete when its method returns.
+    pub fn lock(&self) -> MutexGuard<'_, NodeData> {
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the node answers requests now (not paused, crashed or stopping).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the node as answering or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_loses_memory_and_starts_a_new_slot() {
+        let mut node = NodeData::new(2, None);
+        let before = node.replica();
+        node.increment("a", 5, None).unwrap();
+        assert_eq!(node.crash(), 1);
+        assert_eq!(node.store().get("a"), 0);
+        assert_ne!(node.replica(), before);
+        let c = node.increment("a", 1, None).unwrap();
+        assert_eq!(c.slots(), &[(node.replica(), 1)]);
+    }
+
+    #[test]
+    fn merge_one_reports_changes_only() {
+        let mut a = NodeData::new(1, None);
+        let c = a.increment("k", 3, None).unwrap();
+        let mut b = NodeData::new(2, None);
+        assert!(b.merge_one("k", &c).unwrap());
+        assert!(!b.merge_one("k", &c).unwrap());
+        assert_eq!(b.read("k", None).unwrap().value(), 3);
+    }
+
+    #[test]
+    fn hinted_increments_stay_out_of_the_store() {
+        let mut node = NodeData::new(1, None);
+        node.increment("k", 2, Some(3)).unwrap();
+        assert_eq!(node.store().get("k"), 0);
+        assert_eq!(node.read("k", Some(3)).unwrap().value(), 2);
+        assert_eq!(node.take_hints(3).len(), 1);
+        assert_eq!(node.store().hint_count(), 0);
+    }
+}
