@@ -1,4 +1,5 @@
-//! Store benchmarks: increment of a key already held, increment that inserts a new key, and read.
+//! Store benchmarks: increment of a key already held (returning the counter, or only the value),
+//! increment that inserts a new key, and read.
 //!
 //! Run: `cargo bench --bench store`.
 
@@ -22,6 +23,13 @@ fn store(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % KEYS;
             full.increment(black_box(&keys[i]), 1, 1)
+        })
+    });
+    group.bench_function("increment_value_existing_100k", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            full.increment_value(black_box(&keys[i]), 1, 1)
         })
     });
     group.bench_function("get_existing_100k", |b| {

@@ -109,7 +109,7 @@ impl NodeData {
         let mut changed = 0;
         for entry in entries {
             let state = match hint_for {
-                None if self.store.merge(&entry) => self.store.counter(&entry.key).cloned(),
+                None if self.store.merge(&entry) => self.store.counter(&entry.key),
                 None => None,
                 Some(node) => {
                     self.store.add_hint(node, &entry);
@@ -139,7 +139,7 @@ impl NodeData {
     /// The state of `key` (from the hints for `hint_for` if set).
     pub fn read(&self, key: &str, hint_for: Option<NodeId>) -> Option<Counter> {
         match hint_for {
-            None => self.store.counter(key).cloned(),
+            None => self.store.counter(key),
             Some(node) => self.store.hint(node, key),
         }
     }

@@ -1,0 +1,471 @@
+//! A node's counters: increment, read, list, merge replica state, take and give key ranges.
+//!
+//! Plain data, no actors and no I/O. Built for memory: a key costs about 48 bytes when its counter
+//! has one slot, as nearly every counter does (one replica counts a key unless a node restarted or a
+//! write failed over). Such keys live in a [`KeyMap`] of `(replica, count)`: 40 bytes per item
+//! with the key inline, plus the index. Counters with no slot or several live in a second
+//! [`KeyMap`] of full [`Counter`]s; a key moves between the two when its number of slots changes.
+//! The ring token of a key is not kept: it is recomputed (murmur3, ~25 ns) on the rare paths that
+//! need it: key moves, repairs, digests.
+
+mod chunks;
+mod keymap;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher as _};
+
+use compact_str::CompactString;
+
+use self::keymap::{hash_key, Hasher, Item, KeyMap};
+use crate::counter::{Counter, ReplicaId};
+use crate::error::{Error, Result};
+use crate::ring::{key_token, NodeId, Token, TokenRange};
+
+/// One key's state as it moves between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// The key.
+    pub key: String,
+    /// Its counter state.
+    pub counter: Counter,
+}
+
+/// The one slot of a counter that has exactly one: `(replica, count)`.
+type Slot = (ReplicaId, u64);
+
+/// The counters held by one node, and the hints it keeps for nodes that are down.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    /// Hashes every key, for both maps: a key is hashed once per call.
+    hasher: Hasher,
+    /// The keys whose counter has exactly one slot.
+    single: KeyMap<Slot>,
+    /// The other keys: counters with no slot (merged in empty) or with several.
+    multi: KeyMap<Counter>,
+    hints: HashMap<NodeId, HashMap<String, Counter>>,
+}
+
+/// Where a key is held: its item number in [`Store::single`] or in [`Store::multi`].
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Single(usize),
+    Multi(usize),
+}
+
+/// The ring token of a stored key.
+fn token_of(key: &str) -> Token {
+    key_token(key.as_bytes())
+}
+
+/// The entry of a one-slot item.
+fn single_entry(item: Item<Slot>) -> Entry {
+    let (replica, count) = item.value;
+    Entry {
+        key: item.key.into_string(),
+        counter: Counter::with_count(replica, count),
+    }
+}
+
+/// The entry of a full-counter item.
+fn multi_entry(item: Item<Counter>) -> Entry {
+    Entry {
+        key: item.key.into_string(),
+        counter: item.value,
+    }
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Store::default()
+    }
+
+    /// How many keys the store holds.
+    pub fn len(&self) -> usize {
+        self.single.len() + self.multi.len()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.single.is_empty() && self.multi.is_empty()
+    }
+
+    /// The hash of `key` for both maps.
+    fn hash(&self, key: &str) -> u64 {
+        hash_key(&self.hasher, key)
+    }
+
+    /// Where `key`, whose hash is `hash`, is held.
+    fn find(&self, hash: u64, key: &str) -> Option<At> {
+        if let Some(at) = self.single.find(hash, key) {
+            return Some(At::Single(at));
+        }
+        if self.multi.is_empty() {
+            return None;
+        }
+        self.multi.find(hash, key).map(At::Multi)
+    }
+
+    /// Adds a key that is not held, in the map its number of slots calls for.
+    fn insert(&mut self, hash: u64, key: CompactString, counter: Counter) -> At {
+        match *counter.slots() {
+            [slot] => At::Single(self.single.insert(hash, key, slot, &self.hasher)),
+            _ => At::Multi(self.multi.insert(hash, key, counter, &self.hasher)),
+        }
+    }
+
+    /// Moves the one-slot key at `at` to the full counters, as `counter` (which has gained a
+    /// slot); returns where the key is held now.
+    fn promote(&mut self, hash: u64, at: usize, counter: Counter) -> At {
+        let item = self.single.remove_at(at, &self.hasher);
+        At::Multi(self.multi.insert(hash, item.key, counter, &self.hasher))
+    }
+
+    /// Moves the key at `at` in the full counters to the one-slot keys if its counter has one slot
+    /// (it had none before); returns where the key is held now.
+    fn settle(&mut self, hash: u64, at: usize) -> At {
+        if let [slot] = *self.multi.item(at).value.slots() {
+            let item = self.multi.remove_at(at, &self.hasher);
+            return At::Single(self.single.insert(hash, item.key, slot, &self.hasher));
+        }
+        At::Multi(at)
+    }
+
+    /// The counter held at `at`.
+    fn counter_at(&self, at: At) -> Counter {
+        match at {
+            At::Single(at) => {
+                let (replica, count) = self.single.item(at).value;
+                Counter::with_count(replica, count)
+            }
+            At::Multi(at) => self.multi.item(at).value.clone(),
+        }
+    }
+
+    /// Adds `amount` to `key` in `replica`'s slot; returns where the key is held and its new value.
+    fn add(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<(At, u64)> {
+        let hash = self.hash(key);
+        match self.find(hash, key) {
+            Some(At::Single(at)) => {
+                let slot = self.single.value_mut(at);
+                if slot.0 == replica {
+                    slot.1 = slot.1.checked_add(amount).ok_or(Error::Overflow)?;
+                    return Ok((At::Single(at), slot.1));
+                }
+                let mut counter = Counter::with_count(slot.0, slot.1);
+                let value = counter.increment(replica, amount)?;
+                Ok((self.promote(hash, at, counter), value))
+            }
+            Some(At::Multi(at)) => {
+                let value = self.multi.value_mut(at).increment(replica, amount)?;
+                Ok((self.settle(hash, at), value))
+            }
+            None => {
+                let at = self
+                    .single
+                    .insert(hash, key.into(), (replica, amount), &self.hasher);
+                Ok((At::Single(at), amount))
+            }
+        }
+    }
+
+    /// Adds `amount` to `key` in `replica`'s slot and returns the key's new state.
+    ///
+    /// # Errors
+    /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
+    pub fn increment(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<Counter> {
+        let (at, _) = self.add(key, replica, amount)?;
+        Ok(self.counter_at(at))
+    }
+
+    /// Adds `amount` to `key` in `replica`'s slot and returns the key's new value: as
+    /// [`Store::increment`], without building the counter.
+    ///
+    /// # Errors
+    /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
+    pub fn increment_value(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<u64> {
+        self.add(key, replica, amount).map(|(_, value)| value)
+    }
+
+    /// The value of `key`, 0 if it was never incremented here.
+    pub fn get(&self, key: &str) -> u64 {
+        match self.find(self.hash(key), key) {
+            Some(At::Single(at)) => self.single.item(at).value.1,
+            Some(At::Multi(at)) => self.multi.item(at).value.value(),
+            None => 0,
+        }
+    }
+
+    /// The full counter state of `key`, if held.
+    pub fn counter(&self, key: &str) -> Option<Counter> {
+        self.find(self.hash(key), key).map(|at| self.counter_at(at))
+    }
+
+    /// Every `(key, value)` pair, sorted by key.
+    pub fn list(&self) -> Vec<(String, u64)> {
+        let single = self.single.iter().map(|i| (i.key.to_string(), i.value.1));
+        let multi = self
+            .multi
+            .iter()
+            .map(|i| (i.key.to_string(), i.value.value()));
+        let mut all: Vec<(String, u64)> = single.chain(multi).collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Merges a replica's state of `entry.key` into this store. Returns whether anything changed.
+    pub fn merge(&mut self, entry: &Entry) -> bool {
+        let key = entry.key.as_str();
+        let hash = self.hash(key);
+        match self.find(hash, key) {
+            Some(At::Single(at)) => {
+                let slot = self.single.value_mut(at);
+                if let [(replica, count)] = *entry.counter.slots() {
+                    if replica == slot.0 {
+                        let changed = count > slot.1;
+                        slot.1 = slot.1.max(count);
+                        return changed;
+                    }
+                }
+                let mut counter = Counter::with_count(slot.0, slot.1);
+                if !counter.merge(&entry.counter) {
+                    return false;
+                }
+                match *counter.slots() {
+                    // Only from a malformed entry (one replica twice): still one slot.
+                    [one] => *slot = one,
+                    _ => {
+                        self.promote(hash, at, counter);
+                    }
+                }
+                true
+            }
+            Some(At::Multi(at)) => {
+                let changed = self.multi.value_mut(at).merge(&entry.counter);
+                self.settle(hash, at);
+                changed
+            }
+            None => {
+                self.insert(hash, key.into(), entry.counter.clone());
+                true
+            }
+        }
+    }
+
+    /// Removes and returns every key whose token lies in one of `ranges`.
+    pub fn take_ranges(&mut self, ranges: &[TokenRange]) -> Vec<Entry> {
+        let moves = |key: &CompactString| {
+            let token = token_of(key);
+            ranges.iter().any(|r| r.contains(token))
+        };
+        let single = self.single.extract(|i| moves(&i.key), &self.hasher);
+        let multi = self.multi.extract(|i| moves(&i.key), &self.hasher);
+        let single = single.into_iter().map(single_entry);
+        single.chain(multi.into_iter().map(multi_entry)).collect()
+    }
+
+    /// Removes and returns every key.
+    pub fn take_all(&mut self) -> Vec<Entry> {
+        let single = self.single.drain().map(single_entry);
+        let multi = self.multi.drain().map(multi_entry);
+        single.chain(multi).collect()
+    }
+
+    /// Merges every entry of `entries` into the store (see [`Store::merge`]).
+    pub fn give(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            self.merge(entry);
+        }
+    }
+
+    /// Merges every entry; returns how many changed the store.
+    pub fn merge_all(&mut self, entries: &[Entry]) -> usize {
+        entries.iter().filter(|e| self.merge(e)).count()
+    }
+
+    /// Copies of the entries whose token satisfies `keep`.
+    pub fn entries_where(&self, keep: impl Fn(Token) -> bool) -> Vec<Entry> {
+        let single = self
+            .single
+            .iter()
+            .filter(|i| keep(token_of(&i.key)))
+            .map(|i| single_entry(i.clone()));
+        let multi = self
+            .multi
+            .iter()
+            .filter(|i| keep(token_of(&i.key)))
+            .map(|i| multi_entry(i.clone()));
+        single.chain(multi).collect()
+    }
+
+    /// Drops the entries whose token fails `keep`; returns the keys dropped.
+    pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> Vec<String> {
+        let single = self
+            .single
+            .extract(|i| !keep(token_of(&i.key)), &self.hasher);
+        let multi = self
+            .multi
+            .extract(|i| !keep(token_of(&i.key)), &self.hasher);
+        let single = single.into_iter().map(|i| i.key.into_string());
+        single
+            .chain(multi.into_iter().map(|i| i.key.into_string()))
+            .collect()
+    }
+
+    /// Removes `key`; returns whether it was held.
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.find(self.hash(key), key) {
+            Some(At::Single(at)) => {
+                self.single.remove_at(at, &self.hasher);
+                true
+            }
+            Some(At::Multi(at)) => {
+                self.multi.remove_at(at, &self.hasher);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Copies of every hint, with the node each is kept for.
+    pub fn all_hints(&self) -> Vec<(NodeId, Entry)> {
+        self.hints
+            .iter()
+            .flat_map(|(&node, hints)| {
+                hints.iter().map(move |(key, counter)| {
+                    let entry = Entry {
+                        key: key.clone(),
+                        counter: counter.clone(),
+                    };
+                    (node, entry)
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps `entry` on behalf of `node`, which is down (a hinted write).
+    pub fn add_hint(&mut self, node: NodeId, entry: &Entry) {
+        let hints = self.hints.entry(node).or_default();
+        match hints.get_mut(&entry.key) {
+            Some(counter) => {
+                counter.merge(&entry.counter);
+            }
+            None => {
+                hints.insert(entry.key.clone(), entry.counter.clone());
+            }
+        }
+    }
+
+    /// The hinted state of `key` kept for `node`, if any.
+    pub fn hint(&self, node: NodeId, key: &str) -> Option<Counter> {
+        self.hints.get(&node).and_then(|h| h.get(key)).cloned()
+    }
+
+    /// Removes and returns the hints kept for `node`.
+    pub fn take_hints(&mut self, node: NodeId) -> Vec<Entry> {
+        self.hints
+            .remove(&node)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, counter)| Entry { key, counter })
+            .collect()
+    }
+
+    /// How many hints the store keeps, for all nodes together.
+    pub fn hint_count(&self) -> usize {
+        self.hints.values().map(HashMap::len).sum()
+    }
+
+    /// An order-independent digest of the entries of each arc: `arc_of` maps a token to its arc.
+    pub fn digests(&self, arc_of: impl Fn(Token) -> usize) -> HashMap<usize, u64> {
+        let mut out: HashMap<usize, u64> = HashMap::new();
+        let mut add = |key: &str, slots: &[(ReplicaId, u64)]| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            slots.hash(&mut h);
+            *out.entry(arc_of(token_of(key))).or_default() ^= h.finish();
+        };
+        for item in self.single.iter() {
+            add(&item.key, std::slice::from_ref(&item.value));
+        }
+        for item in self.multi.iter() {
+            add(&item.key, item.value.slots());
+        }
+        out
+    }
+
+    /// Drops every key and every hint (a crash loses memory), and frees their memory.
+    pub fn clear(&mut self) {
+        self.single = KeyMap::default();
+        self.multi = KeyMap::default();
+        self.hints.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_reads_zero() {
+        assert_eq!(Store::new().get("nope"), 0);
+    }
+
+    #[test]
+    fn a_counter_moves_between_the_maps_with_its_slots() {
+        let mut store = Store::new();
+        store.merge(&Entry {
+            key: "k".into(),
+            counter: Counter::new(),
+        });
+        assert_eq!((store.single.len(), store.multi.len()), (0, 1));
+        assert_eq!(store.increment_value("k", 1, 2).unwrap(), 2);
+        assert_eq!((store.single.len(), store.multi.len()), (1, 0));
+        assert_eq!(
+            store.increment("k", 2, 3).unwrap().slots(),
+            &[(1, 2), (2, 3)]
+        );
+        assert_eq!((store.single.len(), store.multi.len()), (0, 1));
+        assert_eq!(store.get("k"), 5);
+    }
+
+    #[test]
+    fn a_malformed_entry_with_one_replica_twice_still_merges() {
+        let config = bincode::config::standard();
+        let slots: Vec<(ReplicaId, u64)> = vec![(2, 5), (2, 7)];
+        let bytes = bincode::serde::encode_to_vec(&slots, config).unwrap();
+        let (counter, _): (Counter, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        let mut store = Store::new();
+        store.increment("k", 1, 1).unwrap();
+        store.increment("j", 2, 1).unwrap();
+        let entry = |key: &str| Entry {
+            key: key.into(),
+            counter: counter.clone(),
+        };
+        assert!(store.merge(&entry("k")));
+        assert!(store.merge(&entry("j")));
+        assert_eq!((store.get("k"), store.get("j")), (8, 7));
+        assert_eq!((store.single.len(), store.multi.len()), (1, 1));
+        assert_eq!(store.counter("j"), Some(Counter::with_count(2, 7)));
+    }
+
+    #[test]
+    fn take_then_give_keeps_counts() {
+        let mut a = Store::new();
+        for i in 0..100 {
+            a.increment(&format!("k{i}"), 1, i + 1).unwrap();
+        }
+        let half = TokenRange {
+            start: 0,
+            end: u64::MAX / 2,
+        };
+        let moved = a.take_ranges(&[half]);
+        let mut b = Store::new();
+        b.give(&moved);
+        assert_eq!(a.len() + b.len(), 100);
+        for i in 0..100u64 {
+            let key = format!("k{i}");
+            assert_eq!(a.get(&key) + b.get(&key), i + 1);
+        }
+    }
+}
