@@ -180,11 +180,7 @@ impl Direct {
 
 /// The replicas of `key` if the path is open, the key valid, and every replica up and ready; for
 /// an update during a move, the next ring's new replicas too.
-fn replicas_of<'a>(
-    routes: &'a Routes,
-    key: &str,
-    update: bool,
-) -> Option<(Replicas<'a>, Quorums)> {
+fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Replicas<'a>, Quorums)> {
     let quorums = routes.quorums?;
     if !routes.open || check_key(key).is_err() {
         return None;

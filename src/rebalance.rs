@@ -164,11 +164,7 @@ mod tests {
     #[test]
     fn adding_a_node_copies_exactly_what_it_gains() {
         for r in [1, 2, 3] {
-            check(
-                Ring::with_nodes(64, 1..=3),
-                Ring::with_nodes(64, 1..=4),
-                r,
-            );
+            check(Ring::with_nodes(64, 1..=3), Ring::with_nodes(64, 1..=4), r);
         }
     }
 

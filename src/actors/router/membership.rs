@@ -288,7 +288,8 @@ async fn copy(change: Change) -> Result<(Arc<Ring>, Moved)> {
     let timeout = change.timeout * 10;
     let mut moved = Moved::new();
     for c in &change.moves.copies {
-        let (Some(source), Some(target)) = (change.nodes.get(&c.source), change.nodes.get(&c.target))
+        let (Some(source), Some(target)) =
+            (change.nodes.get(&c.source), change.nodes.get(&c.target))
         else {
             continue;
         };
