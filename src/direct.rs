@@ -392,7 +392,7 @@ mod tests {
             assert_eq!(nodes[owner - 1].lock().store().get(key), 1, "{key}");
             assert_eq!(value(&direct, key), 1, "reads use the current ring");
         }
-        assert!(fourth.lock().store().len() > 0);
+        assert!(!fourth.lock().store().is_empty());
     }
 
     #[test]
