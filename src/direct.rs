@@ -224,6 +224,12 @@ fn persist(data: &mut NodeData, acks: &mut Vec<Ack<()>>) -> Result<()> {
 fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> Result<Served> {
     let mut acks = Vec::new();
     let (first, others) = replicas.split_first().expect("a key has replicas");
+    if others.is_empty() {
+        let mut data = first.lock();
+        let value = data.increment_value(key, amount)?;
+        persist(&mut data, &mut acks)?;
+        return Ok(Served { value, acks });
+    }
     let counter = {
         let mut data = first.lock();
         let counter = data.increment(key, amount, None)?;

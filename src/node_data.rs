@@ -129,11 +129,27 @@ impl NodeData {
     /// # Errors
     /// The log failed earlier.
     pub fn merge_one(&mut self, key: &str, counter: &Counter) -> Result<bool> {
-        let entry = Entry {
-            key: key.to_owned(),
-            counter: counter.clone(),
-        };
-        Ok(self.merge(vec![entry], None)? > 0)
+        self.check_log()?;
+        let changed = self.store.merge_counter(key, counter);
+        if changed && self.log.is_some() {
+            if let Some(state) = self.store.counter(key) {
+                self.note(key, &state, None);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Adds `amount` to `key` in this node's slot; returns the new value (as
+    /// [`NodeData::increment`] without hints, building no counter state unless it is logged).
+    ///
+    /// # Errors
+    /// Overflow (nothing changes), or the log failed earlier.
+    pub fn increment_value(&mut self, key: &str, amount: u64) -> Result<u64> {
+        if self.log.is_some() {
+            return self.increment(key, amount, None).map(|c| c.value());
+        }
+        let me = self.replica();
+        self.store.increment_value(key, me, amount)
     }
 
     /// The state of `key` (from the hints for `hint_for` if set).

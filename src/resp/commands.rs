@@ -70,6 +70,10 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
     let Some((name, args)) = words.split_first() else {
         return Plan::Reply(reply::err("empty request"));
     };
+    // The commands of the hot path, before the general lookup.
+    if args.len() == 1 && name.eq_ignore_ascii_case(b"incr") {
+        return incr(&args[0], 1);
+    }
     let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
     if REFUSED.contains(&lower.as_str()) {
         return Plan::Reply(reply::grow_only(&lower.to_ascii_uppercase()));

@@ -116,7 +116,7 @@ impl Conn {
                 read = read_more(reader, &mut self.input, &self.limits), if can_read => {
                     match read {
                         Ok(0) | Err(ReadError::Io) => self.reading = false,
-                        Ok(_) => {}
+                        Ok(_) => self.session.last = Instant::now(),
                         Err(ReadError::Timeout) => {
                             let e = "ERR Protocol error: timed out waiting for the rest of the request";
                             self.close_with(reply::error(e));
@@ -179,7 +179,6 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
-        self.session.last = Instant::now();
         match commands::plan(words, &mut self.session, &self.stats) {
             Plan::Reply(frame) => self.reply(frame, false),
             Plan::Quit => self.close_with(reply::ok()),

@@ -1,16 +1,16 @@
 //! Bytes → requests. A request is an array of bulk strings (`*2\r\n$4\r\nINCR\r\n$1\r\na\r\n`),
-//! decoded by the `redis-protocol` crate, or an inline line (see `inline`).
+//! or an inline line (see `inline`).
 //!
-//! Before the crate decodes anything, a short scan of the headers enforces the limits: the array
-//! length, each bulk length and the whole request's size are checked as soon as their header
-//! arrives, so a hostile `*99999999` or `$2000000000` is refused at once instead of being waited
-//! for. The texts follow Redis's `Protocol error: ...` replies.
+//! One scan of the headers finds the words and enforces the limits: the array length, each bulk
+//! length and the whole request's size are checked as soon as their header arrives, so a hostile
+//! `*99999999` or `$2000000000` is refused at once instead of being waited for. Once the whole
+//! request is in, its words are slices of the input (no copy). The texts follow Redis's
+//! `Protocol error: ...` replies.
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::decode::decode_bytes_mut;
+use smallvec::SmallVec;
 
 use super::inline;
-use super::reply::Frame;
 use super::RespLimits;
 
 /// The longest header line (`*N` or `$N`) accepted; longer is refused as an invalid length.
@@ -60,29 +60,17 @@ fn multibulk(buf: &mut BytesMut, limits: &RespLimits) -> Result<Option<Vec<Bytes
     let Some(scan) = scan_multibulk(buf, limits)? else {
         return Ok(None);
     };
-    if let Scan::Empty(len) = scan {
-        let _ = buf.split_to(len);
-        return Ok(Some(Vec::new()));
+    match scan {
+        Scan::Empty(len) => {
+            let _ = buf.split_to(len);
+            Ok(Some(Vec::new()))
+        }
+        Scan::Complete { len, words } => {
+            let request = buf.split_to(len).freeze();
+            let words = words.iter().map(|&(at, n)| request.slice(at..at + n));
+            Ok(Some(words.collect()))
+        }
     }
-    match decode_bytes_mut(buf) {
-        Ok(Some((frame, _, _))) => words(frame).map(Some),
-        Ok(None) => Err(ProtocolError::new("incomplete request")),
-        Err(e) => Err(ProtocolError::new(e.details().to_owned())),
-    }
-}
-
-/// The words of a decoded request: bulk strings only.
-fn words(frame: Frame) -> Result<Vec<Bytes>, ProtocolError> {
-    let Frame::Array(items) = frame else {
-        return Err(ProtocolError::new("expected an array of bulk strings"));
-    };
-    items
-        .into_iter()
-        .map(|item| match item {
-            Frame::BulkString(b) => Ok(b),
-            _ => Err(ProtocolError::new("expected an array of bulk strings")),
-        })
-        .collect()
 }
 
 /// What the header scan found.
@@ -90,8 +78,11 @@ fn words(frame: Frame) -> Result<Vec<Bytes>, ProtocolError> {
 enum Scan {
     /// An empty or null array of this many bytes: skip it.
     Empty(usize),
-    /// A whole request of this many bytes is in the buffer.
-    Complete,
+    /// A whole request of `len` bytes is in the buffer; each word is `(offset, length)`.
+    Complete {
+        len: usize,
+        words: SmallVec<[(usize, usize); 4]>,
+    },
 }
 
 /// Checks the headers of the multibulk request at the front of `buf` against `limits`.
@@ -106,6 +97,7 @@ fn scan_multibulk(buf: &[u8], limits: &RespLimits) -> Result<Option<Scan>, Proto
     if count as u64 > limits.max_args as u64 {
         return Err(ProtocolError::new("invalid multibulk length"));
     }
+    let mut words = SmallVec::new();
     for _ in 0..count {
         let Some(&kind) = buf.get(pos) else {
             return Ok(None);
@@ -122,12 +114,18 @@ fn scan_multibulk(buf: &[u8], limits: &RespLimits) -> Result<Option<Scan>, Proto
         if len < 0 || len as u64 > limits.max_request_len as u64 {
             return Err(ProtocolError::new("invalid bulk length"));
         }
-        pos = next + len as usize + 2;
+        let end = next + len as usize;
+        pos = end + 2;
         if pos > limits.max_request_len {
             return Err(too_large(limits));
         }
+        match buf.get(end..pos) {
+            Some(b"\r\n") => words.push((next, len as usize)),
+            Some(_) => return Err(ProtocolError::new("expected CRLF after a bulk string")),
+            None => return Ok(None),
+        }
     }
-    Ok((pos <= buf.len()).then_some(Scan::Complete))
+    Ok(Some(Scan::Complete { len: pos, words }))
 }
 
 fn too_large(limits: &RespLimits) -> ProtocolError {
@@ -142,17 +140,38 @@ fn too_large(limits: &RespLimits) -> ProtocolError {
 fn header(buf: &[u8], start: usize, what: &str) -> Result<Option<(i64, usize)>, ProtocolError> {
     let rest = buf.get(start..).unwrap_or_default();
     let window = &rest[..rest.len().min(MAX_HEADER_LEN + 2)];
-    let Some(end) = window.windows(2).position(|w| w == b"\r\n") else {
+    let Some(end) = window.iter().position(|&b| b == b'\r') else {
         if rest.len() > MAX_HEADER_LEN {
             return Err(ProtocolError::new(what));
         }
         return Ok(None);
     };
-    let number = std::str::from_utf8(&rest[..end])
-        .ok()
-        .and_then(|text| text.parse::<i64>().ok())
-        .ok_or_else(|| ProtocolError::new(what))?;
+    match rest.get(end + 1) {
+        None => return Ok(None),
+        Some(b'\n') => {}
+        Some(_) => return Err(ProtocolError::new(what)),
+    }
+    let number = parse_number(&rest[..end]).ok_or_else(|| ProtocolError::new(what))?;
     Ok(Some((number, start + end + 2)))
+}
+
+/// A decimal `i64` with an optional `-`, nothing else.
+fn parse_number(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if negative { -n } else { n })
 }
 
 #[cfg(test)]
@@ -212,6 +231,15 @@ mod tests {
         buf.extend_from_slice(b"\r\n$60\r\n");
         let e = next_request(&mut buf, &limits).unwrap_err();
         assert!(e.reply_text().contains("limit of 100 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_bulk_string_must_end_with_crlf() {
+        let e = parse(b"*1\r\n$4\r\nPINGxx").unwrap_err();
+        assert!(e.reply_text().contains("CRLF"), "{e}");
+        assert_eq!(parse(b"*1\r\n$4\r\nPING\r").unwrap(), None);
+        assert!(parse(b"*1\r\n$4x\r\n").is_err());
+        assert!(parse(b"*1\r\n$-\r\n").is_err());
     }
 
     #[test]

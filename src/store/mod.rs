@@ -215,12 +215,17 @@ impl Store {
 
     /// Merges a replica's state of `entry.key` into this store. Returns whether anything changed.
     pub fn merge(&mut self, entry: &Entry) -> bool {
-        let key = entry.key.as_str();
+        self.merge_counter(&entry.key, &entry.counter)
+    }
+
+    /// Merges a replica's state `theirs` of `key` into this store. Returns whether anything
+    /// changed.
+    pub fn merge_counter(&mut self, key: &str, theirs: &Counter) -> bool {
         let hash = self.hash(key);
         match self.find(hash, key) {
             Some(At::Single(at)) => {
                 let slot = self.single.value_mut(at);
-                if let [(replica, count)] = *entry.counter.slots() {
+                if let [(replica, count)] = *theirs.slots() {
                     if replica == slot.0 {
                         let changed = count > slot.1;
                         slot.1 = slot.1.max(count);
@@ -228,7 +233,7 @@ impl Store {
                     }
                 }
                 let mut counter = Counter::with_count(slot.0, slot.1);
-                if !counter.merge(&entry.counter) {
+                if !counter.merge(theirs) {
                     return false;
                 }
                 match *counter.slots() {
@@ -241,12 +246,12 @@ impl Store {
                 true
             }
             Some(At::Multi(at)) => {
-                let changed = self.multi.value_mut(at).merge(&entry.counter);
+                let changed = self.multi.value_mut(at).merge(theirs);
                 self.settle(hash, at);
                 changed
             }
             None => {
-                self.insert(hash, key.into(), entry.counter.clone());
+                self.insert(hash, key.into(), theirs.clone());
                 true
             }
         }
