@@ -133,8 +133,12 @@ impl Session {
     /// The main loop: decode, start requests, write answers, read more, watch the frame deadline.
     async fn serve(&mut self) -> End {
         loop {
-            if let Err(e) = self.decode_ready() {
-                return End::Fatal(e);
+            match self.decode_ready() {
+                Err(e) => return End::Fatal(e),
+                // Let the other connections with input run first: answers written together wake
+                // their clients once (as Redis writes its replies after a round of reads).
+                Ok(true) => tokio::task::yield_now().await,
+                Ok(false) => {}
             }
             if !self.reading && self.pending.is_empty() && self.out.is_empty() {
                 return End::Done;
@@ -170,7 +174,8 @@ impl Session {
     }
 
     /// Starts every whole frame in `input` while the queue has room; tracks the frame deadline.
-    fn decode_ready(&mut self) -> Result<(), Error> {
+    /// Returns whether any frame was decoded.
+    fn decode_ready(&mut self) -> Result<bool, Error> {
         let mut decoded = false;
         while !self.queue_full() && !self.out_full() {
             match self.codec.decode(&mut self.input) {
@@ -201,7 +206,7 @@ impl Session {
         } else {
             self.frame_started
         };
-        Ok(())
+        Ok(decoded)
     }
 
     /// Stops reading and writes the answers of the requests already started.

@@ -98,7 +98,11 @@ pub async fn run(
 impl Conn {
     async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
         loop {
-            self.parse_available();
+            if self.parse_available() {
+                // Let the other connections with input run first, as Redis writes all its replies
+                // after a round of reads: writes that come together wake the clients once.
+                tokio::task::yield_now().await;
+            }
             let written = self.output.is_empty();
             if written && (self.closing || (!self.reading && self.pending.is_empty())) {
                 return;
@@ -128,21 +132,27 @@ impl Conn {
     }
 
     /// Starts every complete request in the input, while the pipeline and the output have room.
-    fn parse_available(&mut self) {
+    /// Returns whether any was started.
+    fn parse_available(&mut self) -> bool {
+        let mut started = false;
         while self.reading
             && self.pending.len() < self.limits.max_pending
             && self.output.len() < OUT_HIGH_WATER
         {
             match parse::next_request(&mut self.input, &self.limits) {
-                Ok(None) => return,
+                Ok(None) => break,
                 Ok(Some(words)) if words.is_empty() => {}
-                Ok(Some(words)) => self.start(&words),
+                Ok(Some(words)) => {
+                    self.start(&words);
+                    started = true;
+                }
                 Err(e) => {
                     tracing::debug!(peer = ?self.session.peer, "closing RESP connection: {e}");
                     self.close_with(reply::error(&e.reply_text()));
                 }
             }
         }
+        started
     }
 
     /// Encodes a finished reply, and every reply after it that is ready too.
