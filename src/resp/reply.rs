@@ -69,11 +69,49 @@ pub fn map(pairs: Vec<(&str, Frame)>) -> Frame {
 
 /// Appends the encoded `frame` to `out`.
 pub fn encode(out: &mut BytesMut, frame: &Frame) {
+    // The replies of the hot path (INCR, GET), written directly.
+    match frame {
+        Frame::Integer(n) => return line(out, b':', decimal(*n, &mut [0; 20])),
+        Frame::BulkString(b) if b.len() < 64 => {
+            line(out, b'$', decimal(b.len() as i64, &mut [0; 20]));
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        _ => {}
+    }
     let start = out.len();
     if extend_encode(out, frame, false).is_err() {
         out.truncate(start);
         out.extend_from_slice(b"-ERR internal error: cannot encode the reply\r\n");
     }
+}
+
+/// The decimal digits of `n` (with a `-` if negative), written at the end of `buf`.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
+}
+
+/// Appends `kind`, `text` and CRLF.
+fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.reserve(text.len() + 3);
+    out.extend_from_slice(&[kind]);
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `ERR wrong number of arguments for 'NAME' command` (NAME as Redis spells it, e.g. `incr`,
@@ -134,6 +172,21 @@ mod tests {
         let mut out = BytesMut::new();
         encode(&mut out, frame);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn hot_replies_encode_as_redis_does() {
+        for (frame, wire) in [
+            (int(0), &b":0\r\n"[..]),
+            (int(-42), b":-42\r\n"),
+            (int(i64::MIN), b":-9223372036854775808\r\n"),
+            (int(i64::MAX), b":9223372036854775807\r\n"),
+            (bulk_str("17"), b"$2\r\n17\r\n"),
+        ] {
+            let mut out = BytesMut::new();
+            encode(&mut out, &frame);
+            assert_eq!(&out[..], wire);
+        }
     }
 
     #[test]
