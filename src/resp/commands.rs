@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::{smallvec, SmallVec};
 
 use super::admin::{self, Session};
 use super::info::{self, Stats};
@@ -37,6 +38,11 @@ const REFUSED: &[&str] = &[
     "flushall",
 ];
 
+/// The cluster requests of one RESP request (one for most commands).
+pub type Requests = SmallVec<[Request; 1]>;
+/// Their answers, in the same order.
+pub type Responses = SmallVec<[Response; 1]>;
+
 /// What to do with one request.
 pub enum Plan {
     /// Send this reply.
@@ -50,7 +56,7 @@ pub enum Plan {
 /// Requests for the cluster and how their answers become one reply.
 pub struct Ask {
     /// The requests, to run in this order; [`Ask::finish`] takes their answers in the same order.
-    pub requests: Vec<Request>,
+    pub requests: Requests,
     finish: Finish,
 }
 
@@ -92,14 +98,14 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
             Some(n) => incr(&args[0], n as u64),
         },
         "get" => match key(&args[0]) {
-            Some(key) => ask(vec![Request::Get { key }], Finish::Get),
+            Some(key) => ask(smallvec![Request::Get { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),
         },
         "mget" => reads(args, Finish::MGet),
         "exists" => reads(args, |_| Finish::Exists),
-        "dbsize" => ask(vec![Request::Ring], Finish::DbSize),
+        "dbsize" => ask(smallvec![Request::Ring], Finish::DbSize),
         "info" => ask(
-            vec![Request::Ring],
+            smallvec![Request::Ring],
             Finish::Info(info::sections(args), stats.clone()),
         ),
         "quit" => Plan::Quit,
@@ -107,7 +113,7 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
     }
 }
 
-fn ask(requests: Vec<Request>, finish: Finish) -> Plan {
+fn ask(requests: Requests, finish: Finish) -> Plan {
     Plan::Ask(Ask { requests, finish })
 }
 
@@ -130,7 +136,7 @@ fn incr(word: &[u8], amount: u64) -> Plan {
     } else {
         Request::Update { key, amount }
     };
-    ask(vec![request], Finish::Incr)
+    ask(smallvec![request], Finish::Incr)
 }
 
 /// MGET and EXISTS: one `Get` per key that can exist.
@@ -148,11 +154,11 @@ fn reads(words: &[Bytes], finish: fn(Vec<bool>) -> Finish) -> Plan {
 impl Ask {
     /// Builds the reply from the answers to [`Ask::requests`], in order. An error answer becomes
     /// the reply.
-    pub fn finish(self, responses: Vec<Response>) -> Frame {
+    pub fn finish(self, responses: Responses) -> Frame {
         self.try_finish(responses).unwrap_or_else(|e| e)
     }
 
-    fn try_finish(self, responses: Vec<Response>) -> Result<Frame, Frame> {
+    fn try_finish(self, responses: Responses) -> Result<Frame, Frame> {
         if let Finish::DbSize | Finish::Info(..) = self.finish {
             let ring = match responses.into_iter().next() {
                 Some(Response::Ring(ring)) => ring,
@@ -183,7 +189,7 @@ impl Ask {
 }
 
 /// The counter values in the answers, or the reply for the first error.
-fn values(responses: Vec<Response>) -> Result<Vec<u64>, Frame> {
+fn values(responses: Responses) -> Result<SmallVec<[u64; 1]>, Frame> {
     responses
         .into_iter()
         .map(|r| match r {

@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use futures_util::future::{join_all, ready};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -200,7 +201,7 @@ impl Conn {
     /// answered at once, else once the cluster answers.
     fn ask(&mut self, mut ask: Ask) {
         let requests = std::mem::take(&mut ask.requests);
-        let started: Vec<Started> = requests
+        let started: SmallVec<[Started; 1]> = requests
             .into_iter()
             .map(|r| self.gateway.start(r, &self.order))
             .collect();
@@ -229,7 +230,7 @@ impl Conn {
                 };
             };
             Outcome {
-                frame: ask.finish(responses),
+                frame: ask.finish(responses.into()),
                 close: false,
             }
         }));

@@ -4,14 +4,14 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::parse::ProtocolError;
+use super::parse::{ProtocolError, Words};
 
 /// Takes one inline line from the front of `buf` and splits it. `Ok(None)`: the line is not
 /// complete yet. A blank line gives no words.
 ///
 /// # Errors
 /// A line longer than `max_len` ("too big inline request") or with unbalanced quotes.
-pub fn take_line(buf: &mut BytesMut, max_len: usize) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn take_line(buf: &mut BytesMut, max_len: usize) -> Result<Option<Words>, ProtocolError> {
     let Some(end) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > max_len {
             return Err(ProtocolError::new("too big inline request"));
@@ -33,8 +33,8 @@ pub fn take_line(buf: &mut BytesMut, max_len: usize) -> Result<Option<Vec<Bytes>
 ///
 /// # Errors
 /// Unbalanced quotes, or a closing quote not followed by a space.
-pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
-    let mut words = Vec::new();
+pub fn split_args(line: &[u8]) -> Result<Words, ProtocolError> {
+    let mut words = Words::new();
     let mut pos = 0;
     loop {
         while pos < line.len() && line[pos].is_ascii_whitespace() {
@@ -149,7 +149,7 @@ mod tests {
     fn takes_whole_lines_only() {
         let mut buf = BytesMut::from(&b"PING\r\nINCR"[..]);
         let first = take_line(&mut buf, 100).unwrap().unwrap();
-        assert_eq!(first, [Bytes::from_static(b"PING")]);
+        assert_eq!(first.as_slice(), [Bytes::from_static(b"PING")]);
         assert_eq!(take_line(&mut buf, 100).unwrap(), None);
         assert_eq!(&buf[..], b"INCR");
         let mut long = BytesMut::from(&[b'a'; 200][..]);

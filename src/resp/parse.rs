@@ -13,6 +13,9 @@ use smallvec::SmallVec;
 use super::inline;
 use super::RespLimits;
 
+/// The words of one request (name first); most requests have at most three.
+pub type Words = SmallVec<[Bytes; 3]>;
+
 /// The longest header line (`*N` or `$N`) accepted; longer is refused as an invalid length.
 const MAX_HEADER_LEN: usize = 32;
 
@@ -47,7 +50,7 @@ impl std::fmt::Display for ProtocolError {
 pub fn next_request(
     buf: &mut BytesMut,
     limits: &RespLimits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+) -> Result<Option<Words>, ProtocolError> {
     match buf.first() {
         None => Ok(None),
         Some(b'*') => multibulk(buf, limits),
@@ -56,14 +59,14 @@ pub fn next_request(
 }
 
 /// Takes one multibulk request once all of it has arrived.
-fn multibulk(buf: &mut BytesMut, limits: &RespLimits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn multibulk(buf: &mut BytesMut, limits: &RespLimits) -> Result<Option<Words>, ProtocolError> {
     let Some(scan) = scan_multibulk(buf, limits)? else {
         return Ok(None);
     };
     match scan {
         Scan::Empty(len) => {
             let _ = buf.split_to(len);
-            Ok(Some(Vec::new()))
+            Ok(Some(Words::new()))
         }
         Scan::Complete { len, words } => {
             let request = buf.split_to(len).freeze();
@@ -178,7 +181,7 @@ fn parse_number(text: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn parse(input: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    fn parse(input: &[u8]) -> Result<Option<Words>, ProtocolError> {
         next_request(&mut BytesMut::from(input), &RespLimits::default())
     }
 
@@ -188,20 +191,20 @@ mod tests {
         let limits = RespLimits::default();
         let words = next_request(&mut buf, &limits).unwrap().unwrap();
         assert_eq!(
-            words,
+            words.as_slice(),
             [Bytes::from_static(b"INCR"), Bytes::from_static(b"a")]
         );
         assert_eq!(next_request(&mut buf, &limits).unwrap(), None);
         buf.extend_from_slice(b"NG\r\n");
         let words = next_request(&mut buf, &limits).unwrap().unwrap();
-        assert_eq!(words, [Bytes::from_static(b"PING")]);
+        assert_eq!(words.as_slice(), [Bytes::from_static(b"PING")]);
         assert!(buf.is_empty());
     }
 
     #[test]
     fn empty_arrays_are_skipped() {
-        assert_eq!(parse(b"*0\r\n").unwrap(), Some(vec![]));
-        assert_eq!(parse(b"*-1\r\n").unwrap(), Some(vec![]));
+        assert_eq!(parse(b"*0\r\n").unwrap(), Some(Words::new()));
+        assert_eq!(parse(b"*-1\r\n").unwrap(), Some(Words::new()));
     }
 
     #[test]
@@ -246,8 +249,8 @@ mod tests {
     fn other_bytes_are_inline() {
         assert_eq!(
             parse(b"PING\r\n").unwrap(),
-            Some(vec![Bytes::from_static(b"PING")])
+            Some(Words::from_iter([Bytes::from_static(b"PING")]))
         );
-        assert_eq!(parse(b"\r\n").unwrap(), Some(vec![]));
+        assert_eq!(parse(b"\r\n").unwrap(), Some(Words::new()));
     }
 }
