@@ -269,8 +269,8 @@ memory_rows() {
   log "loading $MEM_KEYS counters into a fresh ringkv (framed, sequential keys)"
   "${CLI[@]}" "$BIN" bench --addr "127.0.0.1:$RK_FRAMED" -c 50 -P 64 -n "$MEM_KEYS" -r "$MEM_KEYS" \
     --sequential -q >"$TMP/out" 2>>"$TMP/client.err" || true
-  keys=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
   rss1=$(rss_kb "$pid")
+  keys=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
   [ "$keys" -gt 0 ] || { NOTES+=("ringkv memory load failed: $(cat "$TMP/out")"); stop_pid "$pid"; return 0; }
   MEM_ROWS+=("| ringkv RF1 ($RINGKV_NODES nodes) | $keys | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / keys)) | $(((rss1 - rss0) * 1024 / keys)) | |")
   stop_pid "$pid"

@@ -218,8 +218,7 @@ impl NodeActor {
             NodeOp::KeyCount(ring) => {
                 let owned = data
                     .store()
-                    .entries_where(|t| ring.owner_of_token(t) == Some(id))
-                    .len();
+                    .count_where(|t| ring.owner_of_token(t) == Some(id));
                 NodeReply::Counts(data.store().len(), owned)
             }
             NodeOp::Ping => NodeReply::Done,

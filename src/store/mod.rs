@@ -288,6 +288,13 @@ impl Store {
         entries.iter().filter(|e| self.merge(e)).count()
     }
 
+    /// How many entries have a token that satisfies `keep` (copying nothing).
+    pub fn count_where(&self, keep: impl Fn(Token) -> bool) -> usize {
+        let single = self.single.iter().filter(|i| keep(token_of(&i.key)));
+        let multi = self.multi.iter().filter(|i| keep(token_of(&i.key)));
+        single.count() + multi.count()
+    }
+
     /// Copies of the entries whose token satisfies `keep`.
     pub fn entries_where(&self, keep: impl Fn(Token) -> bool) -> Vec<Entry> {
         let single = self
