@@ -28,7 +28,7 @@ use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use super::gateway::{Gateway, Order, Started};
+use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame};
@@ -135,10 +135,8 @@ impl Session {
         loop {
             match self.decode_ready() {
                 Err(e) => return End::Fatal(e),
-                // Let the other connections with input run first: answers written together wake
-                // their clients once (as Redis writes its replies after a round of reads).
-                Ok(true) => tokio::task::yield_now().await,
-                Ok(false) => {}
+                Ok(decoded) if decoded > 1 => yield_to_other_connections().await,
+                Ok(_) => {}
             }
             if !self.reading && self.pending.is_empty() && self.out.is_empty() {
                 return End::Done;
@@ -174,14 +172,14 @@ impl Session {
     }
 
     /// Starts every whole frame in `input` while the queue has room; tracks the frame deadline.
-    /// Returns whether any frame was decoded.
-    fn decode_ready(&mut self) -> Result<bool, Error> {
-        let mut decoded = false;
+    /// Returns how many frames were decoded.
+    fn decode_ready(&mut self) -> Result<usize, Error> {
+        let mut decoded = 0;
         while !self.queue_full() && !self.out_full() {
             match self.codec.decode(&mut self.input) {
                 Ok(Some(frame)) => {
                     self.start(frame);
-                    decoded = true;
+                    decoded += 1;
                 }
                 Ok(None) => break,
                 Err(e) => return Err(Error::Protocol(e.to_string())),
@@ -201,7 +199,7 @@ impl Session {
         // The deadline runs from the first byte of a frame, and not while we hold the client back.
         self.frame_started = if self.input.is_empty() || self.queue_full() || self.out_full() {
             None
-        } else if decoded || self.frame_started.is_none() {
+        } else if decoded > 0 || self.frame_started.is_none() {
             Some(Instant::now())
         } else {
             self.frame_started

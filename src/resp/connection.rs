@@ -28,7 +28,7 @@ use super::commands::{self, Ask, Plan};
 use super::info::Stats;
 use super::reply::{self, Frame};
 use super::{parse, RespLimits};
-use crate::actors::gateway::{Gateway, Order, Started};
+use crate::actors::gateway::{yield_to_other_connections, Gateway, Order, Started};
 
 /// A reply, and whether the connection closes after it.
 struct Outcome {
@@ -99,10 +99,8 @@ pub async fn run(
 impl Conn {
     async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
         loop {
-            if self.parse_available() {
-                // Let the other connections with input run first, as Redis writes all its replies
-                // after a round of reads: writes that come together wake the clients once.
-                tokio::task::yield_now().await;
+            if self.parse_available() > 1 {
+                yield_to_other_connections().await;
             }
             let written = self.output.is_empty();
             if written && (self.closing || (!self.reading && self.pending.is_empty())) {
@@ -133,9 +131,9 @@ impl Conn {
     }
 
     /// Starts every complete request in the input, while the pipeline and the output have room.
-    /// Returns whether any was started.
-    fn parse_available(&mut self) -> bool {
-        let mut started = false;
+    /// Returns how many were started.
+    fn parse_available(&mut self) -> usize {
+        let mut started = 0;
         while self.reading
             && self.pending.len() < self.limits.max_pending
             && self.output.len() < OUT_HIGH_WATER
@@ -145,7 +143,7 @@ impl Conn {
                 Ok(Some(words)) if words.is_empty() => {}
                 Ok(Some(words)) => {
                     self.start(&words);
-                    started = true;
+                    started += 1;
                 }
                 Err(e) => {
                     tracing::debug!(peer = ?self.session.peer, "closing RESP connection: {e}");
