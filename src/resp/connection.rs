@@ -17,7 +17,7 @@ use bytes::BytesMut;
 use futures_util::future::{join_all, ready};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -198,6 +198,15 @@ impl Conn {
     /// Starts the plan's requests now (keeping their order); replies at once if they were all
     /// answered at once, else once the cluster answers.
     fn ask(&mut self, mut ask: Ask) {
+        if let [_] = ask.requests.as_slice() {
+            // The common case (INCR, GET), without collecting.
+            let request = ask.requests.pop().expect("one request");
+            match self.gateway.start(request, &self.order) {
+                Started::Now(response) => self.reply(ask.finish(smallvec![response]), false),
+                Started::Later(later) => self.wait_for(ask, smallvec![Started::Later(later)]),
+            }
+            return;
+        }
         let requests = std::mem::take(&mut ask.requests);
         let started: SmallVec<[Started; 1]> = requests
             .into_iter()
@@ -214,6 +223,11 @@ impl Conn {
             self.reply(ask.finish(responses), false);
             return;
         }
+        self.wait_for(ask, started);
+    }
+
+    /// Queues the reply of `ask`, built once every started request is answered.
+    fn wait_for(&mut self, ask: Ask, started: SmallVec<[Started; 1]>) {
         let timeout = self.limits.request_timeout;
         self.pending.push_back(Box::pin(async move {
             let answers = join_all(started.into_iter().map(|s| match s {
