@@ -14,7 +14,6 @@
 //! switch to the next ring is one publish: the write lock waits for the direct requests that are
 //! running. [`Direct::close`] sends everything to the Router.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -67,7 +66,8 @@ struct Routes {
     quorums: Option<Quorums>,
     /// During a move: the next ring and its R. Updates reach its replicas too.
     next: Option<(Arc<Ring>, usize)>,
-    nodes: HashMap<NodeId, Route>,
+    /// Indexed by node id (ids are small and dense).
+    nodes: Vec<Option<Route>>,
 }
 
 /// The direct path of one cluster: the Router's published view, shared with every session.
@@ -90,7 +90,7 @@ impl Direct {
             ring: Arc::new(Ring::new(crate::ring::DEFAULT_VNODES)),
             quorums: None,
             next: None,
-            nodes: HashMap::new(),
+            nodes: Vec::new(),
         };
         Direct {
             routes: RwLock::new(routes),
@@ -128,10 +128,15 @@ impl Direct {
         next: Option<(Arc<Ring>, usize)>,
         nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
     ) {
-        let nodes = nodes
-            .into_iter()
-            .map(|(id, node, up)| (id, Route { node, up }))
-            .collect();
+        let mut by_id: Vec<Option<Route>> = Vec::new();
+        for (id, node, up) in nodes {
+            let i = id as usize;
+            if by_id.len() <= i {
+                by_id.resize_with(i + 1, || None);
+            }
+            by_id[i] = Some(Route { node, up });
+        }
+        let nodes = by_id;
         *self.write() = Routes {
             open: true,
             ring,
@@ -186,7 +191,7 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Repli
         return None;
     }
     let usable = |id: NodeId| {
-        let route = routes.nodes.get(&id)?;
+        let route = routes.nodes.get(id as usize)?.as_ref()?;
         (route.up && route.node.is_ready()).then_some(&*route.node)
     };
     let token = key_token(key.as_bytes());
