@@ -1,6 +1,7 @@
-//! Actor-path benchmarks inside one actix `System` (one thread): one update through Router → Node
-//! and back, 16 concurrent updates, and one update over the framed protocol on loopback (client
-//! and 3-node cluster on the same thread).
+//! Request-path benchmarks inside one actix `System` (one thread): one update through Router → Node
+//! and back, 16 concurrent updates, the same update on the direct path (`Gateway`, R = 3 and R = 1),
+//! and one update over the framed protocol on loopback (client and 3-node cluster on the same
+//! thread).
 //!
 //! Run: `cargo bench --bench router`.
 
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::future::join_all;
+use ringkv::actors::gateway::{Order, Started};
 use ringkv::actors::Exec;
 use ringkv::{Client, Cluster, ClusterConfig, Request};
 
@@ -55,7 +57,39 @@ fn router(c: &mut Criterion) {
         })
     });
     group.finish();
+    direct(c, &system, &cluster, "direct/update_r3");
+    let config = ClusterConfig {
+        nodes: 3,
+        base_port: 0,
+        replication: ringkv::replication::ReplicationConfig {
+            replicas: 1,
+            ..Default::default()
+        },
+        ..ClusterConfig::default()
+    };
+    if let Ok(one) = system.block_on(async { Cluster::start(config) }) {
+        direct(c, &system, &one, "direct/update_r1");
+    }
     framed(c, &system, &cluster);
+}
+
+/// One update through the `Gateway`: served on the caller's task while every replica is up.
+fn direct(c: &mut Criterion, system: &actix_rt::SystemRunner, cluster: &Cluster, name: &str) {
+    let gateway = cluster.gateway();
+    let order = Order::new();
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let started = Instant::now();
+                for i in 0..iters {
+                    if let Started::Later(later) = gateway.start(update(i), &order) {
+                        later.await;
+                    }
+                }
+                started.elapsed()
+            })
+        })
+    });
 }
 
 /// One update over TCP: client → node listener → Router → Node → back, all on this thread.
