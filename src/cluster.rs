@@ -45,7 +45,7 @@ pub struct ClusterConfig {
     pub restart: bool,
     /// How long a crashed node stays down before it restarts.
     pub restart_backoff: Duration,
-    /// How often anti-entropy compares replicas (zero: never).
+    /// How often anti-entropy checks whether a pass is due, and runs it (zero: never).
     pub anti_entropy_interval: Duration,
     /// Where nodes keep their logs (`None`, the default: in memory only). A directory that holds
     /// a cluster restores it: its nodes, ids, ports (unless `base_port` is 0), vnodes and R.

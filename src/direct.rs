@@ -74,6 +74,8 @@ struct Routes {
 pub struct Direct {
     routes: RwLock<Routes>,
     read_repairs: AtomicU64,
+    /// Direct requests that found or left replicas apart (a failed merge, a read repair).
+    diverged: AtomicU64,
 }
 
 impl Default for Direct {
@@ -95,6 +97,7 @@ impl Direct {
         Direct {
             routes: RwLock::new(routes),
             read_repairs: AtomicU64::new(0),
+            diverged: AtomicU64::new(0),
         }
     }
 
@@ -156,6 +159,12 @@ impl Direct {
         self.read_repairs.load(Ordering::Relaxed)
     }
 
+    /// How many direct requests found or left replicas apart: a merge that failed, a read that had
+    /// to repair. Anti-entropy looks at it to know whether a pass is due.
+    pub fn diverged(&self) -> u64 {
+        self.diverged.load(Ordering::Relaxed)
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
         self.routes.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -168,7 +177,11 @@ impl Direct {
     pub fn update(&self, key: &str, amount: u64) -> Option<Result<Served>> {
         let routes = self.read();
         let (replicas, quorums) = replicas_of(&routes, key, true)?;
-        Some(update(&replicas, key, amount, quorums.w))
+        let (served, held) = update(&replicas, key, amount, quorums.w);
+        if held < replicas.len() {
+            self.diverged.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(served)
     }
 
     /// Reads `key`: `None` if the Router must do it.
@@ -178,6 +191,7 @@ impl Direct {
         let (served, repaired) = read(&replicas, key);
         if repaired > 0 {
             self.read_repairs.fetch_add(repaired, Ordering::Relaxed);
+            self.diverged.fetch_add(1, Ordering::Relaxed);
         }
         Some(served)
     }
@@ -226,21 +240,26 @@ fn persist(data: &mut NodeData, acks: &mut Vec<Ack<()>>) -> Result<()> {
 }
 
 /// Increments at the first replica, merges its new state into the others; W must hold it.
-fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> Result<Served> {
+/// Returns the answer and how many replicas hold the update.
+fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> (Result<Served>, usize) {
     let mut acks = Vec::new();
     let (first, others) = replicas.split_first().expect("a key has replicas");
+    let mut data = first.lock();
     if others.is_empty() {
-        let mut data = first.lock();
-        let value = data.increment_value(key, amount)?;
-        persist(&mut data, &mut acks)?;
-        return Ok(Served { value, acks });
+        let served = data.increment_value(key, amount).and_then(|value| {
+            persist(&mut data, &mut acks)?;
+            Ok(Served { value, acks })
+        });
+        return (served, 1);
     }
-    let counter = {
-        let mut data = first.lock();
-        let counter = data.increment(key, amount, None)?;
-        persist(&mut data, &mut acks)?;
-        counter
+    let counter = match data.increment(key, amount, None) {
+        Ok(counter) => counter,
+        Err(e) => return (Err(e), replicas.len()),
     };
+    if let Err(e) = persist(&mut data, &mut acks) {
+        return (Err(e), 0);
+    }
+    drop(data);
     let mut held = 1;
     for node in others {
         let mut data = node.lock();
@@ -249,14 +268,16 @@ fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> Result<
         }
     }
     if held < w {
-        return Err(Error::Uncertain(format!(
+        let e = Error::Uncertain(format!(
             "update of '{key}' reached only {held} replicas; the write quorum is {w}: it may or may not be applied"
-        )));
+        ));
+        return (Err(e), held);
     }
-    Ok(Served {
+    let served = Served {
         value: counter.value(),
         acks,
-    })
+    };
+    (Ok(served), held)
 }
 
 /// Merges every replica's state of `key`; writes the merge back to the replicas that were behind.

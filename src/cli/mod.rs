@@ -98,7 +98,7 @@ pub struct ClusterArgs {
     /// How long a crashed node stays down before its supervisor restarts it.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     restart_backoff: Duration,
-    /// How often anti-entropy compares replicas (`0` turns it off).
+    /// How often anti-entropy may compare replicas: after anything that may have left them apart, and every 30th time regardless (`0` turns it off).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     anti_entropy_interval: Duration,
     /// Also speak the Redis protocol (RESP2) on this port, for redis-cli and Redis clients

@@ -30,6 +30,7 @@ use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
+use health::Drift;
 pub use health::NodeRestarted;
 
 /// How the Router builds and watches nodes.
@@ -51,7 +52,7 @@ pub struct RouterConfig {
     pub restart: bool,
     /// How long a crashed node stays down before it restarts.
     pub restart_backoff: Duration,
-    /// How often anti-entropy compares replicas (zero: never).
+    /// How often anti-entropy checks whether a pass is due, and runs it (zero: never).
     pub anti_entropy_interval: Duration,
     /// The data directory nodes log to (`None`: in memory only).
     pub data: Option<Arc<DataDir>>,
@@ -152,8 +153,10 @@ pub struct Router {
     me: Option<Addr<Router>>,
     /// The direct path this Router publishes its view into.
     direct: Arc<Direct>,
-    /// A membership change is under way: the direct path stays closed.
+    /// A membership change is under way: publishes wait for its end.
     moving: bool,
+    /// Whether replicas may have drifted apart since the last anti-entropy pass.
+    drift: Drift,
 }
 
 impl Actor for Router {
@@ -205,6 +208,7 @@ impl Router {
                 me: Some(ctx.address()),
                 direct: shared,
                 moving: false,
+                drift: Drift::default(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
@@ -252,7 +256,9 @@ impl Router {
     }
 
     /// Publishes the current ring and node states to the direct path (unless keys are moving).
-    pub(crate) fn publish(&self) {
+    /// Every state change goes through here, so it also notes a possible drift of replicas.
+    pub(crate) fn publish(&mut self) {
+        self.drift.note();
         if self.moving {
             return;
         }
@@ -341,7 +347,11 @@ impl Handler<Exec> for Router {
     fn handle(&mut self, Exec(request): Exec, _: &mut Context<Self>) -> AtomicOrNot {
         match request {
             Request::Get { key } => AtomicOrNot::Free(self.get(key)),
-            Request::Update { key, amount } => AtomicOrNot::Free(self.update(key, amount)),
+            Request::Update { key, amount } => {
+                // The Router's path: hints, timeouts and partial writes may leave replicas apart.
+                self.drift.note();
+                AtomicOrNot::Free(self.update(key, amount))
+            }
             Request::Status => AtomicOrNot::Free(self.status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
             Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
