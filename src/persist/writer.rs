@@ -19,6 +19,8 @@ use crate::store::Store;
 
 /// How often an idle writer wakes up to sync under `EverySecond`.
 const TICK: Duration = Duration::from_millis(100);
+/// Under `EverySecond` and `Never`, how long the writer lets appends gather after a batch.
+const GATHER: Duration = Duration::from_millis(1);
 /// The longest a write may stay unsynced under `EverySecond`.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
@@ -96,6 +98,12 @@ impl Writer {
             self.tick();
             if !open {
                 break;
+            }
+            if self.policy != FsyncPolicy::Always {
+                // Let appends gather before the next batch: one wake-up and one `write` per
+                // millisecond at most, instead of one per update when updates come faster than
+                // the writer sleeps and wakes. Nobody waits for these appends.
+                std::thread::sleep(GATHER);
             }
         }
         let _ = self.sync();
