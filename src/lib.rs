@@ -3,12 +3,15 @@
 //! # Layout
 //! Data flows down; nothing imports upward.
 //! 1. [`ring`] — the consistent-hash ring: murmur3 tokens, virtual nodes, owners, ring diffs.
-//! 2. [`counter`], [`store`], [`replication`] — a mergeable counter, a node's counters, and the
-//!    rules of R, W, Q and hinted writes. Plain data.
-//!    [`persist`] keeps them on disk: a locked data directory, one append-only log per node.
+//! 2. [`counter`], [`store`], [`replication`], [`rebalance`] — a mergeable counter, a node's
+//!    counters, the rules of R, W, Q and hinted writes, and which arcs move when the ring changes.
+//!    Plain data. [`persist`] keeps them on disk: a locked data directory, one append-only log per
+//!    node. [`node_data`] puts a node's store, slot and log behind a lock; [`direct`] serves reads
+//!    and updates on them without actors while every replica is up.
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
-//! 4. [`actors`] — `NodeActor` (store + TCP listener), `Router` (ring + routing + moves), `Repl`.
+//! 4. [`actors`] — `NodeActor` (listener + the Router's calls), `Router` (ring, failures, moves),
+//!    `Gateway` (direct path or Router), `Repl`.
 //! 5. Front doors — [`Cluster`] for embedding, [`Client`] for the framed protocol, and the `ringkv`
 //!    binary (`src/main.rs`).
 

@@ -1,6 +1,7 @@
 //! The actor layer: thin actix wrappers around the ring and the stores.
 //!
-//! - [`NodeActor`] owns one [`crate::store::Store`] and its TCP listener;
+//! - [`NodeActor`] runs one node's TCP listener and applies the Router's calls to its
+//!   [`crate::node_data::SharedNode`];
 //! - [`Router`] owns the [`crate::ring::Ring`] and the node handles, routes requests and moves keys;
 //! - [`Repl`] turns text lines into requests and prints the answers;
 //! - `listener` and `session` serve the framed protocol on a node's port, one task per connection;

@@ -1,9 +1,12 @@
-//! `NodeActor`: one node's counters and its TCP listener, started under an actix `Supervisor`.
+//! `NodeActor`: one node's TCP listener and the calls the Router makes to its data, started under
+//! an actix `Supervisor`.
 //!
-//! The actor applies the store operations the [`Router`] sends it as [`NodeCall`]s; its listener
-//! hands every client request to the Router, which coordinates it. A crash wipes the store and
-//! stops the actor; the supervisor restarts it, and after a back-off it listens again and tells the
-//! Router, which refills it from the other replicas.
+//! The node's data (store, replica slot, log) is a [`SharedNode`], shared with the direct path. The
+//! actor applies the operations the Router sends it as [`NodeCall`]s; its listener hands every
+//! client request to the [`Gateway`]. Pausing, crashing or stopping marks the data not ready, so
+//! the direct path leaves the node's keys to the Router. A crash wipes the store and stops the
+//! actor; the supervisor restarts it, and after a back-off it listens again and tells the Router,
+//! which refills it from the other replicas.
 
 use std::sync::Arc;
 use std::time::Duration;
