@@ -2,7 +2,7 @@
 //!
 //! Plain data. The "fine" ring is the larger of the old and the new ring: its arcs split both, so
 //! on each fine arc both rings give one preference list. A node that is in the new list of an arc
-//! and not in the old one receives the arc's keys from one live old replica (a [`Copy`]); a node
+//! and not in the old one receives the arc's keys from one live old replica (a [`Transfer`]); a node
 //! that is in the old list and not in the new one drops them once the new ring is in force. An
 //! [`ArcSet`] tells in one ring lookup whether a key's token lies on one of the chosen arcs.
 
@@ -49,7 +49,7 @@ impl ArcSet {
 
 /// Keys to copy: those on `arcs`, from `source` to `target` (as hints for `hint_for` if set).
 #[derive(Debug, Clone)]
-pub struct Copy {
+pub struct Transfer {
     /// The live old replica that sends them.
     pub source: NodeId,
     /// The node that receives them.
@@ -64,7 +64,7 @@ pub struct Copy {
 #[derive(Debug, Clone, Default)]
 pub struct MovePlan {
     /// Copies to make while the old ring is in force.
-    pub copies: Vec<Copy>,
+    pub copies: Vec<Transfer>,
     /// For each live node, the arcs whose keys it drops once the new ring is in force.
     pub drops: BTreeMap<NodeId, ArcSet>,
 }
@@ -113,7 +113,7 @@ pub fn plan_moves(
     }
     let copies = copies
         .into_iter()
-        .map(|((source, target, hint_for), arcs)| Copy {
+        .map(|((source, target, hint_for), arcs)| Transfer {
             source,
             target,
             hint_for,

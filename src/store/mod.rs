@@ -2,9 +2,9 @@
 //!
 //! Plain data, no actors and no I/O. Built for memory: a key costs about 48 bytes when its counter
 //! has one slot, as nearly every counter does (one replica counts a key unless a node restarted or a
-//! write failed over). Such keys live in a [`KeyMap`] of `(replica, count)`: 40 bytes per item
+//! write failed over). Such keys live in a `KeyMap` of `(replica, count)`: 40 bytes per item
 //! with the key inline, plus the index. Counters with no slot or several live in a second
-//! [`KeyMap`] of full [`Counter`]s; a key moves between the two when its number of slots changes.
+//! `KeyMap` of full [`Counter`]s; a key moves between the two when its number of slots changes.
 //! The ring token of a key is not kept: it is recomputed (murmur3, ~25 ns) on the rare paths that
 //! need it: key moves, repairs, digests.
 
