@@ -1,10 +1,13 @@
 //! `Router`: owns the ring and the node handles; routes, replicates, moves keys, supervises.
 //!
-//! Reads and updates run off the Router's context (`requests`), each node call bounded by the
-//! request timeout, so a slow node never blocks the Router's mailbox. Membership changes
-//! (`membership`) run atomically: they wait until no update is in flight, copy keys to their new
-//! replicas, switch the ring, then drop the copies nobody needs. `health` marks nodes down and up,
-//! brings restarted nodes back, and runs anti-entropy.
+//! It publishes its view (ring, quorums, node states) to the direct path ([`crate::direct`]) after
+//! every change; reads and updates whose replicas are all up never reach it. The ones that do (a
+//! replica down, paused or recovering) run off the Router's context (`requests`), each node call
+//! bounded by the request timeout, so a slow node never blocks the Router's mailbox. Membership
+//! changes (`membership`) run atomically for the Router's own requests while the direct path keeps
+//! serving: they copy keys to their new replicas, switch the ring, then drop the copies nobody
+//! needs. `health` marks nodes down and up, brings restarted nodes back, and runs anti-entropy when
+//! replicas may have drifted apart.
 
 mod health;
 mod membership;
