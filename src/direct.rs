@@ -40,6 +40,14 @@ pub struct Served {
 }
 
 impl Served {
+    /// A value with nothing to wait for.
+    fn now(value: u64) -> Served {
+        Served {
+            value,
+            acks: Vec::new(),
+        }
+    }
+
     /// Waits until the log writes are on disk; answers the value.
     ///
     /// # Errors
@@ -295,7 +303,6 @@ fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
     for state in states.iter().flatten() {
         merged.merge(state);
     }
-    let mut acks = Vec::new();
     let mut repaired = 0;
     if merged != Counter::new() {
         for (node, state) in replicas.iter().zip(&states) {
@@ -304,25 +311,13 @@ fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
                 if data.merge_one(key, &merged).is_ok() {
                     repaired += 1;
                 }
-                // A failed log write only means this replica is still behind; the read holds.
-                let _ = persist(&mut data, &mut acks);
+                // The read does not wait for the repair's log write; a failed one only means this
+                // replica is still behind.
+                let _ = data.persist();
             }
         }
     }
-    let served = Served {
-        value: merged.value(),
-        acks: Vec::new(),
-    };
-    (Ok(served), repaired)
-}
-
-impl Served {
-    fn now(value: u64) -> Served {
-        Served {
-            value,
-            acks: Vec::new(),
-        }
-    }
+    (Ok(Served::now(merged.value())), repaired)
 }
 
 #[cfg(test)]

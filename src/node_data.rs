@@ -108,16 +108,20 @@ impl NodeData {
         self.check_log()?;
         let mut changed = 0;
         for entry in entries {
+            match hint_for {
+                None if !self.store.merge(&entry) => continue,
+                None => {}
+                Some(node) => self.store.add_hint(node, &entry),
+            }
+            changed += 1;
+            if self.log.is_none() {
+                continue;
+            }
             let state = match hint_for {
-                None if self.store.merge(&entry) => self.store.counter(&entry.key),
-                None => None,
-                Some(node) => {
-                    self.store.add_hint(node, &entry);
-                    self.store.hint(node, &entry.key)
-                }
+                None => self.store.counter(&entry.key),
+                Some(node) => self.store.hint(node, &entry.key),
             };
             if let Some(counter) = state {
-                changed += 1;
                 self.note(&entry.key, &counter, hint_for);
             }
         }

@@ -3,7 +3,11 @@
 //! Each test runs `ringkv serve` (or the interactive store) as a child process on its own
 //! temporary data directory and any free ports.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/piped.rs"]
+mod piped;
+
+use piped::run_piped;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -95,22 +99,9 @@ impl Drop for Server {
 
 /// Runs `ringkv ARGS` to its end with `input` on stdin; returns (success, stdout, stderr).
 fn run(args: &[&str], dir: &Path, input: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+    command.args(args).arg("--data-dir").arg(dir);
+    let out = run_piped(command, input);
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), text(out.stdout), text(out.stderr))
 }

@@ -2,14 +2,17 @@
 //! with the messages the page says they are, replayed byte for byte against a live cluster, and
 //! its Python client is run against a live cluster (when `python3` is installed).
 
+#[path = "support/piped.rs"]
+mod piped;
+
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use bytes::BytesMut;
 use common::*;
+use piped::run_piped;
 use ringkv::actors::ServerLimits;
 use ringkv::protocol::codec::{decode, encode};
 use ringkv::protocol::{
@@ -371,20 +374,9 @@ fn python_client_from_the_page_works() {
         system.run().unwrap();
     });
     let (address, system) = rx.recv().unwrap();
-    let mut child = Command::new("python3")
-        .args(["-", &address])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut command = Command::new("python3");
+    command.args(["-", &address]);
+    let output = run_piped(command, &script);
     system.stop();
     server.join().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -1,25 +1,16 @@
 //! The `ringkv` binary driven through a pipe, as a user or a script would.
 
-use std::io::Write;
+#[path = "support/piped.rs"]
+mod piped;
+
+use piped::run_piped;
 use std::process::{Command, Stdio};
 
 /// Runs `ringkv ARGS` with `input` on stdin; returns stdout.
 fn run(args: &[&str], input: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .arg("--in-memory")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ringkv starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+    command.arg("--in-memory").args(args);
+    let out = run_piped(command, input);
     assert!(
         out.status.success(),
         "exit {:?}: {}",

@@ -176,12 +176,7 @@ impl Router {
         let Some(target) = self.recipient(id) else {
             return;
         };
-        let sources: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|(&n, info)| n != id && info.state != NodeState::Down)
-            .map(|(_, info)| info.call.clone())
-            .collect();
+        let sources = self.live_others(id);
         let (ring, r) = (self.ring.clone(), self.quorums().r);
         let timeout = self.config.request_timeout * 10;
         let me = self.address();

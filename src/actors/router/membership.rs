@@ -109,12 +109,7 @@ impl Router {
             Err(e) => return fail(e),
         };
         let victim = self.nodes[&id].call.clone();
-        let others: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|(&n, info)| n != id && info.state != NodeState::Down)
-            .map(|(_, info)| info.call.clone())
-            .collect();
+        let others = self.live_others(id);
         if let Some(node) = self.nodes.get_mut(&id) {
             node.state = NodeState::Down;
             node.crashed = true;

@@ -265,12 +265,26 @@ impl Router {
         if self.moving {
             return;
         }
-        let nodes = self.nodes.iter().map(|(&id, n)| {
-            let up = n.state == NodeState::Up && !n.crashed;
-            (id, n.shared.clone(), up)
-        });
         self.direct
-            .publish(self.ring.clone(), self.quorums(), nodes);
+            .publish(self.ring.clone(), self.quorums(), self.routed_nodes());
+    }
+
+    /// Every node with its data and whether the direct path may use it (up and not crashed).
+    fn routed_nodes(&self) -> Vec<(NodeId, Arc<SharedNode>, bool)> {
+        let up = |n: &NodeInfo| n.state == NodeState::Up && !n.crashed;
+        self.nodes
+            .iter()
+            .map(|(&id, n)| (id, n.shared.clone(), up(n)))
+            .collect()
+    }
+
+    /// The live nodes other than `id` (sources of copies for it).
+    pub(crate) fn live_others(&self, id: NodeId) -> Vec<Recipient<NodeCall>> {
+        self.nodes
+            .iter()
+            .filter(|(&n, info)| n != id && info.state != NodeState::Down)
+            .map(|(_, info)| info.call.clone())
+            .collect()
     }
 
     /// A membership change towards `next` starts: direct updates reach the replicas `next` adds
@@ -278,15 +292,11 @@ impl Router {
     pub(crate) fn begin_move(&mut self, next: &Arc<Ring>) {
         self.moving = true;
         let next_r = self.config.replication.quorums(next.len()).r;
-        let nodes = self.nodes.iter().map(|(&id, n)| {
-            let up = n.state == NodeState::Up && !n.crashed;
-            (id, n.shared.clone(), up)
-        });
         self.direct.publish_moving(
             self.ring.clone(),
             self.quorums(),
             (next.clone(), next_r),
-            nodes,
+            self.routed_nodes(),
         );
     }
 
