@@ -207,7 +207,9 @@ impl Cluster {
         }
     }
 
-    /// Every node and its counters.
+    /// Every node and its first counters: at most
+    /// [`crate::protocol::STATUS_KEYS_PER_NODE`] per node, `more` counts the rest (see
+    /// [`Cluster::status_all`] for every key).
     ///
     /// # Errors
     /// The cluster is shut down.
@@ -216,6 +218,16 @@ impl Cluster {
             Response::Status(report) => Ok(report),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Every node with every key it holds (`status --all` as one report; `more` is 0 in every
+    /// node). Its size grows with the store.
+    ///
+    /// # Errors
+    /// As [`Cluster::status`].
+    pub async fn status_all(&self) -> Result<StatusReport> {
+        crate::status_all::full_report(|request| async move { Ok(self.execute(request).await) })
+            .await
     }
 
     /// Each node's share of the ring.

@@ -15,12 +15,14 @@ pub enum Command {
     Help,
     /// Leave the REPL.
     Exit,
+    /// `status --all`: every key of every node, fetched page by page (see [`crate::status_all`]).
+    StatusAll,
 }
 
 /// The help text printed by `help`.
 pub const HELP: &str = "\
 Commands:
-  status                 show every node and the counters it holds
+  status [--all]         show every node and its first counters (--all: every counter)
   get KEY                read a counter (0 if never updated)
   update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
   ring                   show each node's share of the ring and its key count
@@ -44,7 +46,10 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
     let request = match word.to_ascii_lowercase().as_str() {
         "help" => return no_args(word, args).map(|_| Some(Command::Help)),
         "exit" | "quit" => return no_args(word, args).map(|_| Some(Command::Exit)),
-        "status" => no_args(word, args).map(|_| Request::Status)?,
+        "status" => match args {
+            ["--all"] => return Ok(Some(Command::StatusAll)),
+            _ => no_args(word, args).map(|_| Request::Status)?,
+        },
         "ring" => no_args(word, args).map(|_| Request::Ring)?,
         "get" => Request::Get {
             key: one_key(word, args)?,

@@ -162,6 +162,11 @@ impl Direct {
         self.write().open = false;
     }
 
+    /// How many nodes the last published view has.
+    pub fn node_count(&self) -> usize {
+        self.read().nodes.iter().flatten().count()
+    }
+
     /// How many replicas direct reads have repaired.
     pub fn read_repairs(&self) -> u64 {
         self.read_repairs.load(Ordering::Relaxed)

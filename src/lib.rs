@@ -30,6 +30,7 @@ pub mod render;
 pub mod replication;
 pub mod resp;
 pub mod ring;
+pub mod status_all;
 pub mod store;
 
 pub use client::Client;

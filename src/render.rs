@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::protocol::{NodeState, Response, RingReport, StatusReport};
+use crate::protocol::{NodeState, NodeStatus, Response, RingReport, StatusPage, StatusReport};
 
 /// The text printed for `response`, without a final newline. Errors read `Error: <message>`.
 pub fn render(response: &Response) -> String {
@@ -24,6 +24,7 @@ pub fn render(response: &Response) -> String {
             keys(*keys_lost)
         ),
         Response::Error(e) => format!("Error: {}", e.message),
+        Response::StatusPage(page) => render_page(page),
         Response::NodePaused { port, millis } => {
             format!(
                 "Node on port {port} paused for {:.1} s",
@@ -50,25 +51,17 @@ fn state_suffix(state: NodeState) -> &'static str {
 }
 
 /// The seed's status layout: the port list, then each node's counters, blank lines between nodes.
-/// Primary copies print as `key: value`, further replicas as `key: value (replica)`; with more than
-/// one replica a last paragraph gives R, W, Q and the repair counts.
+/// Primary copies print as `key: value`, further replicas as `key: value (replica)`, keys beyond
+/// those listed as `... and N more keys`; with more than one replica a last paragraph gives R, W, Q
+/// and the repair counts.
 fn render_status(report: &StatusReport) -> String {
-    let ports: Vec<String> = report.nodes.iter().map(|n| n.port.to_string()).collect();
-    let mut out = format!(
-        "Nodes running on ports: [{}]\nCurrent counters on all nodes:",
-        ports.join(" ")
-    );
+    let mut out = status_header(report);
     for (i, node) in report.nodes.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        let _ = write!(
-            out,
-            "\nNode on port {}:{}",
-            node.port,
-            state_suffix(node.state)
-        );
-        if node.counters.is_empty() && node.replicas.is_empty() {
+        let _ = write!(out, "\n{}", node_header(node));
+        if node.counters.is_empty() && node.replicas.is_empty() && node.more == 0 {
             out.push_str("\nNo events");
         }
         for (key, value) in &node.counters {
@@ -77,23 +70,62 @@ fn render_status(report: &StatusReport) -> String {
         for (key, value) in &node.replicas {
             let _ = write!(out, "\n{key}: {value} (replica)");
         }
-        if node.hints > 0 {
-            let _ = write!(out, "\n({} hinted writes kept for down nodes)", node.hints);
+        if node.more > 0 {
+            let _ = write!(out, "\n... and {} more {}", node.more, keys(node.more));
+        }
+        if let Some(hints) = node_footer(node) {
+            let _ = write!(out, "\n{hints}");
         }
     }
-    if report.replicas > 1 {
-        let _ = write!(
-            out,
-            "\n\nReplication: R={} W={} Q={}; repairs: {} by read repair, {} by anti-entropy ({} passes)",
+    if let Some(footer) = status_footer(report) {
+        let _ = write!(out, "\n\n{footer}");
+    }
+    out
+}
+
+/// The first two lines of `status`: the port list and the heading.
+pub fn status_header(report: &StatusReport) -> String {
+    let ports: Vec<String> = report.nodes.iter().map(|n| n.port.to_string()).collect();
+    format!(
+        "Nodes running on ports: [{}]\nCurrent counters on all nodes:",
+        ports.join(" ")
+    )
+}
+
+/// A node's heading in `status`: `Node on port 5001:`, with its state if not up.
+pub fn node_header(node: &NodeStatus) -> String {
+    format!("Node on port {}:{}", node.port, state_suffix(node.state))
+}
+
+/// The line after a node's keys in `status`, if it keeps hints.
+pub fn node_footer(node: &NodeStatus) -> Option<String> {
+    (node.hints > 0).then(|| format!("({} hinted writes kept for down nodes)", node.hints))
+}
+
+/// The last paragraph of `status` (replication settings and repairs), with more than one replica.
+pub fn status_footer(report: &StatusReport) -> Option<String> {
+    (report.replicas > 1).then(|| {
+        format!(
+            "Replication: R={} W={} Q={}; repairs: {} by read repair, {} by anti-entropy ({} passes)",
             report.replicas,
             report.write_quorum,
             report.read_quorum,
             report.read_repairs,
             report.anti_entropy_repairs,
             report.anti_entropy_passes
-        );
-    }
-    out
+        )
+    })
+}
+
+/// One page of `status --all`: the lines `status` prints for these keys (empty for no keys).
+fn render_page(page: &StatusPage) -> String {
+    let suffix = if page.owned { "" } else { " (replica)" };
+    let lines: Vec<String> = page
+        .entries
+        .iter()
+        .map(|(key, value)| format!("{key}: {value}{suffix}"))
+        .collect();
+    lines.join("\n")
 }
 
 fn render_ring(report: &RingReport) -> String {
@@ -134,6 +166,7 @@ mod tests {
             counters,
             replicas: vec![],
             hints: 0,
+            more: 0,
         };
         let report = StatusReport {
             nodes: vec![

@@ -20,7 +20,7 @@ fn start(nodes: usize) -> Cluster {
 
 /// Sum of every node's counters in `status`, and the number of distinct keys seen.
 async fn totals(cluster: &Cluster) -> (u64, usize) {
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     let mut keys = std::collections::HashSet::new();
     let mut sum = 0;
     for node in &report.nodes {
@@ -45,7 +45,7 @@ async fn updates_and_gets_across_nodes() {
         assert_eq!(cluster.get(&format!("k{i}")).await.unwrap(), i + 1);
     }
     assert_eq!(cluster.get("never").await.unwrap(), 0);
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     assert_eq!(report.nodes.len(), 3);
     assert!(
         report.nodes.iter().all(|n| !n.counters.is_empty()),
@@ -108,7 +108,7 @@ async fn remove_node_hands_off_everything() {
     let held = cluster.ring().await.unwrap().nodes[1].keys;
     assert_eq!(cluster.remove_node(victim).await.unwrap(), held);
     assert_eq!(totals(&cluster).await, (1000, 1000));
-    assert_eq!(cluster.status().await.unwrap().nodes.len(), 2);
+    assert_eq!(cluster.status_all().await.unwrap().nodes.len(), 2);
     assert!(matches!(
         cluster.remove_node(victim).await,
         Err(Error::Server(_))
@@ -187,7 +187,7 @@ async fn add_node_on_a_busy_port_is_a_clear_error() {
         Err(Error::BadRequest(msg)) => assert!(msg.contains(&taken.to_string()), "{msg}"),
         other => panic!("expected a bind error, got {other:?}"),
     }
-    assert_eq!(cluster.status().await.unwrap().nodes.len(), 2);
+    assert_eq!(cluster.status_all().await.unwrap().nodes.len(), 2);
 }
 
 #[test]

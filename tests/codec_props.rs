@@ -44,6 +44,18 @@ fn request() -> impl Strategy<Value = Request> {
         any::<u16>().prop_map(|port| Request::RemoveNode { port }),
         any::<u16>().prop_map(|port| Request::KillNode { port }),
         (any::<u16>(), any::<u64>()).prop_map(|(port, millis)| Request::PauseNode { port, millis }),
+        (
+            any::<u16>(),
+            any::<bool>(),
+            proptest::option::of(".{0,40}"),
+            any::<u32>()
+        )
+            .prop_map(|(port, owned, after, limit)| Request::StatusPage {
+                port,
+                owned,
+                after,
+                limit
+            }),
     ]
 }
 

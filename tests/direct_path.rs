@@ -97,7 +97,7 @@ async fn direct_updates_reach_every_replica_and_reads_agree() {
         let started = cluster.gateway().start(update(&key), &Order::new());
         assert!(matches!(started, Started::Now(_)), "all replicas are up");
     }
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     for node in &report.nodes {
         let held = node.counters.iter().chain(&node.replicas);
         assert_eq!(

@@ -28,7 +28,7 @@ fn config(dir: &Path, nodes: usize, restart: bool) -> ClusterConfig {
 
 /// Every `(key, value)` the nodes hold, summed over nodes.
 async fn held(cluster: &Cluster) -> u64 {
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     report
         .nodes
         .iter()

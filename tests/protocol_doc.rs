@@ -16,7 +16,7 @@ use piped::run_piped;
 use ringkv::actors::ServerLimits;
 use ringkv::protocol::codec::{decode, encode};
 use ringkv::protocol::{
-    ErrorCode, ErrorReply, FrameCodec, NodeShare, NodeStatus, RingReport, StatusReport,
+    ErrorCode, ErrorReply, FrameCodec, NodeShare, NodeStatus, RingReport, StatusPage, StatusReport,
 };
 use ringkv::{Request, Response};
 use tokio::io::AsyncWriteExt;
@@ -167,6 +167,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveNode { .. } => "RemoveNode",
         Request::KillNode { .. } => "KillNode",
         Request::PauseNode { .. } => "PauseNode",
+        Request::StatusPage { .. } => "StatusPage",
     }
 }
 
@@ -181,6 +182,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodeKilled { .. } => "NodeKilled",
         Response::Error(_) => "Error",
         Response::NodePaused { .. } => "NodePaused",
+        Response::StatusPage(_) => "StatusPage",
     }
 }
 
@@ -219,6 +221,12 @@ fn tag_tables_match_the_code() {
         Request::RemoveNode { port: 1 },
         Request::KillNode { port: 1 },
         Request::PauseNode { port: 1, millis: 1 },
+        Request::StatusPage {
+            port: 1,
+            owned: true,
+            after: None,
+            limit: 1,
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -261,6 +269,11 @@ fn tag_tables_match_the_code() {
             message: String::new(),
         }),
         Response::NodePaused { port: 1, millis: 1 },
+        Response::StatusPage(StatusPage {
+            port: 1,
+            owned: true,
+            entries: vec![],
+        }),
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [

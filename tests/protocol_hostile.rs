@@ -176,14 +176,14 @@ async fn a_wrong_magic_is_named_and_closed() {
 async fn an_unsupported_version_is_named_and_closed() {
     let (cluster, before) = seeded(ServerLimits::default()).await;
     let mut bytes = frame(1, &get_body("canary"));
-    bytes[8] = 2;
+    bytes[8] = 1;
     let mut s = connect(&addr(&cluster)).await;
     s.write_all(&bytes).await.unwrap();
     let reply = connection_error(&mut s).await;
     assert!(
         reply
             .message
-            .contains("unsupported protocol version: expected 1, received 2"),
+            .contains("unsupported protocol version: expected 2, received 1"),
         "{}",
         reply.message
     );

@@ -37,7 +37,7 @@ fn copies(report: &StatusReport) -> HashMap<String, Vec<u64>> {
 async fn until_all_up(cluster: &Cluster) -> StatusReport {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let report = cluster.status().await.unwrap();
+        let report = cluster.status_all().await.unwrap();
         if report.nodes.iter().all(|n| n.state == NodeState::Up) {
             return report;
         }
@@ -56,7 +56,7 @@ async fn every_key_has_r_copies() {
         cluster.update(&format!("k{i}"), 3).await.unwrap();
     }
     actix_rt::time::sleep(Duration::from_millis(50)).await;
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     assert_eq!(
         (report.replicas, report.write_quorum, report.read_quorum),
         (3, 2, 2)
@@ -81,7 +81,7 @@ async fn a_crashed_node_loses_nothing_and_comes_back_refilled() {
         0,
         "no key is lost with R=3"
     );
-    let down = cluster.status().await.unwrap();
+    let down = cluster.status_all().await.unwrap();
     assert_eq!(down.nodes[1].state, NodeState::Down);
     actix_rt::time::sleep(Duration::from_millis(20)).await;
     assert!(
@@ -137,7 +137,7 @@ async fn with_a_node_down_writes_go_to_a_hinted_substitute() {
     assert!(outcomes
         .iter()
         .all(|r| r.is_ok() || matches!(r, Err(Error::Uncertain(_)))));
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     assert_eq!(report.nodes[0].state, NodeState::Down);
     let hints: u64 = report.nodes.iter().map(|n| n.hints).sum();
     assert!(hints > 0, "substitutes keep hints: {report:?}");
@@ -190,7 +190,7 @@ async fn without_restart_a_crashed_nodes_ranges_get_new_replicas() {
         cluster.update(&format!("k{i}"), 1).await.unwrap();
     }
     cluster.kill_node(cluster.ports()[2]).await.unwrap();
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     assert_eq!(report.nodes.len(), 3);
     let copies = copies(&report);
     assert_eq!(copies.len(), 200);
@@ -209,11 +209,11 @@ async fn membership_changes_keep_r_copies_and_every_count() {
         assert_eq!(copies.len(), 300);
         assert!(copies.values().all(|v| v == &vec![2, 2, 2]));
     };
-    check(&cluster.status().await.unwrap());
+    check(&cluster.status_all().await.unwrap());
     cluster.remove_node(cluster.ports()[0]).await.unwrap();
-    check(&cluster.status().await.unwrap());
+    check(&cluster.status_all().await.unwrap());
     cluster.remove_node(added).await.unwrap();
-    check(&cluster.status().await.unwrap());
+    check(&cluster.status_all().await.unwrap());
 }
 
 #[actix_rt::test]
@@ -234,7 +234,7 @@ async fn read_repair_fixes_a_replica_that_missed_writes() {
     until_all_up(&cluster).await;
     let value = cluster.get("r").await.unwrap();
     actix_rt::time::sleep(Duration::from_millis(100)).await;
-    let report = cluster.status().await.unwrap();
+    let report = cluster.status_all().await.unwrap();
     assert!(
         copies(&report)["r"].iter().all(|&v| v == value),
         "{report:?}"

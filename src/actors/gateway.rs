@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
+use super::budget::Budget;
 use super::router::{Exec, Router};
 use crate::direct::{Direct, Served};
 use crate::error::{Error, Result};
@@ -34,6 +35,7 @@ pub enum Started {
 pub struct Gateway {
     router: Addr<Router>,
     direct: Arc<Direct>,
+    budget: Budget,
 }
 
 /// Per-connection order keeper: how many of its requests the Router has not answered yet.
@@ -68,9 +70,24 @@ impl Drop for AtRouter {
 }
 
 impl Gateway {
-    /// A gateway to `router`, with the direct path `direct` (which the Router publishes into).
-    pub fn new(router: Addr<Router>, direct: Arc<Direct>) -> Self {
-        Gateway { router, direct }
+    /// A gateway to `router`, with the direct path `direct` (which the Router publishes into)
+    /// and the server's byte budget, shared by every connection that enters through it.
+    pub fn new(router: Addr<Router>, direct: Arc<Direct>, budget: Budget) -> Self {
+        Gateway {
+            router,
+            direct,
+            budget,
+        }
+    }
+
+    /// The server's byte budget for requests in flight and answers not yet written.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// How many nodes the cluster has (as last published to the direct path).
+    pub fn node_count(&self) -> usize {
+        self.direct.node_count()
     }
 
     /// The Router's address.

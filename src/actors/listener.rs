@@ -26,6 +26,11 @@ pub struct ServerLimits {
     pub max_pending: usize,
     /// How long a frame may take to arrive once its first byte came.
     pub frame_timeout: Duration,
+    /// The most bytes one connection's requests in flight and unwritten answers may hold.
+    pub max_connection_bytes: usize,
+    /// The most bytes all connections of the server together may hold (one budget for every
+    /// node and port of the process).
+    pub max_server_bytes: usize,
 }
 
 impl Default for ServerLimits {
@@ -35,6 +40,8 @@ impl Default for ServerLimits {
             max_connections: 10_000,
             max_pending: 1024,
             frame_timeout: Duration::from_secs(10),
+            max_connection_bytes: super::budget::CONNECTION_BYTES,
+            max_server_bytes: super::budget::SERVER_BYTES,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`Gateway`] takes each request in: the direct path ([`crate::direct`]) when every replica is
 //!   up, else a message to the Router.
 
+pub mod budget;
 pub mod gateway;
 mod listener;
 pub mod node;
@@ -16,6 +17,7 @@ mod repl;
 pub(crate) mod router;
 mod session;
 
+pub use budget::Budget;
 pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};

@@ -19,9 +19,9 @@ use super::listener::{self, ServerLimits};
 use super::router::{bind, NodeRestarted};
 use crate::error::{Error, Result};
 use crate::node_data::SharedNode;
-use crate::ring::NodeId;
+use crate::ring::{NodeId, Ring};
 
-pub use super::node_ops::{NodeCall, NodeOp, NodeReply};
+pub use super::node_ops::{NodeCall, NodeOp, NodeReply, Summary};
 
 /// How a node behaves after a crash.
 #[derive(Debug, Clone)]
@@ -218,6 +218,18 @@ impl NodeActor {
             NodeOp::DropIn(arcs) => NodeReply::Count(data.retain(|t| !arcs.contains(t))),
             NodeOp::Digests(ring) => NodeReply::Digests(data.store().digests(|t| ring.arc_of(t))),
             NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
+            NodeOp::Summary { ring, limit } => {
+                NodeReply::Summary(summary(data.store(), &ring, id, limit))
+            }
+            NodeOp::Page {
+                ring,
+                owned,
+                after,
+                limit,
+            } => {
+                let owns = |key: &str| (ring.owner(key.as_bytes()) == Some(id)) == owned;
+                NodeReply::Page(data.store().page(after.as_deref(), limit, owns))
+            }
             NodeOp::KeyCount(ring) => {
                 let owned = data
                     .store()
@@ -279,4 +291,18 @@ pub async fn call(node: &Recipient<NodeCall>, op: NodeOp, timeout: Duration) -> 
             MailboxError::Timeout => Error::Timeout("a node did not answer in time".into()),
             MailboxError::Closed => Error::Shutdown,
         })?
+}
+
+/// The first keys of `store` in key order: at most `limit` that `id` owns on `ring`, then further
+/// replicas up to `limit` in all.
+fn summary(store: &crate::store::Store, ring: &Ring, id: NodeId, limit: usize) -> Summary {
+    let owned = |key: &str| ring.owner(key.as_bytes()) == Some(id);
+    let counters = store.page(None, limit, owned);
+    let replicas = store.page(None, limit - counters.len(), |key| !owned(key));
+    Summary {
+        counters,
+        replicas,
+        keys: store.len(),
+        hints: store.hint_count(),
+    }
 }

@@ -61,6 +61,26 @@ pub enum NodeOp {
     Digests(Arc<Ring>),
     /// `(key, value)` pairs, sorted, and the number of hints kept.
     Dump,
+    /// The first keys in key order, for `status`: at most `limit` the node owns on `ring`, then
+    /// its further replicas up to `limit` lines in all.
+    Summary {
+        /// The ring that tells owned keys from replicas.
+        ring: Arc<Ring>,
+        /// The most keys listed.
+        limit: usize,
+    },
+    /// One page of `status --all`: at most `limit` keys after `after`, in key order, of those
+    /// the node owns on `ring` (`owned`) or of its further replicas (`!owned`).
+    Page {
+        /// The ring that tells owned keys from replicas.
+        ring: Arc<Ring>,
+        /// Owned keys, or further replicas.
+        owned: bool,
+        /// The last key of the previous page.
+        after: Option<String>,
+        /// The most keys listed.
+        limit: usize,
+    },
     /// How many keys the node holds, and how many of them it owns on the given ring.
     KeyCount(Arc<Ring>),
     /// Answer at once (a liveness probe).
@@ -90,6 +110,23 @@ pub enum NodeReply {
     Counts(usize, usize),
     /// Sorted `(key, value)` pairs and the number of hints.
     Dump(Vec<(String, u64)>, usize),
+    /// The answer to [`NodeOp::Summary`].
+    Summary(Summary),
+    /// Sorted `(key, value)` pairs: one page.
+    Page(Vec<(String, u64)>),
+}
+
+/// The first keys of a node, for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Owned keys, sorted.
+    pub counters: Vec<(String, u64)>,
+    /// Further replicas, sorted.
+    pub replicas: Vec<(String, u64)>,
+    /// How many keys the node holds in all.
+    pub keys: usize,
+    /// How many hinted writes it keeps.
+    pub hints: usize,
 }
 
 /// One call to a node.

@@ -9,7 +9,9 @@ use actix::prelude::*;
 
 use super::{Exec, Router};
 use crate::command::{parse, Command, HELP};
+use crate::error::Error;
 use crate::render::render;
+use crate::status_all::status_all;
 
 /// One line the user typed.
 #[derive(Message)]
@@ -44,6 +46,34 @@ impl Repl {
             let _ = write!(out, "> ");
         }
         let _ = out.flush();
+    }
+
+    /// `status --all`: prints each page as it arrives, then the prompt.
+    fn status_all(&self) -> ResponseActFuture<Self, ReplAction> {
+        let router = self.router.clone();
+        let ask = move |request| {
+            let sent = router.send(Exec(request));
+            async move { sent.await.map_err(|_| Error::Shutdown) }
+        };
+        let emit = |text: &str| {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        };
+        let walk = async move { status_all(ask, emit).await };
+        Box::pin(fut::wrap_future(walk).map(|result, act: &mut Repl, _| {
+            match result {
+                Ok(()) => act.print_prompt(),
+                Err(e) => act.print(&format!("Error: {e}")),
+            }
+            ReplAction::Continue
+        }))
+    }
+
+    fn print_prompt(&self) {
+        if self.prompt {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "> ");
+            let _ = out.flush();
+        }
     }
 }
 
@@ -80,6 +110,7 @@ impl Handler<Line> for Repl {
                 self.print(HELP);
                 return Box::pin(fut::ready(ReplAction::Continue));
             }
+            Ok(Some(Command::StatusAll)) => return self.status_all(),
             Ok(Some(Command::Request(request))) => request,
             Err(e) => {
                 self.print(&format!("Error: {e}"));

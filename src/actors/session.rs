@@ -6,8 +6,13 @@
 //! sends without reading cannot grow the server's memory: answers wait in a small output buffer,
 //! then in the pending queue, and once the queue is full the session stops reading until answers
 //! drain; the client's own socket then fills up. Requests answered at once (the direct path) go
-//! straight to the output buffer, and decoding pauses while it is full. When that happens because the client does not
-//! read (the output buffer is full too), it is logged once per connection.
+//! straight to the output buffer, and decoding pauses while it is full. When that happens because
+//! the client does not read (the output buffer is full too), it is logged once per connection.
+//!
+//! Bytes are bounded as well as requests: each request is charged what it and its answer may hold
+//! ([`budget::cost`]) against the connection's budget (`max_connection_bytes`) and the server's
+//! ([`Budget`]) until its answer is written to the socket. A request that does not fit waits,
+//! decoded, and the session reads nothing more until it fits.
 //!
 //! A broken stream (bad magic or version, a frame too long or too short, a frame that does not arrive
 //! within `frame_timeout` of its first byte) is answered with one error frame of id 0, then the
@@ -17,6 +22,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+
+use std::collections::VecDeque;
 
 use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
@@ -28,13 +35,28 @@ use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::{self, Budget, Charge};
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
 use crate::error::Error;
-use crate::protocol::codec::{encode, write_frame};
+use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
 
-type Pending = Pin<Box<dyn Future<Output = (u64, Response)> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = (u64, Response, Held)> + Send>>;
+
+/// What one request is charged until its answer is written: its share of the connection's budget
+/// and of the server's.
+struct Held {
+    cost: usize,
+    _charge: Charge,
+}
+
+/// A decoded request that waits for room in a budget.
+struct Waiting {
+    id: u64,
+    request: Request,
+    cost: usize,
+}
 
 /// Answers are taken from the pending queue only while the output buffer holds less than this.
 const OUT_HIGH_WATER: usize = 64 * 1024;
@@ -52,6 +74,7 @@ pub async fn run(
 ) {
     let peer = stream.peer_addr().ok();
     let (read, write) = stream.into_split();
+    let gateway_budget = gateway.budget().clone();
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
         limits,
@@ -63,6 +86,12 @@ pub async fn run(
         input: BytesMut::with_capacity(READ_CHUNK),
         out: BytesMut::new(),
         pending: FuturesUnordered::new(),
+        budget: gateway_budget,
+        held: 0,
+        unwritten: VecDeque::new(),
+        queued: 0,
+        written: 0,
+        waiting: None,
         reading: true,
         frame_started: None,
         warned_full: false,
@@ -107,6 +136,17 @@ struct Session {
     /// Encoded answers not yet written.
     out: BytesMut,
     pending: FuturesUnordered<Pending>,
+    /// The server's byte budget.
+    budget: Budget,
+    /// Bytes this connection is charged: requests in flight and answers not yet written.
+    held: usize,
+    /// The charges of answers in `out`, each with the stream position its answer ends at.
+    unwritten: VecDeque<(u64, Held)>,
+    /// Bytes ever put in `out`, and bytes ever written from it.
+    queued: u64,
+    written: u64,
+    /// A decoded request that did not fit in a budget yet.
+    waiting: Option<Waiting>,
     /// False once the client closed its side.
     reading: bool,
     /// When the first byte of the frame now in `input` arrived (`None` if `input` is empty).
@@ -127,7 +167,20 @@ impl Session {
     }
 
     fn can_read(&self) -> bool {
-        self.reading && !self.queue_full() && !self.out_full()
+        self.reading && !self.queue_full() && !self.out_full() && self.waiting.is_none()
+    }
+
+    /// Whether a request of `cost` bytes fits in the connection's budget (a connection with
+    /// nothing charged may always start one request).
+    fn fits(&self, cost: usize) -> bool {
+        self.held == 0 || self.held + cost <= self.limits.max_connection_bytes
+    }
+
+    /// The server's budget for the waiting request, once it fits the connection's.
+    fn charge_waiting(&self) -> Option<(usize, Budget)> {
+        let waiting = self.waiting.as_ref()?;
+        self.fits(waiting.cost)
+            .then(|| (waiting.cost, self.budget.clone()))
     }
 
     /// The main loop: decode, start requests, write answers, read more, watch the frame deadline.
@@ -147,13 +200,18 @@ impl Session {
             if self.input.capacity() - self.input.len() < READ_CHUNK {
                 self.input.reserve(READ_CHUNK);
             }
+            let waiting = self.charge_waiting();
             tokio::select! {
-                Some((id, response)) = self.pending.next(), if take_answers => {
-                    self.queue_answer(id, &response);
+                Some((id, response, held)) = self.pending.next(), if take_answers => {
+                    self.queue_answer(id, &response, Some(held));
+                }
+                charge = charge(waiting.clone()), if waiting.is_some() => {
+                    self.start_waiting(charge);
                 }
                 written = self.write.write_buf(&mut self.out), if !self.out.is_empty() => {
-                    if !matches!(written, Ok(n) if n > 0) {
-                        return End::Done;
+                    match written {
+                        Ok(n) if n > 0 => self.wrote(n),
+                        _ => return End::Done,
                     }
                 }
                 read = self.read.read_buf(&mut self.input), if self.can_read() => {
@@ -171,11 +229,39 @@ impl Session {
         }
     }
 
+    /// `n` more bytes of `out` reached the socket: the answers they complete give their charges
+    /// back.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while let Some((end, _)) = self.unwritten.front() {
+            if *end > self.written {
+                break;
+            }
+            if let Some((_, held)) = self.unwritten.pop_front() {
+                self.held -= held.cost;
+            }
+        }
+    }
+
+    /// Starts the waiting request, now that the server's budget gave it `charge`.
+    fn start_waiting(&mut self, charge: Charge) {
+        if let Some(Waiting { id, request, cost }) = self.waiting.take() {
+            self.run(
+                id,
+                request,
+                Held {
+                    cost,
+                    _charge: charge,
+                },
+            );
+        }
+    }
+
     /// Starts every whole frame in `input` while the queue has room; tracks the frame deadline.
     /// Returns how many frames were decoded.
     fn decode_ready(&mut self) -> Result<usize, Error> {
         let mut decoded = 0;
-        while !self.queue_full() && !self.out_full() {
+        while !self.queue_full() && !self.out_full() && self.waiting.is_none() {
             match self.codec.decode(&mut self.input) {
                 Ok(Some(frame)) => {
                     self.start(frame);
@@ -197,7 +283,8 @@ impl Session {
             self.warned_full = true;
         }
         // The deadline runs from the first byte of a frame, and not while we hold the client back.
-        self.frame_started = if self.input.is_empty() || self.queue_full() || self.out_full() {
+        let held_back = self.queue_full() || self.out_full() || self.waiting.is_some();
+        self.frame_started = if self.input.is_empty() || held_back {
             None
         } else if decoded > 0 || self.frame_started.is_none() {
             Some(Instant::now())
@@ -229,25 +316,52 @@ impl Session {
         self.frame_started = None;
     }
 
-    /// Decodes one frame and starts its request; a body that does not decode is answered at once
-    /// under its id.
+    /// Decodes one frame and starts its request, or keeps it waiting if it does not fit in a
+    /// budget; a body that does not decode is answered at once under its id.
     fn start(&mut self, frame: Frame) {
         let id = frame.id;
-        match frame.decode::<Request>() {
-            Ok(request) => match self.gateway.start(request, &self.order) {
-                Started::Now(response) => self.queue_answer(id, &response),
-                Started::Later(later) => self.pending.push(Box::pin(async move {
-                    let response = later.await;
-                    (id, response)
-                })),
-            },
-            Err(e) => self.queue_answer(id, &Response::from(e)),
+        let request = match frame.decode::<Request>() {
+            Ok(request) => request,
+            Err(e) => return self.queue_answer(id, &Response::from(e), None),
+        };
+        let nodes = match request {
+            Request::Status | Request::Ring => self.gateway.node_count(),
+            _ => 1,
+        };
+        let cost = budget::cost(&request, frame.body.len() + HEADER_LEN, nodes);
+        let charge = if self.fits(cost) {
+            self.budget.try_charge(cost)
+        } else {
+            None
+        };
+        match charge {
+            Some(charge) => self.run(
+                id,
+                request,
+                Held {
+                    cost,
+                    _charge: charge,
+                },
+            ),
+            None => self.waiting = Some(Waiting { id, request, cost }),
         }
     }
 
-    /// Encodes one answer into the output buffer. The first invalid request of a connection (one
-    /// the client should not have sent) is logged.
-    fn queue_answer(&mut self, id: u64, response: &Response) {
+    /// Starts `request`, charged `held` until its answer is written.
+    fn run(&mut self, id: u64, request: Request, held: Held) {
+        self.held += held.cost;
+        match self.gateway.start(request, &self.order) {
+            Started::Now(response) => self.queue_answer(id, &response, Some(held)),
+            Started::Later(later) => self.pending.push(Box::pin(async move {
+                let response = later.await;
+                (id, response, held)
+            })),
+        }
+    }
+
+    /// Encodes one answer into the output buffer; its charge is kept until it is written. The
+    /// first invalid request of a connection (one the client should not have sent) is logged.
+    fn queue_answer(&mut self, id: u64, response: &Response, held: Option<Held>) {
         if let Response::Error(reply) = response {
             let invalid = matches!(reply.code, ErrorCode::Protocol | ErrorCode::BadRequest);
             if invalid && !self.warned_invalid {
@@ -262,7 +376,12 @@ impl Session {
             )))
         });
         if let Ok(body) = body {
+            let before = self.out.len();
             write_frame(id, &body, &mut self.out);
+            self.queued += (self.out.len() - before) as u64;
+        }
+        if let Some(held) = held {
+            self.unwritten.push_back((self.queued, held));
         }
     }
 
@@ -272,7 +391,7 @@ impl Session {
     async fn close_with(&mut self, error: Error) {
         tracing::warn!(peer = ?self.peer, "closing connection: {error}");
         self.warned_invalid = true; // just logged
-        self.queue_answer(0, &Response::from(error));
+        self.queue_answer(0, &Response::from(error), None);
         let flushed = timeout(LINGER, self.write.write_all_buf(&mut self.out)).await;
         if !matches!(flushed, Ok(Ok(()))) {
             return;
@@ -283,5 +402,13 @@ impl Session {
             while matches!(self.read.read(&mut scrap).await, Ok(n) if n > 0) {}
         };
         let _ = timeout(LINGER, drain).await;
+    }
+}
+
+/// The server's budget for a request of `cost` bytes, once there is room (never, if `None`).
+async fn charge(waiting: Option<(usize, Budget)>) -> Charge {
+    match waiting {
+        Some((cost, budget)) => budget.charge(cost).await,
+        None => std::future::pending().await,
     }
 }

@@ -3,6 +3,7 @@
 use clap::Args;
 use ringkv::command::{parse, Command, HELP};
 use ringkv::render::render;
+use ringkv::status_all::status_all;
 use ringkv::{Client, Response};
 
 /// Arguments of `ringkv client`.
@@ -29,6 +30,7 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Exit) => return Ok(()),
+        Some(Command::StatusAll) => return status_all_over(args),
         Some(Command::Request(request)) => request,
     };
     let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
@@ -44,4 +46,22 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         other => say!("{}", render(&other)),
     }
     Ok(())
+}
+
+/// `status --all` over one connection, printed page by page.
+fn status_all_over(args: &ClientArgs) -> anyhow::Result<()> {
+    let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = Client::connect_timeout(&args.addr, timeout).await?;
+        let client = std::sync::Arc::new(tokio::sync::Mutex::new(client));
+        let ask = |request: ringkv::Request| {
+            let client = client.clone();
+            async move { client.lock().await.request(&request).await }
+        };
+        status_all(ask, |text| say!("{text}")).await?;
+        anyhow::Ok(())
+    })
 }

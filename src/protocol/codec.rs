@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// The four bytes every frame starts with after its length: `RGKV`.
 pub const MAGIC: [u8; 4] = *b"RGKV";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The default maximum length of a frame (what follows the length prefix), in bytes: 1 MiB.
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 /// Bytes of header after the length prefix: magic (4), version (1), request id (8).
@@ -280,7 +280,8 @@ mod tests {
         write_frame(1, &[2], &mut buf);
         buf[8] = 9;
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
-        assert!(err.to_string().contains("expected 1, received 9"), "{err}");
+        let expected = format!("expected {VERSION}, received 9");
+        assert!(err.to_string().contains(&expected), "{err}");
     }
 
     #[test]

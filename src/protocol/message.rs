@@ -23,7 +23,7 @@ pub enum Request {
         /// How much to add.
         amount: u64,
     },
-    /// Every node and the counters it holds. Tag 2.
+    /// Every node and the first [`STATUS_KEYS_PER_NODE`] counters it holds. Tag 2.
     Status,
     /// Each node's share of the ring. Tag 3.
     Ring,
@@ -49,7 +49,23 @@ pub enum Request {
         /// How long, in milliseconds.
         millis: u64,
     },
+    /// One page of a node's keys in key order, for `status --all`. Tag 8.
+    StatusPage {
+        /// The node's port.
+        port: u16,
+        /// The keys it owns (primary copies), or its further replicas.
+        owned: bool,
+        /// Only keys greater than this one (the last key of the previous page).
+        after: Option<String>,
+        /// The most keys in the page (at most [`MAX_PAGE_KEYS`]).
+        limit: u32,
+    },
 }
+
+/// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].
+pub const STATUS_KEYS_PER_NODE: usize = 100;
+/// The most keys one [`Request::StatusPage`] answer holds.
+pub const MAX_PAGE_KEYS: u32 = 1000;
 
 /// The answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +118,19 @@ pub enum Response {
         /// For how long, in milliseconds.
         millis: u64,
     },
+    /// One page of a node's keys (answer to `StatusPage`). Tag 9.
+    StatusPage(StatusPage),
+}
+
+/// One page of a node's keys: a page with fewer than the `limit` asked for is the last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusPage {
+    /// The node's port.
+    pub port: u16,
+    /// Whether these are keys it owns (primary copies) or further replicas.
+    pub owned: bool,
+    /// The `(key, value)` pairs, sorted by key.
+    pub entries: Vec<(String, u64)>,
 }
 
 /// What every node holds, and how replication is doing.
@@ -136,6 +165,9 @@ pub struct NodeStatus {
     pub replicas: Vec<(String, u64)>,
     /// How many hinted writes it keeps for nodes that are down.
     pub hints: u64,
+    /// How many keys it holds beyond those listed (a node lists at most
+    /// [`STATUS_KEYS_PER_NODE`]; `StatusPage` requests give the rest).
+    pub more: u64,
 }
 
 /// Each node's share of the ring.

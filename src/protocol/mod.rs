@@ -9,5 +9,5 @@ mod message;
 pub use codec::{Frame, FrameCodec, FrameError, MAGIC, MAX_FRAME_LEN, VERSION};
 pub use message::{
     ErrorCode, ErrorReply, NodeShare, NodeState, NodeStatus, Request, Response, RingReport,
-    StatusReport,
+    StatusPage, StatusReport, MAX_PAGE_KEYS, STATUS_KEYS_PER_NODE,
 };

@@ -10,6 +10,7 @@
 
 mod chunks;
 mod keymap;
+mod page;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher as _};

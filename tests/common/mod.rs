@@ -32,12 +32,12 @@ pub fn addr(cluster: &Cluster) -> String {
     format!("127.0.0.1:{}", cluster.ports()[0])
 }
 
-/// One frame built by hand: u32 BE length, `RGKV`, version 1, u64 BE id, body.
+/// One frame built by hand: u32 BE length, `RGKV`, the protocol version, u64 BE id, body.
 pub fn frame(id: u64, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(17 + body.len());
     out.extend_from_slice(&(13 + body.len() as u32).to_be_bytes());
     out.extend_from_slice(b"RGKV");
-    out.push(1);
+    out.push(ringkv::protocol::VERSION);
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(body);
     out
@@ -79,7 +79,8 @@ pub async fn read_frame(stream: &mut TcpStream) -> (u64, Vec<u8>) {
         let len = stream.read_u32().await.expect("length prefix") as usize;
         let mut rest = vec![0; len];
         stream.read_exact(&mut rest).await.expect("frame");
-        assert_eq!(&rest[..5], b"RGKV\x01", "magic and version");
+        assert_eq!(&rest[..4], b"RGKV", "magic");
+        assert_eq!(rest[4], ringkv::protocol::VERSION, "version");
         let id = u64::from_be_bytes(rest[5..13].try_into().expect("8 bytes"));
         (id, rest[13..].to_vec())
     };
@@ -114,7 +115,7 @@ pub async fn expect_closed(stream: &mut TcpStream) {
 
 /// Every `(port, key, value)` the cluster holds.
 pub async fn counters(cluster: &Cluster) -> Vec<(u16, String, u64)> {
-    let status = cluster.status().await.expect("status");
+    let status = cluster.status_all().await.expect("status");
     status
         .nodes
         .into_iter()

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::budget::Budget;
 use super::gateway::Gateway;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
@@ -156,6 +157,8 @@ pub struct Router {
     me: Option<Addr<Router>>,
     /// The direct path this Router publishes its view into.
     direct: Arc<Direct>,
+    /// The byte budget every connection of this cluster shares.
+    budget: Budget,
     /// A membership change is under way: publishes wait for its end.
     moving: bool,
     /// Whether replicas may have drifted apart since the last anti-entropy pass.
@@ -201,6 +204,8 @@ impl Router {
         let next_id = seeds.iter().map(|s| s.id).max().unwrap_or(0) + 1;
         let direct = Arc::new(Direct::new());
         let shared = direct.clone();
+        let budget = Budget::new(config.limits.max_server_bytes);
+        let budget_here = budget.clone();
         let router = Router::create(move |ctx| {
             let mut router = Router {
                 ring: Arc::new(Ring::new(config.vnodes)),
@@ -210,6 +215,7 @@ impl Router {
                 stats: Arc::default(),
                 me: Some(ctx.address()),
                 direct: shared,
+                budget: budget_here,
                 moving: false,
                 drift: Drift::default(),
             };
@@ -225,7 +231,7 @@ impl Router {
             router.publish();
             router
         });
-        Ok(Gateway::new(router, direct))
+        Ok(Gateway::new(router, direct, budget))
     }
 
     /// Starts a node under a supervisor (not yet on the ring).
@@ -255,7 +261,7 @@ impl Router {
 
     /// The way into this cluster, for node listeners.
     fn gateway(&self) -> Gateway {
-        Gateway::new(self.address(), self.direct.clone())
+        Gateway::new(self.address(), self.direct.clone(), self.budget.clone())
     }
 
     /// Publishes the current ring and node states to the direct path (unless keys are moving).
@@ -371,6 +377,12 @@ impl Handler<Exec> for Router {
             Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port)),
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
+            Request::StatusPage {
+                port,
+                owned,
+                after,
+                limit,
+            } => AtomicOrNot::Free(self.status_page(port, owned, after, limit)),
         }
     }
 }

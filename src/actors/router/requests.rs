@@ -14,11 +14,14 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::health::NodeTimedOut;
 use super::{InflightGuard, Router, Stats};
-use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
+use crate::actors::node::{call, NodeCall, NodeOp, NodeReply, Summary};
 use crate::command::check_key;
 use crate::counter::Counter;
 use crate::error::{Error, Result};
-use crate::protocol::{NodeShare, NodeStatus, Response, RingReport, StatusReport};
+use crate::protocol::{
+    NodeShare, NodeStatus, Response, RingReport, StatusPage, StatusReport, MAX_PAGE_KEYS,
+    STATUS_KEYS_PER_NODE,
+};
 use crate::replication::{coordinator, read_targets, write_targets, NodeState, Target};
 use crate::ring::{key_token, NodeId};
 use crate::store::Entry;
@@ -148,19 +151,25 @@ impl Router {
         let direct_repairs = self.direct.read_repairs();
         let ring = self.ring.clone();
         let q = self.quorums();
-        let nodes: Vec<(NodeId, u16, NodeState, Recipient<NodeCall>)> = self
+        let nodes: Vec<(u16, NodeState, Recipient<NodeCall>)> = self
             .nodes
-            .iter()
-            .map(|(&id, n)| (id, n.port, n.state, n.call.clone()))
+            .values()
+            .map(|n| (n.port, n.state, n.call.clone()))
             .collect();
         Box::pin(async move {
-            let dumps = join_all(nodes.iter().map(|(_, _, state, node)| async {
-                if *state == NodeState::Down {
-                    return None;
-                }
-                match call(node, NodeOp::Dump, ctx.timeout).await {
-                    Ok(NodeReply::Dump(list, hints)) => Some((list, hints)),
-                    _ => None,
+            let summaries = join_all(nodes.iter().map(|(_, state, node)| {
+                let op = NodeOp::Summary {
+                    ring: ring.clone(),
+                    limit: STATUS_KEYS_PER_NODE,
+                };
+                async move {
+                    if *state == NodeState::Down {
+                        return Summary::default();
+                    }
+                    match call(node, op, ctx.timeout).await {
+                        Ok(NodeReply::Summary(summary)) => summary,
+                        _ => Summary::default(),
+                    }
                 }
             }))
             .await;
@@ -173,20 +182,52 @@ impl Router {
                 anti_entropy_repairs: ctx.stats.anti_entropy_repairs.load(Ordering::Relaxed),
                 anti_entropy_passes: ctx.stats.anti_entropy_passes.load(Ordering::Relaxed),
             };
-            for ((id, port, state, _), dump) in nodes.iter().zip(dumps) {
-                let (list, hints) = dump.unwrap_or_default();
-                let (counters, replicas) = list
-                    .into_iter()
-                    .partition(|(k, _)| ring.owner(k.as_bytes()) == Some(*id));
+            for ((port, state, _), summary) in nodes.iter().zip(summaries) {
+                let listed = summary.counters.len() + summary.replicas.len();
                 report.nodes.push(NodeStatus {
                     port: *port,
                     state: *state,
-                    counters,
-                    replicas,
-                    hints: hints as u64,
+                    counters: summary.counters,
+                    replicas: summary.replicas,
+                    hints: summary.hints as u64,
+                    more: summary.keys.saturating_sub(listed) as u64,
                 });
             }
             Response::Status(report)
+        })
+    }
+
+    /// One page of a node's keys for `status --all`.
+    pub(super) fn status_page(
+        &self,
+        port: u16,
+        owned: bool,
+        after: Option<String>,
+        limit: u32,
+    ) -> ResponseFuture<Response> {
+        let timeout = self.config.request_timeout;
+        let ring = self.ring.clone();
+        let node = self.nodes.values().find(|n| n.port == port);
+        let Some(node) = node.map(|n| n.call.clone()) else {
+            let e = Error::NoSuchNode(port);
+            return Box::pin(std::future::ready(Response::from(e)));
+        };
+        let op = NodeOp::Page {
+            ring,
+            owned,
+            after,
+            limit: limit.min(MAX_PAGE_KEYS) as usize,
+        };
+        Box::pin(async move {
+            match call(&node, op, timeout).await {
+                Ok(NodeReply::Page(entries)) => Response::StatusPage(StatusPage {
+                    port,
+                    owned,
+                    entries,
+                }),
+                Ok(_) => Response::from(Error::Server("unexpected answer to a page".into())),
+                Err(e) => Response::from(e),
+            }
         })
     }
 
