@@ -45,6 +45,33 @@ impl ArcSet {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The ring whose arcs the set numbers.
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+
+    /// The numbers of the arcs in the set, ascending.
+    pub fn numbers(&self) -> Vec<u32> {
+        let numbered = self.member.iter().enumerate();
+        numbered
+            .filter(|(_, &m)| m)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// The set of arcs `numbers` of `ring`; `None` if a number is not an arc of the ring.
+    pub fn from_numbers(ring: Arc<Ring>, numbers: &[u32]) -> Option<Self> {
+        let mut set = ArcSet::new(ring);
+        for &i in numbers {
+            let i = i as usize;
+            if i >= set.member.len() {
+                return None;
+            }
+            set.insert(i);
+        }
+        Some(set)
+    }
 }
 
 /// Keys to copy: those on `arcs`, from `source` to `target` (as hints for `hint_for` if set).

@@ -25,6 +25,8 @@ pub fn render(response: &Response) -> String {
         ),
         Response::Error(e) => format!("Error: {}", e.message),
         Response::StatusPage(page) => render_page(page),
+        Response::NodeReply(Ok(_)) => "(a node-to-node answer)".to_owned(),
+        Response::NodeReply(Err(e)) => format!("Error: {}", e.message),
         Response::NodePaused { port, millis } => {
             format!(
                 "Node on port {port} paused for {:.1} s",

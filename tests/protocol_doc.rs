@@ -15,6 +15,7 @@ use common::*;
 use piped::run_piped;
 use ringkv::actors::ServerLimits;
 use ringkv::protocol::codec::{decode, encode};
+use ringkv::protocol::peer::{RingSpec, WireOp, WireReply};
 use ringkv::protocol::{
     ErrorCode, ErrorReply, FrameCodec, NodeShare, NodeStatus, RingReport, StatusPage, StatusReport,
 };
@@ -168,6 +169,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::KillNode { .. } => "KillNode",
         Request::PauseNode { .. } => "PauseNode",
         Request::StatusPage { .. } => "StatusPage",
+        Request::NodeCall(_) => "NodeCall",
     }
 }
 
@@ -183,7 +185,112 @@ fn response_name(response: &Response) -> &'static str {
         Response::Error(_) => "Error",
         Response::NodePaused { .. } => "NodePaused",
         Response::StatusPage(_) => "StatusPage",
+        Response::NodeReply(_) => "NodeReply",
     }
+}
+
+fn wire_op_name(op: &WireOp) -> &'static str {
+    match op {
+        WireOp::Increment { .. } => "Increment",
+        WireOp::Read { .. } => "Read",
+        WireOp::Merge { .. } => "Merge",
+        WireOp::TakeHints(_) => "TakeHints",
+        WireOp::Entries(_) => "Entries",
+        WireOp::EntriesFor { .. } => "EntriesFor",
+        WireOp::EntriesIn { .. } => "EntriesIn",
+        WireOp::DropIn { .. } => "DropIn",
+        WireOp::Digests(_) => "Digests",
+        WireOp::Dump => "Dump",
+        WireOp::Summary { .. } => "Summary",
+        WireOp::Page { .. } => "Page",
+        WireOp::KeyCount(_) => "KeyCount",
+        WireOp::Ping => "Ping",
+        WireOp::Pause(_) => "Pause",
+        WireOp::Crash => "Crash",
+        WireOp::Stop => "Stop",
+    }
+}
+
+fn wire_reply_name(reply: &WireReply) -> &'static str {
+    match reply {
+        WireReply::Done => "Done",
+        WireReply::State(_) => "State",
+        WireReply::Count(_) => "Count",
+        WireReply::Entries(_) => "Entries",
+        WireReply::Digests(_) => "Digests",
+        WireReply::Counts(..) => "Counts",
+        WireReply::Dump(..) => "Dump",
+        WireReply::Summary(..) => "Summary",
+        WireReply::Page(_) => "Page",
+    }
+}
+
+#[test]
+fn node_call_tables_match_the_code() {
+    let ring = RingSpec {
+        vnodes: 1,
+        nodes: vec![],
+    };
+    let ops = [
+        WireOp::Increment {
+            key: key(),
+            amount: 1,
+            hint_for: None,
+        },
+        WireOp::Read {
+            key: key(),
+            hint_for: None,
+        },
+        WireOp::Merge {
+            entries: vec![],
+            hint_for: None,
+        },
+        WireOp::TakeHints(1),
+        WireOp::Entries(None),
+        WireOp::EntriesFor {
+            ring: ring.clone(),
+            replicas: 1,
+            node: 1,
+        },
+        WireOp::EntriesIn {
+            ring: ring.clone(),
+            arcs: vec![],
+        },
+        WireOp::DropIn {
+            ring: ring.clone(),
+            arcs: vec![],
+        },
+        WireOp::Digests(ring.clone()),
+        WireOp::Dump,
+        WireOp::Summary {
+            ring: ring.clone(),
+            limit: 1,
+        },
+        WireOp::Page {
+            ring: ring.clone(),
+            owned: true,
+            after: None,
+            limit: 1,
+        },
+        WireOp::KeyCount(ring),
+        WireOp::Ping,
+        WireOp::Pause(1),
+        WireOp::Crash,
+        WireOp::Stop,
+    ];
+    check_tags("### Node calls", &ops, wire_op_name);
+    let replies = [
+        WireReply::Done,
+        WireReply::State(None),
+        WireReply::Count(1),
+        WireReply::Entries(vec![]),
+        WireReply::Digests(Default::default()),
+        WireReply::Counts(1, 1),
+        WireReply::Dump(vec![], 1),
+        WireReply::Summary(vec![], vec![], 1, 1),
+        WireReply::Page(vec![]),
+    ];
+    check_tags("### Node replies", &replies, wire_reply_name);
 }
 
 fn code_name(code: ErrorCode) -> &'static str {
@@ -227,6 +334,7 @@ fn tag_tables_match_the_code() {
             after: None,
             limit: 1,
         },
+        Request::NodeCall(WireOp::Ping),
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -274,6 +382,7 @@ fn tag_tables_match_the_code() {
             owned: true,
             entries: vec![],
         }),
+        Response::NodeReply(Ok(WireReply::Done)),
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [

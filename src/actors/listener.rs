@@ -9,7 +9,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use actix::Recipient;
+
 use super::gateway::Gateway;
+use super::node::NodeCall;
+use super::remote::serve::NodeCalls;
 use super::session;
 use crate::error::Result;
 use crate::protocol::codec::{encode, write_frame};
@@ -54,6 +58,7 @@ pub fn start(
     listener: std::net::TcpListener,
     gateway: Gateway,
     limits: ServerLimits,
+    node: Option<Recipient<NodeCall>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     if tokio::runtime::Handle::try_current().is_err() {
@@ -61,7 +66,7 @@ pub fn start(
     }
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
-    actix_rt::spawn(accept_loop(listener, gateway, limits, shutdown));
+    actix_rt::spawn(accept_loop(listener, gateway, limits, node, shutdown));
     Ok(())
 }
 
@@ -69,6 +74,7 @@ async fn accept_loop(
     listener: TcpListener,
     gateway: Gateway,
     limits: ServerLimits,
+    node: Option<Recipient<NodeCall>>,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,8 +95,9 @@ async fn accept_loop(
         };
         warned_full = false;
         let (gateway, limits, token) = (gateway.clone(), limits.clone(), shutdown.clone());
+        let calls = NodeCalls::new(node.clone());
         actix_rt::spawn(async move {
-            session::run(stream, gateway, limits, token).await;
+            session::run(stream, gateway, limits, calls, token).await;
             drop(permit);
         });
     }

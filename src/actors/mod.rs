@@ -5,6 +5,7 @@
 //! - [`Router`] owns the [`crate::ring::Ring`] and the node handles, routes requests and moves keys;
 //! - [`Repl`] turns text lines into requests and prints the answers;
 //! - `listener` and `session` serve the framed protocol on a node's port, one task per connection;
+//! - [`RemoteNode`] stands in for a node in another process, speaking node calls over TCP;
 //! - [`Gateway`] takes each request in: the direct path ([`crate::direct`]) when every replica is
 //!   up, else a message to the Router.
 
@@ -13,6 +14,7 @@ pub mod gateway;
 mod listener;
 pub mod node;
 mod node_ops;
+pub mod remote;
 mod repl;
 pub(crate) mod router;
 mod session;
@@ -21,5 +23,6 @@ pub use budget::Budget;
 pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
+pub use remote::RemoteNode;
 pub use repl::{Line, Repl, ReplAction};
 pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown};

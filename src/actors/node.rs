@@ -82,16 +82,17 @@ impl NodeActor {
         self.port
     }
 
-    fn serve(&mut self, listener: std::net::TcpListener) -> Result<()> {
+    fn serve(&mut self, listener: std::net::TcpListener, me: Recipient<NodeCall>) -> Result<()> {
         self.shutdown = CancellationToken::new();
         let (gateway, limits) = (self.gateway.clone(), self.options.limits.clone());
-        listener::start(listener, gateway, limits, self.shutdown.clone())
+        listener::start(listener, gateway, limits, Some(me), self.shutdown.clone())
     }
 
     /// After a crash: wait out the back-off, listen again, tell the Router.
     fn come_back(&mut self, ctx: &mut Context<Self>) {
         ctx.run_later(self.options.restart_backoff, |act, ctx| {
-            match bind(&act.options.host, act.port).and_then(|l| act.serve(l)) {
+            let me = ctx.address().recipient();
+            match bind(&act.options.host, act.port).and_then(|l| act.serve(l, me)) {
                 Ok(()) => act.reload(ctx),
                 Err(e) => {
                     tracing::warn!(port = act.port, "restart failed, retrying: {e}");
@@ -149,7 +150,7 @@ impl Actor for NodeActor {
             return;
         }
         if let Some(listener) = self.listener.take() {
-            if let Err(e) = self.serve(listener) {
+            if let Err(e) = self.serve(listener, ctx.address().recipient()) {
                 tracing::error!(port = self.port, "cannot serve: {e}");
             }
         }

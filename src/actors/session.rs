@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use super::budget::{self, Budget, Charge};
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
+use super::remote::serve::NodeCalls;
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
@@ -70,6 +71,7 @@ pub async fn run(
     stream: TcpStream,
     gateway: Gateway,
     limits: ServerLimits,
+    calls: NodeCalls,
     shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr().ok();
@@ -79,6 +81,7 @@ pub async fn run(
         codec: FrameCodec::new(limits.max_frame_len),
         limits,
         gateway,
+        calls,
         order: Order::new(),
         peer,
         read,
@@ -126,6 +129,8 @@ struct Session {
     codec: FrameCodec,
     limits: ServerLimits,
     gateway: Gateway,
+    /// Node calls from a Router in another process, for this port's node.
+    calls: NodeCalls,
     /// Keeps this connection's requests in order across the direct path and the Router.
     order: Order,
     peer: Option<SocketAddr>,
@@ -350,7 +355,11 @@ impl Session {
     /// Starts `request`, charged `held` until its answer is written.
     fn run(&mut self, id: u64, request: Request, held: Held) {
         self.held += held.cost;
-        match self.gateway.start(request, &self.order) {
+        let started = match request {
+            Request::NodeCall(op) => Started::Later(self.calls.answer(op)),
+            request => self.gateway.start(request, &self.order),
+        };
+        match started {
             Started::Now(response) => self.queue_answer(id, &response, Some(held)),
             Started::Later(later) => self.pending.push(Box::pin(async move {
                 let response = later.await;

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::peer::{WireOp, WireReply};
 use crate::error::Error;
 pub use crate::replication::NodeState;
 
@@ -60,6 +61,8 @@ pub enum Request {
         /// The most keys in the page (at most [`MAX_PAGE_KEYS`]).
         limit: u32,
     },
+    /// A node-to-node call for the node listening on this port (see [`super::peer`]). Tag 9.
+    NodeCall(WireOp),
 }
 
 /// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].
@@ -120,6 +123,8 @@ pub enum Response {
     },
     /// One page of a node's keys (answer to `StatusPage`). Tag 9.
     StatusPage(StatusPage),
+    /// A node's answer to a `NodeCall`. Tag 10.
+    NodeReply(std::result::Result<WireReply, ErrorReply>),
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.

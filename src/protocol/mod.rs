@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod message;
+pub mod peer;
 
 pub use codec::{Frame, FrameCodec, FrameError, MAGIC, MAX_FRAME_LEN, VERSION};
 pub use message::{

@@ -383,6 +383,10 @@ impl Handler<Exec> for Router {
                 after,
                 limit,
             } => AtomicOrNot::Free(self.status_page(port, owned, after, limit)),
+            Request::NodeCall(_) => {
+                let e = Error::BadRequest("a node call is answered by a node's own port".into());
+                AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
+            }
         }
     }
 }

@@ -1,0 +1,125 @@
+//! Nodes in other processes: a [`RemoteNode`] stands in for one, so that the Router reaches it
+//! through the same `Recipient<NodeCall>` as a local [`crate::actors::NodeActor`].
+//!
+//! - `link`: one pipelined TCP connection to the node's own port, carrying node calls in their
+//!   wire form ([`crate::protocol::peer`]) and batching whatever is waiting into one write;
+//! - `convert`: [`NodeOp`]/[`NodeReply`] to and from that wire form;
+//! - `serve`: the other end, a node's session answering the calls it receives.
+//!
+//! A call to a node whose process cannot be reached fails at once with
+//! [`Error::Unavailable`](crate::Error::Unavailable), as a call to a crashed local node does; the
+//! next call tries to connect again (at most one attempt per [`RETRY`]).
+
+mod convert;
+mod link;
+pub(crate) mod serve;
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use self::convert::{op_to_wire, reply_from_wire};
+use self::link::Link;
+use super::node::{NodeCall, NodeReply};
+use crate::error::{Error, Result};
+use crate::protocol::peer::WireOp;
+
+/// After a failed connect, calls fail at once for this long before the next attempt.
+pub const RETRY: Duration = Duration::from_millis(200);
+
+/// Stands in for the node listening at `addr` in another process.
+pub struct RemoteNode {
+    addr: String,
+    link: Option<Link>,
+    failed_at: Option<Instant>,
+}
+
+/// A node's answer on its way back.
+type Reply = std::pin::Pin<Box<dyn std::future::Future<Output = Result<NodeReply>>>>;
+
+impl RemoteNode {
+    /// A stand-in for the node at `addr` (`HOST:PORT`); it connects on the first call.
+    pub fn new(addr: impl Into<String>) -> Self {
+        RemoteNode {
+            addr: addr.into(),
+            link: None,
+            failed_at: None,
+        }
+    }
+
+    /// Starts a stand-in for the node at `addr` and returns the handle the Router calls.
+    pub fn start_for(addr: impl Into<String>) -> Recipient<NodeCall> {
+        RemoteNode::new(addr).start().recipient()
+    }
+
+    /// The address of the node it stands in for.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn link_open(&self) -> bool {
+        self.link.as_ref().is_some_and(Link::is_open)
+    }
+
+    /// Connects, holding every other call back until done (so calls keep their order and one
+    /// connection serves them all).
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        let addr = self.addr.clone();
+        let open = async move { link::open(&addr).await };
+        ctx.wait(
+            fut::wrap_future(open).map(|opened, act: &mut RemoteNode, _| match opened {
+                Ok(link) => {
+                    act.link = Some(link);
+                    act.failed_at = None;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    act.link = None;
+                    act.failed_at = Some(Instant::now());
+                }
+            }),
+        );
+    }
+
+    /// Sends `op` over the link if it is open.
+    fn send_now(&self, op: WireOp) -> Reply {
+        let Some(link) = self.link.as_ref().filter(|l| l.is_open()) else {
+            let e = Error::Unavailable(format!("node at {} is unreachable", self.addr));
+            return Box::pin(std::future::ready(Err(e)));
+        };
+        let (answer, reply) = oneshot::channel();
+        link.send(op, answer);
+        Box::pin(async move {
+            let reply = reply
+                .await
+                .map_err(|_| Error::Unavailable("the link closed".into()))?;
+            reply.map(reply_from_wire)
+        })
+    }
+}
+
+impl Actor for RemoteNode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<NodeCall> for RemoteNode {
+    type Result = ResponseActFuture<Self, Result<NodeReply>>;
+
+    fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
+        let wire = op_to_wire(op);
+        let retry_due = self.failed_at.is_none_or(|t| t.elapsed() >= RETRY);
+        if !self.link_open() && retry_due {
+            self.connect(ctx);
+        }
+        // Runs once any connect started above is done.
+        Box::pin(
+            fut::ready(())
+                .then(move |_, act: &mut RemoteNode, _| fut::wrap_future(act.send_now(wire))),
+        )
+    }
+}

@@ -1,0 +1,193 @@
+//! Node calls over the wire: a [`RemoteNode`] in this process drives the node of a `ringkv serve`
+//! child process through the same `NodeCall`s the Router sends its local nodes, pipelined, and
+//! fails cleanly when that process is unreachable or dies.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use ringkv::actors::{NodeCall, NodeOp, NodeReply, RemoteNode};
+use ringkv::counter::Counter;
+use ringkv::ring::Ring;
+use ringkv::store::Entry;
+use ringkv::Error;
+
+/// `ringkv serve` with one node, R=1, on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["serve", "--in-memory", "--nodes", "1", "--replicas", "1"])
+            .args(["--base-port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ringkv serve starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let port = loop {
+            let line = lines.next().expect("a port line").expect("utf-8");
+            if let Some(port) = line.strip_prefix("Node listening on port ") {
+                break port.parse().expect("a port");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, port }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `ringkv client get KEY` against the server: what its own node holds.
+    fn get(&self, key: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["client", "--addr", &self.addr(), "get", key])
+            .output()
+            .expect("client runs");
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(node: &actix::Recipient<NodeCall>, op: NodeOp) -> ringkv::Result<NodeReply> {
+    node.send(NodeCall(op)).await.expect("the stand-in runs")
+}
+
+fn increment(key: &str, amount: u64) -> NodeOp {
+    NodeOp::Increment {
+        key: key.into(),
+        amount,
+        hint_for: None,
+    }
+}
+
+fn value(reply: ringkv::Result<NodeReply>) -> u64 {
+    match reply {
+        Ok(NodeReply::State(Some(counter))) => counter.value(),
+        other => panic!("not a state: {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn node_calls_reach_a_node_in_another_process() {
+    let server = Server::start();
+    let node = RemoteNode::start_for(server.addr());
+    assert_eq!(value(call(&node, increment("a", 5)).await), 5);
+    let read = NodeOp::Read {
+        key: "a".into(),
+        hint_for: None,
+    };
+    assert_eq!(value(call(&node, read.clone()).await), 5);
+    assert_eq!(
+        server.get("a"),
+        "Count for a: 5",
+        "the child's node holds it"
+    );
+
+    let entry = Entry {
+        key: "b".into(),
+        counter: Counter::with_count(99, 7),
+    };
+    let merge = NodeOp::Merge {
+        entries: vec![entry],
+        hint_for: None,
+    };
+    assert!(matches!(call(&node, merge).await, Ok(NodeReply::Count(1))));
+    assert_eq!(server.get("b"), "Count for b: 7");
+
+    // Pipelined: every call answered, every increment counted once.
+    let calls = (0..5_000).map(|_| call(&node, increment("a", 1)));
+    let answers = join_all(calls).await;
+    assert!(answers
+        .iter()
+        .all(|a| matches!(a, Ok(NodeReply::State(Some(_))))));
+    assert_eq!(value(call(&node, read).await), 5_005);
+
+    // Calls that carry rings: the child rebuilds the ring from its spec.
+    let ring = std::sync::Arc::new(Ring::with_nodes(256, [1]));
+    let summary = NodeOp::Summary {
+        ring: ring.clone(),
+        limit: 10,
+    };
+    match call(&node, summary).await {
+        Ok(NodeReply::Summary(s)) => {
+            assert_eq!(s.keys, 2);
+            let keys: Vec<&str> = s.counters.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, ["a", "b"], "node 1 owns every key of a one-node ring");
+        }
+        other => panic!("not a summary: {other:?}"),
+    }
+    match call(&node, NodeOp::Digests(ring)).await {
+        Ok(NodeReply::Digests(digests)) => assert!(!digests.is_empty()),
+        other => panic!("not digests: {other:?}"),
+    }
+    // A call the node refuses comes back as its error, and the link goes on.
+    let too_long = NodeOp::Pause(Duration::from_secs(10 * 86_400));
+    assert!(matches!(
+        call(&node, too_long).await,
+        Err(Error::BadRequest(_))
+    ));
+    assert!(matches!(
+        call(&node, NodeOp::Ping).await,
+        Ok(NodeReply::Done)
+    ));
+}
+
+#[actix_rt::test]
+async fn an_unreachable_or_dead_process_fails_calls_cleanly() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let node = RemoteNode::start_for(addr.to_string());
+    let started = Instant::now();
+    assert!(matches!(
+        call(&node, NodeOp::Ping).await,
+        Err(Error::Unavailable(_))
+    ));
+    assert!(matches!(
+        call(&node, NodeOp::Ping).await,
+        Err(Error::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let mut server = Server::start();
+    let node = RemoteNode::start_for(server.addr());
+    assert!(matches!(
+        call(&node, NodeOp::Ping).await,
+        Ok(NodeReply::Done)
+    ));
+    let calls = join_all((0..2_000).map(|_| call(&node, increment("k", 1))));
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+    };
+    let (answers, ()) =
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(calls, kill) })
+            .await
+            .expect("every call ends once the process is gone");
+    for answer in &answers {
+        assert!(
+            matches!(answer, Ok(NodeReply::State(_)) | Err(Error::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+    assert!(matches!(
+        call(&node, NodeOp::Ping).await,
+        Err(Error::Unavailable(_))
+    ));
+}
