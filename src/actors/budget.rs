@@ -9,6 +9,7 @@
 //! fills up. Answers are bounded (`status` lists a bounded number of keys, a page a bounded
 //! number), so the estimates bound what a connection holds.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -102,6 +103,116 @@ impl Default for Budget {
     }
 }
 
+/// What one request is charged until its answer is written: its share of the connection's
+/// budget and of the server's.
+#[derive(Debug)]
+pub struct Held {
+    cost: usize,
+    _charge: Charge,
+}
+
+/// One connection's charges: what it holds against its own budget and the server's, and which
+/// answers in its output buffer still hold theirs.
+#[derive(Debug)]
+pub struct Ledger {
+    budget: Budget,
+    limit: usize,
+    /// Bytes charged: requests in flight and answers not yet written.
+    held: usize,
+    /// The charges of answers in the output buffer, each with the stream position it ends at.
+    unwritten: VecDeque<(u64, Held)>,
+    /// Bytes ever put in the output buffer, and bytes ever written from it.
+    queued: u64,
+    written: u64,
+}
+
+impl Ledger {
+    /// A connection's ledger against the server's `budget`, with `limit` bytes of its own.
+    pub fn new(budget: Budget, limit: usize) -> Self {
+        Ledger {
+            budget,
+            limit,
+            held: 0,
+            unwritten: VecDeque::new(),
+            queued: 0,
+            written: 0,
+        }
+    }
+
+    /// Bytes charged now.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Whether a request of `cost` bytes fits in the connection's budget (a connection with
+    /// nothing charged may always start one request).
+    pub fn fits(&self, cost: usize) -> bool {
+        self.held == 0 || self.held + cost <= self.limit
+    }
+
+    /// Charges a request of `cost` bytes if both budgets have room now.
+    pub fn try_charge(&mut self, cost: usize) -> Option<Held> {
+        if !self.fits(cost) {
+            return None;
+        }
+        let charge = self.budget.try_charge(cost)?;
+        self.held += cost;
+        Some(Held {
+            cost,
+            _charge: charge,
+        })
+    }
+
+    /// What to wait on for a request of `cost` bytes, once it fits the connection's budget:
+    /// `None` while it does not.
+    pub fn wait_for(&self, cost: usize) -> Option<(usize, Budget)> {
+        self.fits(cost).then(|| (cost, self.budget.clone()))
+    }
+
+    /// Takes a charge the server's budget gave for a request of `cost` bytes (see
+    /// [`Ledger::wait_for`] and [`charge_when_free`]).
+    pub fn take(&mut self, cost: usize, charge: Charge) -> Held {
+        self.held += cost;
+        Held {
+            cost,
+            _charge: charge,
+        }
+    }
+
+    /// `bytes` of an answer went into the output buffer; `held` (its request's charge) is kept
+    /// until they are written.
+    pub fn queued(&mut self, bytes: usize, held: Option<Held>) {
+        self.queued += bytes as u64;
+        if let Some(held) = held {
+            self.unwritten.push_back((self.queued, held));
+        }
+    }
+
+    /// `n` more bytes of the output buffer reached the socket: the answers they complete give
+    /// their charges back.
+    pub fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .unwritten
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            if let Some((_, held)) = self.unwritten.pop_front() {
+                self.held -= held.cost;
+            }
+        }
+    }
+}
+
+/// The server's budget for a request of `cost` bytes, once there is room; never if `None` (for
+/// a `select!` branch that is disabled).
+pub async fn charge_when_free(waiting: Option<(usize, Budget)>) -> Charge {
+    match waiting {
+        Some((cost, budget)) => budget.charge(cost).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What `request`, `frame_len` bytes on the wire, is charged: its bytes and an estimate of its
 /// answer, for a cluster of `nodes` nodes.
 pub fn cost(request: &Request, frame_len: usize, nodes: usize) -> usize {
@@ -138,6 +249,30 @@ mod tests {
         let all = budget.try_charge(usize::MAX).expect("fits once clamped");
         assert_eq!(all.bytes(), 1 << 20);
         assert_eq!(budget.available(), 0);
+    }
+
+    #[test]
+    fn a_ledger_holds_charges_until_their_answers_are_written() {
+        let budget = Budget::new(1 << 20);
+        let mut ledger = Ledger::new(budget.clone(), 1000);
+        let a = ledger.try_charge(600).expect("fits");
+        assert!(
+            ledger.try_charge(600).is_none(),
+            "over the connection's budget"
+        );
+        ledger.queued(100, Some(a));
+        assert_eq!(ledger.held(), 600);
+        ledger.wrote(99);
+        assert_eq!(ledger.held(), 600, "not all written yet");
+        ledger.wrote(1);
+        assert_eq!(ledger.held(), 0);
+        assert_eq!(budget.available(), 1 << 20);
+        let big = ledger
+            .try_charge(5000)
+            .expect("an idle connection starts any one request");
+        ledger.queued(10, Some(big));
+        ledger.wrote(10);
+        assert_eq!(budget.available(), 1 << 20);
     }
 
     #[test]

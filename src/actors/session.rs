@@ -23,8 +23,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use std::collections::VecDeque;
-
 use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
@@ -35,7 +33,7 @@ use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use super::budget::{self, Budget, Charge};
+use super::budget::{self, charge_when_free, Budget, Charge, Held, Ledger};
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
 use super::remote::serve::NodeCalls;
@@ -44,13 +42,6 @@ use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response, Held)> + Send>>;
-
-/// What one request is charged until its answer is written: its share of the connection's budget
-/// and of the server's.
-struct Held {
-    cost: usize,
-    _charge: Charge,
-}
 
 /// A decoded request that waits for room in a budget.
 struct Waiting {
@@ -76,7 +67,7 @@ pub async fn run(
 ) {
     let peer = stream.peer_addr().ok();
     let (read, write) = stream.into_split();
-    let gateway_budget = gateway.budget().clone();
+    let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
         limits,
@@ -89,11 +80,7 @@ pub async fn run(
         input: BytesMut::with_capacity(READ_CHUNK),
         out: BytesMut::new(),
         pending: FuturesUnordered::new(),
-        budget: gateway_budget,
-        held: 0,
-        unwritten: VecDeque::new(),
-        queued: 0,
-        written: 0,
+        ledger,
         waiting: None,
         reading: true,
         frame_started: None,
@@ -141,15 +128,8 @@ struct Session {
     /// Encoded answers not yet written.
     out: BytesMut,
     pending: FuturesUnordered<Pending>,
-    /// The server's byte budget.
-    budget: Budget,
-    /// Bytes this connection is charged: requests in flight and answers not yet written.
-    held: usize,
-    /// The charges of answers in `out`, each with the stream position its answer ends at.
-    unwritten: VecDeque<(u64, Held)>,
-    /// Bytes ever put in `out`, and bytes ever written from it.
-    queued: u64,
-    written: u64,
+    /// What this connection is charged against its budget and the server's.
+    ledger: Ledger,
     /// A decoded request that did not fit in a budget yet.
     waiting: Option<Waiting>,
     /// False once the client closed its side.
@@ -175,17 +155,9 @@ impl Session {
         self.reading && !self.queue_full() && !self.out_full() && self.waiting.is_none()
     }
 
-    /// Whether a request of `cost` bytes fits in the connection's budget (a connection with
-    /// nothing charged may always start one request).
-    fn fits(&self, cost: usize) -> bool {
-        self.held == 0 || self.held + cost <= self.limits.max_connection_bytes
-    }
-
     /// The server's budget for the waiting request, once it fits the connection's.
     fn charge_waiting(&self) -> Option<(usize, Budget)> {
-        let waiting = self.waiting.as_ref()?;
-        self.fits(waiting.cost)
-            .then(|| (waiting.cost, self.budget.clone()))
+        self.ledger.wait_for(self.waiting.as_ref()?.cost)
     }
 
     /// The main loop: decode, start requests, write answers, read more, watch the frame deadline.
@@ -210,12 +182,12 @@ impl Session {
                 Some((id, response, held)) = self.pending.next(), if take_answers => {
                     self.queue_answer(id, &response, Some(held));
                 }
-                charge = charge(waiting.clone()), if waiting.is_some() => {
+                charge = charge_when_free(waiting.clone()), if waiting.is_some() => {
                     self.start_waiting(charge);
                 }
                 written = self.write.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
-                        Ok(n) if n > 0 => self.wrote(n),
+                        Ok(n) if n > 0 => self.ledger.wrote(n),
                         _ => return End::Done,
                     }
                 }
@@ -234,31 +206,11 @@ impl Session {
         }
     }
 
-    /// `n` more bytes of `out` reached the socket: the answers they complete give their charges
-    /// back.
-    fn wrote(&mut self, n: usize) {
-        self.written += n as u64;
-        while let Some((end, _)) = self.unwritten.front() {
-            if *end > self.written {
-                break;
-            }
-            if let Some((_, held)) = self.unwritten.pop_front() {
-                self.held -= held.cost;
-            }
-        }
-    }
-
     /// Starts the waiting request, now that the server's budget gave it `charge`.
     fn start_waiting(&mut self, charge: Charge) {
         if let Some(Waiting { id, request, cost }) = self.waiting.take() {
-            self.run(
-                id,
-                request,
-                Held {
-                    cost,
-                    _charge: charge,
-                },
-            );
+            let held = self.ledger.take(cost, charge);
+            self.run(id, request, held);
         }
     }
 
@@ -334,27 +286,14 @@ impl Session {
             _ => 1,
         };
         let cost = budget::cost(&request, frame.body.len() + HEADER_LEN, nodes);
-        let charge = if self.fits(cost) {
-            self.budget.try_charge(cost)
-        } else {
-            None
-        };
-        match charge {
-            Some(charge) => self.run(
-                id,
-                request,
-                Held {
-                    cost,
-                    _charge: charge,
-                },
-            ),
+        match self.ledger.try_charge(cost) {
+            Some(held) => self.run(id, request, held),
             None => self.waiting = Some(Waiting { id, request, cost }),
         }
     }
 
     /// Starts `request`, charged `held` until its answer is written.
     fn run(&mut self, id: u64, request: Request, held: Held) {
-        self.held += held.cost;
         let started = match request {
             Request::NodeCall(op) => Started::Later(self.calls.answer(op)),
             request => self.gateway.start(request, &self.order),
@@ -384,14 +323,11 @@ impl Session {
                 "cannot encode the answer".into(),
             )))
         });
+        let before = self.out.len();
         if let Ok(body) = body {
-            let before = self.out.len();
             write_frame(id, &body, &mut self.out);
-            self.queued += (self.out.len() - before) as u64;
         }
-        if let Some(held) = held {
-            self.unwritten.push_back((self.queued, held));
-        }
+        self.ledger.queued(self.out.len() - before, held);
     }
 
     /// Writes `error` under id 0 after any answers already encoded, then closes cleanly: our side is
@@ -411,13 +347,5 @@ impl Session {
             while matches!(self.read.read(&mut scrap).await, Ok(n) if n > 0) {}
         };
         let _ = timeout(LINGER, drain).await;
-    }
-}
-
-/// The server's budget for a request of `cost` bytes, once there is room (never, if `None`).
-async fn charge(waiting: Option<(usize, Budget)>) -> Charge {
-    match waiting {
-        Some((cost, budget)) => budget.charge(cost).await,
-        None => std::future::pending().await,
     }
 }
