@@ -1,5 +1,6 @@
 //! The RESP2 front door over real sockets: the `redis` crate as a client for every command,
 //! pipelining, raw hostile bytes, and redis-cli / redis-benchmark when they are installed.
+//! RESP3 is in `resp3.rs`, big MGETs in `resp_fanout.rs`, redis-py in `redis_py.rs`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -153,7 +154,7 @@ FOO x y | ERR unknown command 'FOO', with args beginning with: 'x' 'y'
 CLIENT NOPE | ERR unknown subcommand 'NOPE'. Try CLIENT HELP.
 CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command
 CONFIG SET save x | ERR CONFIG SET is not supported
-HELLO 3 | NOPROTO sorry, this protocol version is not supported.
+HELLO 4 | NOPROTO unsupported protocol version
 HELLO x | ERR Protocol version is not an integer or out of range
 SELECT 1 | ERR DB index is out of range
 AUTH secret | ERR AUTH <password> called without any password configured for the default user.
