@@ -72,3 +72,61 @@ fn gets_are_answered_while_big_mgets_run() {
         "a GET waited {worst:?} behind the MGETs"
     );
 }
+
+/// The request `words` in RESP (an array of bulk strings).
+fn request(words: &[String]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for word in words {
+        out.extend_from_slice(format!("${}\r\n{word}\r\n", word.len()).as_bytes());
+    }
+    out
+}
+
+/// MGET of `a`, an empty key (which cannot exist) and `n - 2` missing keys.
+fn big_mget(n: usize) -> Vec<String> {
+    let mut words = vec!["MGET".to_owned(), "a".to_owned(), String::new()];
+    words.extend((2..n).map(|i| format!("missing{i}")));
+    words
+}
+
+/// The reply to [`big_mget`] when `a` is `value`; `null` is how the protocol writes a null.
+fn big_mget_reply(n: usize, value: u64, null: &str) -> String {
+    let a = format!("${}\r\n{value}\r\n", value.to_string().len());
+    format!("*{n}\r\n{a}{}", null.repeat(n - 1))
+}
+
+#[test]
+fn requests_after_a_big_mget_run_after_it() {
+    let server = Server::start();
+    let mut s = server.raw();
+    let n = 5_000;
+    let mget = request(&big_mget(n));
+    let incr = request(&["INCR".to_owned(), "a".to_owned()]);
+    let exists = {
+        let mut words = big_mget(n);
+        words[0] = "EXISTS".to_owned();
+        request(&words)
+    };
+    let input = [&incr[..], &mget, &incr, &mget, &exists, &incr].concat();
+    let expected = [
+        ":1\r\n".to_owned(),
+        big_mget_reply(n, 1, "$-1\r\n"),
+        ":2\r\n".to_owned(),
+        big_mget_reply(n, 2, "$-1\r\n"),
+        ":1\r\n:3\r\n".to_owned(),
+    ]
+    .concat();
+    resp_server::exchange(&mut s, &input, &expected);
+    let hello = request(&["HELLO".to_owned(), "3".to_owned()]);
+    let input = [&hello[..], &mget, &incr].concat();
+    let mut got_hello = Vec::new();
+    std::io::Write::write_all(&mut s, &input).unwrap();
+    // The HELLO map ends with its empty modules array.
+    while !got_hello.ends_with(b"modules\r\n*0\r\n") && got_hello.len() < 4096 {
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut s, &mut byte).expect("HELLO's reply");
+        got_hello.push(byte[0]);
+    }
+    let expected = [big_mget_reply(n, 3, "_\r\n"), ":4\r\n".to_owned()].concat();
+    resp_server::exchange(&mut s, b"", &expected);
+}
