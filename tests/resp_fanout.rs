@@ -36,7 +36,7 @@ fn mget_loop(server_port: u16, keys: Arc<Vec<String>>, stop: Arc<AtomicBool>) ->
 #[test]
 fn gets_are_answered_while_big_mgets_run() {
     let server = Server::start();
-    let mut con = server.connect_with("");
+    let mut con = server.connect();
     let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("k{i}")).collect());
     let mut pipe = redis::pipe();
     for key in keys.iter().take(1000) {

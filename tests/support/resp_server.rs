@@ -51,6 +51,11 @@ impl Server {
         }
     }
 
+    /// A `redis` crate connection (RESP2).
+    pub fn connect(&self) -> redis::Connection {
+        self.connect_with("")
+    }
+
     /// A `redis` crate connection; `query` is the URL's query string (e.g. `?protocol=resp3`).
     pub fn connect_with(&self, query: &str) -> redis::Connection {
         let url = format!("redis://127.0.0.1:{}/{query}", self.port);
