@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages ringkv's tests and benchmark scripts use (Debian), when missing.
+# Installs what ringkv's tests and benchmark scripts use when missing: Debian packages, redis-py.
 set -euo pipefail
 need=()
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# redis-server: tests/redis_py.rs compares ringkv's HELLO 3 with a real Redis 7's.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true
@@ -11,5 +13,10 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "warning: ${need[*]} missing and cannot be installed here; tests that need them are skipped" >&2
   fi
+fi
+# redis-py 8, the client tests/redis_py.rs runs with its default settings (RESP3).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) != 8)' >/dev/null 2>&1; then
+  python3 -m pip install -q 'redis>=8,<9' >/dev/null 2>&1 \
+    || echo "warning: could not pip install redis>=8,<9; tests/redis_py.rs is skipped" >&2
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

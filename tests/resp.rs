@@ -1,5 +1,9 @@
 //! The RESP2 front door over real sockets: the `redis` crate as a client for every command,
 //! pipelining, raw hostile bytes, and redis-cli / redis-benchmark when they are installed.
+//! RESP3 is in `resp3.rs`, big MGETs in `resp_fanout.rs`, redis-py in `redis_py.rs`.
+
+#[path = "support/resp_server.rs"]
+mod resp_server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,69 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis::{Connection, RedisError, Value};
+use resp_server::{exchange, Server};
 use ringkv::resp::RespLimits;
-use ringkv::{Cluster, ClusterConfig};
-
-/// A cluster of three nodes with a RESP listener, on an actix System in its own thread.
-struct Server {
-    port: u16,
-    system: actix::System,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::with_limits(RespLimits::default())
-    }
-
-    fn with_limits(limits: RespLimits) -> Server {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let system = actix::System::new();
-            system.block_on(async move {
-                let config = ClusterConfig {
-                    nodes: 3,
-                    base_port: 0,
-                    ..ClusterConfig::default()
-                };
-                let cluster = Cluster::start(config).expect("cluster starts");
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let resp = ringkv::resp::start(listener, cluster.gateway(), limits).expect("resp");
-                tx.send((resp.port(), actix::System::current()))
-                    .expect("send port");
-            });
-            let _ = system.run();
-        });
-        let (port, system) = rx.recv().expect("server started");
-        Server {
-            port,
-            system,
-            thread: Some(thread),
-        }
-    }
-
-    fn connect(&self) -> Connection {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
-        client.get_connection().expect("connect")
-    }
-
-    fn raw(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.system.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result<T, RedisError> {
     let mut cmd = redis::cmd(words[0]);
@@ -89,20 +32,6 @@ fn q<T: redis::FromRedisValue>(con: &mut Connection, line: &str) -> T {
 fn error(con: &mut Connection, words: &[&str]) -> String {
     let e = run::<Value>(con, words).expect_err(&format!("{words:?} must fail"));
     format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))
-}
-
-/// Writes `input` and reads until `expected.len()` bytes came or the server closed.
-fn exchange(stream: &mut TcpStream, input: &[u8], expected: &str) {
-    stream.write_all(input).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while got.len() < expected.len() {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    assert_eq!(String::from_utf8_lossy(&got), expected);
 }
 
 fn assert_closed(stream: &mut TcpStream) {
@@ -153,7 +82,7 @@ FOO x y | ERR unknown command 'FOO', with args beginning with: 'x' 'y'
 CLIENT NOPE | ERR unknown subcommand 'NOPE'. Try CLIENT HELP.
 CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command
 CONFIG SET save x | ERR CONFIG SET is not supported
-HELLO 3 | NOPROTO sorry, this protocol version is not supported.
+HELLO 4 | NOPROTO unsupported protocol version
 HELLO x | ERR Protocol version is not an integer or out of range
 SELECT 1 | ERR DB index is out of range
 AUTH secret | ERR AUTH <password> called without any password configured for the default user.

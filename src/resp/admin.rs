@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::info::{Stats, REDIS_VERSION};
-use super::reply::{self, Frame};
+use super::reply::{self, Frame, Proto};
 use super::table::Spec;
 
 /// What one connection remembers about its client.
@@ -28,6 +28,8 @@ pub struct Session {
     pub since: Instant,
     /// When the last command came.
     pub last: Instant,
+    /// The protocol the client chose with `HELLO` (RESP2 until then).
+    pub proto: Proto,
 }
 
 impl Session {
@@ -42,6 +44,7 @@ impl Session {
             lib: Default::default(),
             since: now,
             last: now,
+            proto: Proto::Resp2,
         }
     }
 }
@@ -89,23 +92,28 @@ pub fn sub(spec: &Spec, args: &[Bytes]) -> Result<&'static Spec, Frame> {
     }
 }
 
+/// `HELLO [protover [AUTH user password] [SETNAME name]]`: switches the connection to RESP2 or
+/// RESP3 (only once every option is valid, as Redis does) and answers the server map.
 fn hello(args: &[Bytes], session: &mut Session) -> Frame {
-    if let Some(version) = args.first() {
-        match super::commands::parse_i64(version) {
-            None => return reply::err("Protocol version is not an integer or out of range"),
-            Some(2) => {}
-            Some(_) => {
-                return reply::error("NOPROTO sorry, this protocol version is not supported.")
-            }
-        }
-    }
-    if let Err(e) = hello_options(args.get(1..).unwrap_or_default(), session) {
+    let proto = match args.first().map(|v| super::commands::parse_i64(v)) {
+        None => session.proto,
+        Some(None) => return reply::err("Protocol version is not an integer or out of range"),
+        Some(Some(2)) => Proto::Resp2,
+        Some(Some(3)) => Proto::Resp3,
+        Some(Some(_)) => return reply::error("NOPROTO unsupported protocol version"),
+    };
+    let name = match hello_options(args.get(1..).unwrap_or_default()) {
+        Ok(name) => name,
+        Err(e) => return e,
+    };
+    if let Some(Err(e)) = name.map(|name| set_name(session, name)) {
         return e;
     }
+    session.proto = proto;
     reply::map(vec![
         ("server", reply::bulk_str("redis")),
         ("version", reply::bulk_str(REDIS_VERSION)),
-        ("proto", reply::int(2)),
+        ("proto", reply::int(proto.number())),
         ("id", reply::int(session.id as i64)),
         ("mode", reply::bulk_str("standalone")),
         ("role", reply::bulk_str("master")),
@@ -113,8 +121,9 @@ fn hello(args: &[Bytes], session: &mut Session) -> Frame {
     ])
 }
 
-/// `AUTH [user] password`: like Redis without a password, only the `default` user, which takes any
-/// password; the one-argument form says no password is configured.
+/// `AUTH [user] password`, as Redis answers with no password configured: the `default` user
+/// takes any password (it is `nopass`), other users do not exist, and the one-argument form says
+/// no password is configured.
 fn auth(args: &[Bytes]) -> Frame {
     match args {
         [_] => reply::err(
@@ -135,38 +144,47 @@ fn check_user(user: &[u8]) -> Result<(), Frame> {
     }
 }
 
-/// HELLO's `AUTH user password` (only the passwordless `default` user exists) and `SETNAME`.
-fn hello_options(options: &[Bytes], session: &mut Session) -> Result<(), Frame> {
-    let mut rest = options.iter();
-    while let Some(option) = rest.next() {
-        match String::from_utf8_lossy(option)
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "auth" => {
-                let (Some(user), Some(_)) = (rest.next(), rest.next()) else {
-                    return Err(reply::syntax());
-                };
-                check_user(user)?;
-            }
-            "setname" => set_name(session, rest.next().ok_or_else(reply::syntax)?)?,
-            other => {
-                return Err(reply::err(&format!(
-                    "Syntax error in HELLO option '{other}'"
-                )))
-            }
+/// HELLO's `AUTH user password` (only the passwordless `default` user exists) and `SETNAME name`;
+/// gives the name to set. As Redis: the name is checked as it is read, an option that cannot be
+/// read is named as the client spelled it, the user is checked once every option was read.
+fn hello_options(options: &[Bytes]) -> Result<Option<&Bytes>, Frame> {
+    let (mut name, mut user) = (None, None);
+    let mut at = 0;
+    while let Some(option) = options.get(at) {
+        let left = options.len() - at - 1;
+        if option.eq_ignore_ascii_case(b"auth") && left >= 2 {
+            user = Some(&options[at + 1]);
+            at += 3;
+        } else if option.eq_ignore_ascii_case(b"setname") && left >= 1 {
+            valid_name(&options[at + 1])?;
+            name = Some(&options[at + 1]);
+            at += 2;
+        } else {
+            let option = String::from_utf8_lossy(option);
+            return Err(reply::err(&format!(
+                "Syntax error in HELLO option '{option}'"
+            )));
         }
     }
-    Ok(())
+    if let Some(user) = user {
+        check_user(user)?;
+    }
+    Ok(name)
 }
 
-/// Sets the connection's name; Redis refuses spaces, newlines and other special characters.
-fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Frame> {
+/// Redis refuses client names with spaces, newlines and other special characters.
+fn valid_name(name: &[u8]) -> Result<(), Frame> {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
         return Err(reply::err(
             "Client names cannot contain spaces, newlines or special characters.",
         ));
     }
+    Ok(())
+}
+
+/// Sets the connection's name (an empty name clears it).
+fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Frame> {
+    valid_name(name)?;
     session.name = (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
     Ok(())
 }
@@ -183,7 +201,7 @@ fn client(spec: &Spec, args: &[Bytes], session: &mut Session) -> Frame {
             .as_deref()
             .map_or(reply::nil(), reply::bulk_str),
         "client|id" => reply::int(session.id as i64),
-        "client|info" => reply::bulk_str(&client_info(session)),
+        "client|info" => reply::verbatim(client_info(session)),
         _ => set_info(session, &args[1], &args[2]),
     }
 }
@@ -203,7 +221,7 @@ fn client_info(session: &Session) -> String {
     let addr = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     format!(
         "id={} addr={} laddr={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 \
-         multi=-1 user=default lib-name={} lib-ver={} resp=2 cmd=client|info\n",
+         multi=-1 user=default lib-name={} lib-ver={} resp={} cmd=client|info\n",
         session.id,
         addr(session.peer),
         addr(session.local),
@@ -212,6 +230,7 @@ fn client_info(session: &Session) -> String {
         session.last.elapsed().as_secs(),
         session.lib.0,
         session.lib.1,
+        session.proto.number(),
     )
 }
 
@@ -238,11 +257,10 @@ fn config(spec: &Spec, args: &[Bytes], stats: &Stats) -> Frame {
             .iter()
             .any(|p| glob(&p.to_ascii_lowercase(), name.as_bytes()));
         if wanted {
-            out.push(reply::bulk_str(name));
-            out.push(reply::bulk_str(value));
+            out.push((*name, reply::bulk_str(value)));
         }
     }
-    reply::array(out)
+    reply::map(out)
 }
 
 /// Glob matching with `*` and `?`, as `CONFIG GET` patterns use. Iterative, so a hostile pattern

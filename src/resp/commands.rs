@@ -10,6 +10,7 @@ use bytes::Bytes;
 use smallvec::{smallvec, SmallVec};
 
 use super::admin::{self, Session};
+use super::fanout::{self, Fanout};
 use super::info::{self, Stats};
 use super::reply::{self, Frame};
 use super::table;
@@ -51,6 +52,8 @@ pub enum Plan {
     Quit,
     /// Run requests on the cluster, then build the reply with [`Ask::finish`].
     Ask(Ask),
+    /// Read many keys a chunk at a time ([`Fanout::run`]).
+    Fanout(Fanout),
 }
 
 /// Requests for the cluster and how their answers become one reply.
@@ -101,6 +104,10 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
             Some(key) => ask(smallvec![Request::Get { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),
         },
+        "mget" if args.len() > fanout::CHUNK => Plan::Fanout(Fanout::new(args, fanout::Kind::MGet)),
+        "exists" if args.len() > fanout::CHUNK => {
+            Plan::Fanout(Fanout::new(args, fanout::Kind::Exists))
+        }
         "mget" => reads(args, Finish::MGet),
         "exists" => reads(args, |_| Finish::Exists),
         "dbsize" => ask(smallvec![Request::Ring], Finish::DbSize),
@@ -118,7 +125,7 @@ fn ask(requests: Requests, finish: Finish) -> Plan {
 }
 
 /// A key that can exist: UTF-8, not empty, at most [`crate::command::MAX_KEY_LEN`] bytes.
-fn key(word: &[u8]) -> Option<String> {
+pub fn key(word: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(word).ok()?;
     check_key(text).ok().map(|()| text.to_owned())
 }
@@ -166,7 +173,7 @@ impl Ask {
             };
             return Ok(match self.finish {
                 Finish::Info(sections, stats) => {
-                    reply::bulk(info::render(&sections, &stats, &ring))
+                    reply::verbatim(info::render(&sections, &stats, &ring))
                 }
                 _ => reply::int(saturate(info::key_count(&ring))),
             });
@@ -190,13 +197,15 @@ impl Ask {
 
 /// The counter values in the answers, or the reply for the first error.
 fn values(responses: Responses) -> Result<SmallVec<[u64; 1]>, Frame> {
-    responses
-        .into_iter()
-        .map(|r| match r {
-            Response::Count { value, .. } | Response::Updated { value, .. } => Ok(value),
-            other => Err(error_of(Some(other))),
-        })
-        .collect()
+    responses.into_iter().map(value_of).collect()
+}
+
+/// The counter value in an answer, or the reply for an error.
+pub fn value_of(response: Response) -> Result<u64, Frame> {
+    match response {
+        Response::Count { value, .. } | Response::Updated { value, .. } => Ok(value),
+        other => Err(error_of(Some(other))),
+    }
 }
 
 /// The reply for an error answer (or an unexpected one).
@@ -214,7 +223,7 @@ fn error_of(response: Option<Response>) -> Frame {
 fn value_reply(value: u64) -> Frame {
     match value {
         0 => reply::nil(),
-        v => reply::bulk_str(&v.to_string()),
+        v => reply::bulk(v.to_string()),
     }
 }
 

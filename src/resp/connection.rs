@@ -6,7 +6,8 @@
 //! sent to the Router), so the requests of one connection reach the cluster in the order they were
 //! written (an `INCR` then a `GET` of the
 //! same key sees the increment). A client that stops reading fills its socket; the connection then
-//! stops reading too, and its memory stays bounded.
+//! stops reading too, and its memory stays bounded. Each reply is encoded in the protocol
+//! (RESP2 or RESP3) the connection spoke when its request was planned.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,14 +26,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::Session;
 use super::commands::{self, Ask, Plan};
+use super::fanout::{self, Fanout};
 use super::info::Stats;
-use super::reply::{self, Frame};
+use super::reply::{self, Frame, Proto};
 use super::{parse, RespLimits};
 use crate::actors::gateway::{yield_to_other_connections, Gateway, Order, Started};
 
-/// A reply, and whether the connection closes after it.
+/// A reply, the protocol to encode it in, and whether the connection closes after it.
 struct Outcome {
     frame: Frame,
+    proto: Proto,
     close: bool,
 }
 
@@ -42,6 +45,8 @@ type Pending = Pin<Box<dyn Future<Output = Outcome>>>;
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies are encoded into the output buffer only while it holds less than this.
 const OUT_HIGH_WATER: usize = 64 * 1024;
+/// The reply to a request the cluster did not answer within `request_timeout`.
+const TIMED_OUT: &str = "timed out waiting for the cluster's answer";
 
 /// The state of one connection, apart from its socket halves.
 struct Conn {
@@ -59,6 +64,8 @@ struct Conn {
     reading: bool,
     /// The last reply is in `output`: close once it is written.
     closing: bool,
+    /// A fan-out (a big MGET) runs: start nothing after it until it ends.
+    fanout: fanout::Running,
 }
 
 /// Serves one connection until the client leaves or QUITs, breaks the protocol, or `shutdown`.
@@ -87,6 +94,7 @@ pub async fn run(
         pending: FuturesOrdered::new(),
         reading: true,
         closing: false,
+        fanout: fanout::Running::default(),
     };
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -108,7 +116,7 @@ impl Conn {
             }
             let room = self.output.len() < OUT_HIGH_WATER;
             let take = room && !self.closing && !self.pending.is_empty();
-            let can_read = room && self.reading && self.pending.len() < self.limits.max_pending;
+            let can_read = room && self.reading && self.has_room();
             tokio::select! {
                 Some(outcome) = self.pending.next(), if take => self.take(outcome),
                 sent = writer.write_buf(&mut self.output), if !written => {
@@ -134,10 +142,7 @@ impl Conn {
     /// Returns how many were started.
     fn parse_available(&mut self) -> usize {
         let mut started = 0;
-        while self.reading
-            && self.pending.len() < self.limits.max_pending
-            && self.output.len() < OUT_HIGH_WATER
-        {
+        while self.reading && self.has_room() && self.output.len() < OUT_HIGH_WATER {
             match parse::next_request(&mut self.input, &self.limits) {
                 Ok(None) => break,
                 Ok(Some(words)) if words.is_empty() => {}
@@ -154,6 +159,11 @@ impl Conn {
         started
     }
 
+    /// Whether another request may start: the pipeline has room and no fan-out runs.
+    fn has_room(&self) -> bool {
+        self.pending.len() < self.limits.max_pending && !self.fanout.now()
+    }
+
     /// Encodes a finished reply, and every reply after it that is ready too.
     fn take(&mut self, outcome: Outcome) {
         self.encode(outcome);
@@ -166,13 +176,18 @@ impl Conn {
     }
 
     fn encode(&mut self, outcome: Outcome) {
-        reply::encode(&mut self.output, &outcome.frame);
+        reply::encode(&mut self.output, &outcome.frame, outcome.proto);
         self.closing |= outcome.close;
     }
 
     /// Queues a reply behind the pending ones (or straight into the output when none is pending).
     fn reply(&mut self, frame: Frame, close: bool) {
-        let outcome = Outcome { frame, close };
+        let proto = self.session.proto;
+        let outcome = Outcome {
+            frame,
+            proto,
+            close,
+        };
         if self.pending.is_empty() {
             self.encode(outcome);
         } else {
@@ -192,7 +207,28 @@ impl Conn {
             Plan::Reply(frame) => self.reply(frame, false),
             Plan::Quit => self.close_with(reply::ok()),
             Plan::Ask(ask) => self.ask(ask),
+            Plan::Fanout(fanout) => self.fan_out(fanout),
         }
+    }
+
+    /// Queues the reply of a fan-out, which reads its keys as this connection's pending replies
+    /// are polled; nothing after it starts until it ends.
+    fn fan_out(&mut self, fanout: Fanout) {
+        let (gateway, order) = (self.gateway.clone(), self.order.clone());
+        let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
+        let running = self.fanout.enter();
+        self.pending.push_back(Box::pin(async move {
+            let read = fanout.run(gateway, order, proto);
+            let frame = tokio::time::timeout(timeout, read)
+                .await
+                .unwrap_or_else(|_| reply::err(TIMED_OUT));
+            drop(running);
+            Outcome {
+                frame,
+                proto,
+                close: false,
+            }
+        }));
     }
 
     /// Starts the plan's requests now (keeping their order); replies at once if they were all
@@ -228,21 +264,19 @@ impl Conn {
 
     /// Queues the reply of `ask`, built once every started request is answered.
     fn wait_for(&mut self, ask: Ask, started: SmallVec<[Started; 1]>) {
-        let timeout = self.limits.request_timeout;
+        let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
         self.pending.push_back(Box::pin(async move {
             let answers = join_all(started.into_iter().map(|s| match s {
                 Started::Now(response) => ready(response).left_future(),
                 Started::Later(later) => later.right_future(),
             }));
-            let Ok(responses) = tokio::time::timeout(timeout, answers).await else {
-                let frame = reply::err("timed out waiting for the cluster's answer");
-                return Outcome {
-                    frame,
-                    close: false,
-                };
+            let frame = match tokio::time::timeout(timeout, answers).await {
+                Ok(responses) => ask.finish(responses.into()),
+                Err(_) => reply::err(TIMED_OUT),
             };
             Outcome {
-                frame: ask.finish(responses.into()),
+                frame,
+                proto,
                 close: false,
             }
         }));

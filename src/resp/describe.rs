@@ -35,21 +35,27 @@ pub fn run(spec: &Spec, args: &[Bytes]) -> Frame {
     }
 }
 
-/// `COMMAND INFO` for one command, in Redis 7's ten-field shape.
+/// `COMMAND INFO` for one command, in Redis 7's ten-field shape: flags, ACL categories, tips and
+/// key specs are sets (arrays in RESP2), subcommands an array (an empty set when there are none).
 pub fn info(spec: &Spec) -> Frame {
     let flags = spec.flags.iter().map(|f| reply::simple(f)).collect();
     let categories = vec![reply::simple(&format!("@{}", spec.group))];
+    let subcommands = if spec.subcommands.is_empty() {
+        reply::set(Vec::new())
+    } else {
+        reply::array(spec.subcommands.iter().map(info).collect())
+    };
     reply::array(vec![
         reply::bulk_str(spec.name),
         reply::int(spec.arity),
-        reply::array(flags),
+        reply::set(flags),
         reply::int(spec.keys.0),
         reply::int(spec.keys.1),
         reply::int(spec.keys.2),
-        reply::array(categories),
-        reply::array(Vec::new()),
-        reply::array(Vec::new()),
-        reply::array(spec.subcommands.iter().map(info).collect()),
+        reply::set(categories),
+        reply::set(Vec::new()),
+        reply::set(Vec::new()),
+        subcommands,
     ])
 }
 
@@ -74,6 +80,6 @@ fn arg_docs(arg: &Arg) -> Frame {
     reply::map(vec![
         ("name", reply::bulk_str(arg.name)),
         ("type", reply::bulk_str(arg.kind)),
-        ("flags", reply::array(flags)),
+        ("flags", reply::set(flags)),
     ])
 }

@@ -1,15 +1,18 @@
-//! The RESP2 front door: speak the Redis protocol so redis-cli, redis-benchmark and every Redis
-//! client can read and increment ringkv's counters.
+//! The RESP front door: speak the Redis protocol, RESP2 and (after `HELLO 3`) RESP3, so
+//! redis-cli, redis-benchmark and every Redis client with its default settings can read and
+//! increment ringkv's counters.
 //!
 //! # Layout
 //! Bytes flow down; nothing here reaches into the actors except `connection`.
 //! - [`parse`] — bytes → one request (`Vec<Bytes>`), with limits; RESP2 multibulk through the
 //!   `redis-protocol` crate, and `inline` for bare lines such as `PING\r\n`.
-//! - [`reply`] — RESP2 reply frames and their encoding, and the error texts Redis uses.
+//! - [`reply`] — reply frames and the error texts Redis uses; `encode` writes a frame in RESP2 or
+//!   RESP3 (the connection's [`reply::Proto`]).
 //! - `commands` — one request → a plan: a reply made on the spot, or the cluster
 //!   [`Request`](crate::Request)s to run and how to turn their answers into a reply.
 //!   `admin` (PING, HELLO, CLIENT, CONFIG...), `info` (INFO), `table` (the command table) and
-//!   `describe` (COMMAND, COMMAND DOCS) serve it.
+//!   `describe` (COMMAND, COMMAND DOCS) serve it. `fanout` reads the keys of a big MGET or
+//!   EXISTS a chunk at a time.
 //! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
 //!   `server` — the listener and the [`RespServer`] handle.
 //!
@@ -20,6 +23,8 @@ mod admin;
 mod commands;
 mod connection;
 mod describe;
+mod encode;
+mod fanout;
 mod info;
 mod inline;
 pub mod parse;

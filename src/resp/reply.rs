@@ -1,11 +1,53 @@
-//! RESP2 replies: small constructors over `redis-protocol`'s frame type, its encoder, and the error
-//! texts Redis clients know.
+//! Replies: one frame type for RESP2 and RESP3, small constructors, and the error texts Redis
+//! clients know. How a frame goes on the wire in each protocol is in `encode`.
 
 use bytes::{Bytes, BytesMut};
-use redis_protocol::resp2::encode::extend_encode;
 
-/// One RESP2 reply (or request) frame.
-pub type Frame = redis_protocol::resp2::types::BytesFrame;
+/// The protocol a connection speaks: RESP2 until `HELLO 3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proto {
+    /// RESP2, every connection's start.
+    #[default]
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+impl Proto {
+    /// The protocol's number, as HELLO and CLIENT INFO show it.
+    pub fn number(self) -> i64 {
+        match self {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    }
+}
+
+/// One reply. The types RESP3 added (null, map, set, verbatim string) are sent as RESP2 sends the
+/// same Redis reply when the connection speaks RESP2.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `+text`.
+    Simple(Bytes),
+    /// `-CODE text`.
+    Error(Bytes),
+    /// `:n`.
+    Int(i64),
+    /// `$len` and the bytes.
+    Bulk(Bytes),
+    /// RESP3 `_`; RESP2 `$-1`.
+    Null,
+    /// `*n` and the items.
+    Array(Vec<Frame>),
+    /// RESP3 `%n` and the pairs; RESP2 a flat array of name, value, name, value...
+    Map(Vec<(Frame, Frame)>),
+    /// RESP3 `~n` and the items; RESP2 an array.
+    Set(Vec<Frame>),
+    /// RESP3 `=len` with `txt:` before the text; RESP2 a bulk string.
+    Verbatim(Bytes),
+    /// Bytes already encoded in the connection's protocol (a reply built piece by piece).
+    Encoded(Bytes),
+}
 
 /// Replaces CR and LF with spaces: a simple string or an error must stay on one line.
 fn one_line(text: &str) -> String {
@@ -19,10 +61,11 @@ pub fn ok() -> Frame {
 
 /// A simple string (`+text`).
 pub fn simple(text: &str) -> Frame {
-    Frame::SimpleString(Bytes::from(one_line(text)))
+    Frame::Simple(Bytes::from(one_line(text)))
 }
 
-/// An error whose text starts with its code, e.g. `NOPROTO sorry...` (`-` is added on the wire).
+/// An error whose text starts with its code, e.g. `NOPROTO unsupported...` (`-` is added on the
+/// wire).
 pub fn error(text: &str) -> Frame {
     Frame::Error(one_line(text).into())
 }
@@ -34,20 +77,20 @@ pub fn err(message: &str) -> Frame {
 
 /// An integer (`:n`).
 pub fn int(n: i64) -> Frame {
-    Frame::Integer(n)
+    Frame::Int(n)
 }
 
 /// A bulk string from bytes.
 pub fn bulk(data: impl Into<Bytes>) -> Frame {
-    Frame::BulkString(data.into())
+    Frame::Bulk(data.into())
 }
 
 /// A bulk string from text.
 pub fn bulk_str(text: &str) -> Frame {
-    Frame::BulkString(Bytes::copy_from_slice(text.as_bytes()))
+    Frame::Bulk(Bytes::copy_from_slice(text.as_bytes()))
 }
 
-/// The nil bulk string (`$-1`).
+/// The null reply: `$-1` in RESP2, `_` in RESP3.
 pub fn nil() -> Frame {
     Frame::Null
 }
@@ -57,61 +100,24 @@ pub fn array(items: Vec<Frame>) -> Frame {
     Frame::Array(items)
 }
 
-/// A map as RESP2 sends it: a flat array of name, value, name, value...
+/// A set (an array in RESP2).
+pub fn set(items: Vec<Frame>) -> Frame {
+    Frame::Set(items)
+}
+
+/// A map with text names, in this order (a flat array in RESP2).
 pub fn map(pairs: Vec<(&str, Frame)>) -> Frame {
-    let mut items = Vec::with_capacity(pairs.len() * 2);
-    for (name, value) in pairs {
-        items.push(bulk_str(name));
-        items.push(value);
-    }
-    Frame::Array(items)
+    Frame::Map(pairs.into_iter().map(|(k, v)| (bulk_str(k), v)).collect())
 }
 
-/// Appends the encoded `frame` to `out`.
-pub fn encode(out: &mut BytesMut, frame: &Frame) {
-    // The replies of the hot path (INCR, GET), written directly.
-    match frame {
-        Frame::Integer(n) => return line(out, b':', decimal(*n, &mut [0; 20])),
-        Frame::BulkString(b) if b.len() < 64 => {
-            line(out, b'$', decimal(b.len() as i64, &mut [0; 20]));
-            out.extend_from_slice(b);
-            out.extend_from_slice(b"\r\n");
-            return;
-        }
-        _ => {}
-    }
-    let start = out.len();
-    if extend_encode(out, frame, false).is_err() {
-        out.truncate(start);
-        out.extend_from_slice(b"-ERR internal error: cannot encode the reply\r\n");
-    }
+/// A verbatim text (`=len txt:...` in RESP3, a bulk string in RESP2), as INFO answers.
+pub fn verbatim(text: impl Into<Bytes>) -> Frame {
+    Frame::Verbatim(text.into())
 }
 
-/// The decimal digits of `n` (with a `-` if negative), written at the end of `buf`.
-fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
-}
-
-/// Appends `kind`, `text` and CRLF.
-fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
-    out.reserve(text.len() + 3);
-    out.extend_from_slice(&[kind]);
-    out.extend_from_slice(text);
-    out.extend_from_slice(b"\r\n");
+/// Appends the encoded `frame` to `out` in `proto`.
+pub fn encode(out: &mut BytesMut, frame: &Frame, proto: Proto) {
+    super::encode::encode(out, frame, proto);
 }
 
 /// `ERR wrong number of arguments for 'NAME' command` (NAME as Redis spells it, e.g. `incr`,
@@ -168,10 +174,14 @@ pub fn grow_only(what: &str) -> Frame {
 mod tests {
     use super::*;
 
-    fn wire(frame: &Frame) -> String {
+    fn wire_in(frame: &Frame, proto: Proto) -> String {
         let mut out = BytesMut::new();
-        encode(&mut out, frame);
+        encode(&mut out, frame, proto);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn wire(frame: &Frame) -> String {
+        wire_in(frame, Proto::Resp2)
     }
 
     #[test]
@@ -183,9 +193,11 @@ mod tests {
             (int(i64::MAX), b":9223372036854775807\r\n"),
             (bulk_str("17"), b"$2\r\n17\r\n"),
         ] {
-            let mut out = BytesMut::new();
-            encode(&mut out, &frame);
-            assert_eq!(&out[..], wire);
+            for proto in [Proto::Resp2, Proto::Resp3] {
+                let mut out = BytesMut::new();
+                encode(&mut out, &frame, proto);
+                assert_eq!(&out[..], wire);
+            }
         }
     }
 
@@ -197,6 +209,23 @@ mod tests {
         assert_eq!(wire(&bulk_str("hi")), "$2\r\nhi\r\n");
         assert_eq!(wire(&array(vec![int(1), nil()])), "*2\r\n:1\r\n$-1\r\n");
         assert_eq!(wire(&err("a\r\nb")), "-ERR a  b\r\n");
+        let pairs = map(vec![("a", int(1)), ("b", nil())]);
+        assert_eq!(wire(&pairs), "*4\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n$-1\r\n");
+        assert_eq!(wire(&set(vec![simple("x")])), "*1\r\n+x\r\n");
+        assert_eq!(wire(&verbatim("a:1\r\n")), "$5\r\na:1\r\n\r\n");
+    }
+
+    #[test]
+    fn frames_encode_as_resp3() {
+        let resp3 = |frame: &Frame| wire_in(frame, Proto::Resp3);
+        assert_eq!(resp3(&nil()), "_\r\n");
+        assert_eq!(resp3(&array(vec![int(1), nil()])), "*2\r\n:1\r\n_\r\n");
+        let pairs = map(vec![("a", int(1)), ("b", nil())]);
+        assert_eq!(resp3(&pairs), "%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n_\r\n");
+        assert_eq!(resp3(&set(vec![simple("x")])), "~1\r\n+x\r\n");
+        assert_eq!(resp3(&verbatim("a:1\r\n")), "=9\r\ntxt:a:1\r\n\r\n");
+        assert_eq!(resp3(&ok()), "+OK\r\n");
+        assert_eq!(resp3(&err("x")), "-ERR x\r\n");
     }
 
     #[test]
