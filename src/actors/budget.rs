@@ -10,9 +10,10 @@
 //! number), so the estimates bound what a connection holds.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 use crate::protocol::{Request, MAX_PAGE_KEYS, STATUS_KEYS_PER_NODE};
 
@@ -26,74 +27,78 @@ const SMALL_ANSWER: usize = 128;
 const LISTED_KEY: usize = 64;
 /// What one node's part of a `status` or `ring` answer is charged beyond its keys.
 const NODE_PART: usize = 64;
+/// A connection takes room from the server's budget in chunks of at least this much.
+const CHUNK: usize = 64 << 10;
 
 /// The byte budget of the whole server, shared by all its connections.
 #[derive(Debug, Clone)]
 pub struct Budget {
-    bytes: Arc<Semaphore>,
-    total: usize,
+    shared: Arc<Shared>,
 }
 
-/// Bytes charged to the server's budget, given back when dropped.
 #[derive(Debug)]
-pub struct Charge {
-    _permit: OwnedSemaphorePermit,
-    bytes: usize,
-}
-
-impl Charge {
-    /// How many bytes this charge holds.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
+struct Shared {
+    used: AtomicUsize,
+    total: usize,
+    freed: Notify,
 }
 
 impl Budget {
     /// A budget of `total` bytes (at least 1 MiB, so that any single request fits).
     pub fn new(total: usize) -> Self {
-        let total = total.clamp(1 << 20, Semaphore::MAX_PERMITS);
+        let shared = Shared {
+            used: AtomicUsize::new(0),
+            total: total.max(1 << 20),
+            freed: Notify::new(),
+        };
         Budget {
-            bytes: Arc::new(Semaphore::new(total)),
-            total,
+            shared: Arc::new(shared),
         }
     }
 
     /// The budget's size in bytes.
     pub fn total(&self) -> usize {
-        self.total
+        self.shared.total
     }
 
-    /// The bytes not charged now.
+    /// The bytes not taken now.
     pub fn available(&self) -> usize {
-        self.bytes.available_permits()
+        let used = self.shared.used.load(Ordering::Acquire);
+        self.shared.total.saturating_sub(used)
     }
 
-    /// Charges `bytes` (at most the whole budget) if there is room now.
-    pub fn try_charge(&self, bytes: usize) -> Option<Charge> {
-        let bytes = self.fit(bytes);
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(bytes as u32)
-            .ok()?;
-        Some(Charge {
-            _permit: permit,
-            bytes,
-        })
+    /// Takes `bytes` (at most the whole budget) if there is room now; returns what it took.
+    fn try_take(&self, bytes: usize) -> Option<usize> {
+        let bytes = bytes.min(self.shared.total);
+        let total = self.shared.total;
+        let took = self
+            .shared
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + bytes <= total).then_some(used + bytes)
+            });
+        took.ok().map(|_| bytes)
     }
 
-    /// Charges `bytes` (at most the whole budget) once there is room.
-    pub async fn charge(&self, bytes: usize) -> Charge {
-        let bytes = self.fit(bytes);
-        let permit = self.bytes.clone().acquire_many_owned(bytes as u32).await;
-        Charge {
-            _permit: permit.expect("the budget's semaphore is never closed"),
-            bytes,
+    /// Takes `bytes` (at most the whole budget) once there is room; returns what it took.
+    async fn take(&self, bytes: usize) -> usize {
+        loop {
+            let freed = self.shared.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(took) = self.try_take(bytes) {
+                return took;
+            }
+            freed.await;
         }
     }
 
-    fn fit(&self, bytes: usize) -> usize {
-        bytes.clamp(1, self.total.min(u32::MAX as usize))
+    /// Gives `bytes` back and wakes the connections waiting for room.
+    fn give(&self, bytes: usize) {
+        if bytes > 0 {
+            self.shared.used.fetch_sub(bytes, Ordering::AcqRel);
+            self.shared.freed.notify_waiters();
+        }
     }
 }
 
@@ -103,24 +108,23 @@ impl Default for Budget {
     }
 }
 
-/// What one request is charged until its answer is written: its share of the connection's
-/// budget and of the server's.
+/// What one request is charged until its answer is written.
 #[derive(Debug)]
-pub struct Held {
-    cost: usize,
-    _charge: Charge,
-}
+pub struct Held(usize);
 
-/// One connection's charges: what it holds against its own budget and the server's, and which
-/// answers in its output buffer still hold theirs.
+/// One connection's charges: what it holds against its own budget, what it has taken from the
+/// server's (in chunks, so that most requests touch no shared counter), and which answers in its
+/// output buffer still hold their charges.
 #[derive(Debug)]
 pub struct Ledger {
     budget: Budget,
     limit: usize,
     /// Bytes charged: requests in flight and answers not yet written.
     held: usize,
+    /// Bytes taken from the server's budget: `held` and a little room for the next requests.
+    reserved: usize,
     /// The charges of answers in the output buffer, each with the stream position it ends at.
-    unwritten: VecDeque<(u64, Held)>,
+    unwritten: VecDeque<(u64, usize)>,
     /// Bytes ever put in the output buffer, and bytes ever written from it.
     queued: u64,
     written: u64,
@@ -133,6 +137,7 @@ impl Ledger {
             budget,
             limit,
             held: 0,
+            reserved: 0,
             unwritten: VecDeque::new(),
             queued: 0,
             written: 0,
@@ -155,60 +160,69 @@ impl Ledger {
         if !self.fits(cost) {
             return None;
         }
-        let charge = self.budget.try_charge(cost)?;
-        self.held += cost;
-        Some(Held {
-            cost,
-            _charge: charge,
-        })
-    }
-
-    /// What to wait on for a request of `cost` bytes, once it fits the connection's budget:
-    /// `None` while it does not.
-    pub fn wait_for(&self, cost: usize) -> Option<(usize, Budget)> {
-        self.fits(cost).then(|| (cost, self.budget.clone()))
-    }
-
-    /// Takes a charge the server's budget gave for a request of `cost` bytes (see
-    /// [`Ledger::wait_for`] and [`charge_when_free`]).
-    pub fn take(&mut self, cost: usize, charge: Charge) -> Held {
-        self.held += cost;
-        Held {
-            cost,
-            _charge: charge,
+        let short = (self.held + cost).saturating_sub(self.reserved);
+        if short > 0 {
+            let chunk = self.budget.try_take(short.max(CHUNK));
+            self.reserved += chunk.or_else(|| self.budget.try_take(short))?;
         }
+        self.held += cost;
+        Some(Held(cost))
+    }
+
+    /// What to wait for before a request of `cost` bytes can be charged: the bytes it lacks
+    /// from the server's budget, once it fits the connection's (`None` while it does not).
+    pub fn wait_for(&self, cost: usize) -> Option<(usize, Budget)> {
+        let short = (self.held + cost).saturating_sub(self.reserved);
+        self.fits(cost).then(|| (short, self.budget.clone()))
+    }
+
+    /// Charges a request of `cost` bytes with `taken` bytes the server's budget just gave (see
+    /// [`Ledger::wait_for`] and [`take_when_free`]).
+    pub fn charge_taken(&mut self, cost: usize, taken: usize) -> Held {
+        self.reserved += taken;
+        self.held += cost;
+        Held(cost)
     }
 
     /// `bytes` of an answer went into the output buffer; `held` (its request's charge) is kept
     /// until they are written.
     pub fn queued(&mut self, bytes: usize, held: Option<Held>) {
         self.queued += bytes as u64;
-        if let Some(held) = held {
-            self.unwritten.push_back((self.queued, held));
+        if let Some(Held(cost)) = held {
+            self.unwritten.push_back((self.queued, cost));
         }
     }
 
     /// `n` more bytes of the output buffer reached the socket: the answers they complete give
-    /// their charges back.
+    /// their charges back, and room beyond two chunks goes back to the server's budget.
     pub fn wrote(&mut self, n: usize) {
         self.written += n as u64;
-        while self
-            .unwritten
-            .front()
-            .is_some_and(|(end, _)| *end <= self.written)
-        {
-            if let Some((_, held)) = self.unwritten.pop_front() {
-                self.held -= held.cost;
+        while let Some(&(end, cost)) = self.unwritten.front() {
+            if end > self.written {
+                break;
             }
+            self.unwritten.pop_front();
+            self.held -= cost;
+        }
+        if self.reserved - self.held > 2 * CHUNK {
+            let spare = self.reserved - self.held - CHUNK;
+            self.reserved -= spare;
+            self.budget.give(spare);
         }
     }
 }
 
-/// The server's budget for a request of `cost` bytes, once there is room; never if `None` (for
-/// a `select!` branch that is disabled).
-pub async fn charge_when_free(waiting: Option<(usize, Budget)>) -> Charge {
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.budget.give(self.reserved);
+    }
+}
+
+/// Takes `bytes` from the server's budget once there is room; never if `None` (for a
+/// `select!` branch that is off). Returns what it took.
+pub async fn take_when_free(waiting: Option<(usize, Budget)>) -> usize {
     match waiting {
-        Some((cost, budget)) => budget.charge(cost).await,
+        Some((bytes, budget)) => budget.take(bytes).await,
         None => std::future::pending().await,
     }
 }
@@ -233,25 +247,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn charges_come_back_when_dropped() {
-        let budget = Budget::new(1 << 20);
-        let a = budget.try_charge(600 << 10).expect("room");
-        assert!(budget.try_charge(600 << 10).is_none(), "over the budget");
-        assert_eq!(budget.available(), (1 << 20) - (600 << 10));
-        drop(a);
-        assert!(budget.try_charge(600 << 10).is_some());
-        assert_eq!(budget.available(), 1 << 20);
-    }
-
-    #[test]
-    fn a_charge_larger_than_the_budget_takes_the_whole_budget() {
-        let budget = Budget::new(1 << 20);
-        let all = budget.try_charge(usize::MAX).expect("fits once clamped");
-        assert_eq!(all.bytes(), 1 << 20);
-        assert_eq!(budget.available(), 0);
-    }
-
-    #[test]
     fn a_ledger_holds_charges_until_their_answers_are_written() {
         let budget = Budget::new(1 << 20);
         let mut ledger = Ledger::new(budget.clone(), 1000);
@@ -260,19 +255,63 @@ mod tests {
             ledger.try_charge(600).is_none(),
             "over the connection's budget"
         );
+        assert_eq!(budget.available(), (1 << 20) - CHUNK, "one chunk taken");
         ledger.queued(100, Some(a));
         assert_eq!(ledger.held(), 600);
         ledger.wrote(99);
         assert_eq!(ledger.held(), 600, "not all written yet");
         ledger.wrote(1);
         assert_eq!(ledger.held(), 0);
-        assert_eq!(budget.available(), 1 << 20);
         let big = ledger
             .try_charge(5000)
             .expect("an idle connection starts any one request");
         ledger.queued(10, Some(big));
         ledger.wrote(10);
-        assert_eq!(budget.available(), 1 << 20);
+        drop(ledger);
+        assert_eq!(budget.available(), 1 << 20, "everything given back");
+    }
+
+    #[test]
+    fn a_full_server_budget_stops_every_connection() {
+        let budget = Budget::new(1 << 20);
+        let mut greedy = Ledger::new(budget.clone(), usize::MAX);
+        let mut held = Vec::new();
+        while let Some(h) = greedy.try_charge(100 << 10) {
+            held.push(h);
+        }
+        assert!(budget.available() < 100 << 10);
+        let mut other = Ledger::new(budget.clone(), 4 << 20);
+        assert!(
+            other.try_charge(200 << 10).is_none(),
+            "no room in the server's budget"
+        );
+        let (short, _) = other.wait_for(200 << 10).expect("fits its own budget");
+        assert_eq!(short, 200 << 10);
+        for h in held {
+            greedy.queued(1, Some(h));
+        }
+        greedy.wrote(usize::MAX >> 1);
+        assert!(
+            other.try_charge(200 << 10).is_some(),
+            "room again once answers are written"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_waiting_connection_is_woken_when_room_comes_back() {
+        let budget = Budget::new(1 << 20);
+        let mut greedy = Ledger::new(budget.clone(), usize::MAX);
+        let all = greedy.try_charge(1 << 20).expect("the whole budget");
+        let waiter = actix_rt::spawn(take_when_free(Some((1000, budget.clone()))));
+        tokio::task::yield_now().await;
+        greedy.queued(1, Some(all));
+        greedy.wrote(1);
+        drop(greedy);
+        let took = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .expect("no panic");
+        assert_eq!(took, 1000);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
-use super::budget::{self, charge_when_free, Budget, Charge, Held, Ledger};
+use super::budget::{self, take_when_free, Budget, Held, Ledger};
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
 use super::remote::serve::NodeCalls;
@@ -182,8 +182,8 @@ impl Session {
                 Some((id, response, held)) = self.pending.next(), if take_answers => {
                     self.queue_answer(id, &response, Some(held));
                 }
-                charge = charge_when_free(waiting.clone()), if waiting.is_some() => {
-                    self.start_waiting(charge);
+                taken = take_when_free(waiting.clone()), if waiting.is_some() => {
+                    self.start_waiting(taken);
                 }
                 written = self.write.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
@@ -206,10 +206,10 @@ impl Session {
         }
     }
 
-    /// Starts the waiting request, now that the server's budget gave it `charge`.
-    fn start_waiting(&mut self, charge: Charge) {
+    /// Starts the waiting request, now that the server's budget gave it `taken` bytes.
+    fn start_waiting(&mut self, taken: usize) {
         if let Some(Waiting { id, request, cost }) = self.waiting.take() {
-            let held = self.ledger.take(cost, charge);
+            let held = self.ledger.charge_taken(cost, taken);
             self.run(id, request, held);
         }
     }
