@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::Request;
+use crate::quote;
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -62,7 +63,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "pause-node" => parse_pause(args)?,
         _ => {
             return Err(bad(format!(
-                "unknown command '{word}' (type 'help' for the list)"
+                "unknown command {} (type 'help' for the list)",
+                quote::in_message(word)
             )))
         }
     };
@@ -122,7 +124,8 @@ fn parse_update(args: &[&str]) -> Result<Request> {
 fn parse_amount(text: &str) -> Result<u64> {
     text.parse::<u64>().map_err(|_| {
         bad(format!(
-            "bad amount '{text}': expected a whole number from 0 to {}",
+            "bad amount {}: expected a whole number from 0 to {}",
+            quote::in_message(text),
             u64::MAX
         ))
     })
@@ -131,7 +134,8 @@ fn parse_amount(text: &str) -> Result<u64> {
 fn parse_port(text: &str) -> Result<u16> {
     text.parse::<u16>().map_err(|_| {
         bad(format!(
-            "bad port '{text}': expected a number from 0 to 65535"
+            "bad port {}: expected a number from 0 to 65535",
+            quote::in_message(text)
         ))
     })
 }
@@ -147,7 +151,8 @@ fn parse_pause(args: &[&str]) -> Result<Request> {
         .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
         .ok_or_else(|| {
             bad(format!(
-                "bad duration '{secs}': expected seconds from 0 to 86400"
+                "bad duration {}: expected seconds from 0 to 86400",
+                quote::in_message(secs)
             ))
         })?;
     Ok(Request::PauseNode {
