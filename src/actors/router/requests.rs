@@ -335,7 +335,7 @@ async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64>
         return Err(Error::Unavailable(format!(
             "only {} replicas of {} answered; the read quorum is {q}",
             states.len(),
-            quote::in_message(&key)
+            quote::in_message(key)
         )));
     }
     let behind: Vec<usize> = states
