@@ -26,7 +26,9 @@ Commands:
   update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
-  remove-node PORT       stop a node after handing its keys to their new owners
+  remove-node PORT [--force]
+                         stop a node after handing its keys to their new owners
+                         (--force: even if fewer nodes than R copies would remain)
   kill-node PORT         crash a node: no handoff (it restarts and is refilled from replicas)
   pause-node PORT SECS   make a node stop answering for SECS seconds (like SIGSTOP)
   help                   show this help
@@ -54,9 +56,7 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "add-node" => Request::AddNode {
             port: optional_port(word, args)?,
         },
-        "remove-node" => Request::RemoveNode {
-            port: one_port(word, args)?,
-        },
+        "remove-node" => parse_remove(args)?,
         "kill-node" => Request::KillNode {
             port: one_port(word, args)?,
         },
@@ -161,6 +161,20 @@ fn parse_pause(args: &[&str]) -> Result<Request> {
     })
 }
 
+fn parse_remove(args: &[&str]) -> Result<Request> {
+    match args {
+        [port] => Ok(Request::RemoveNode {
+            port: parse_port(port)?,
+        }),
+        [port, force] | [force, port] if force.eq_ignore_ascii_case("--force") => {
+            Ok(Request::RemoveNodeForce {
+                port: parse_port(port)?,
+            })
+        }
+        _ => Err(bad("usage: remove-node PORT [--force]".into())),
+    }
+}
+
 fn one_port(word: &str, args: &[&str]) -> Result<u16> {
     match args {
         [port] => parse_port(port),
@@ -199,6 +213,12 @@ mod tests {
             }
         );
         assert_eq!(parse("exit").unwrap(), Some(Command::Exit));
+        assert_eq!(req("remove-node 5001"), Request::RemoveNode { port: 5001 });
+        assert_eq!(
+            req("remove-node 5001 --force"),
+            Request::RemoveNodeForce { port: 5001 }
+        );
+        assert!(parse("remove-node 5001 --forc").is_err());
         assert_eq!(parse("   ").unwrap(), None);
     }
 

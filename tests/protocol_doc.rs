@@ -167,6 +167,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveNode { .. } => "RemoveNode",
         Request::KillNode { .. } => "KillNode",
         Request::PauseNode { .. } => "PauseNode",
+        Request::RemoveNodeForce { .. } => "RemoveNodeForce",
     }
 }
 
@@ -219,6 +220,7 @@ fn tag_tables_match_the_code() {
         Request::RemoveNode { port: 1 },
         Request::KillNode { port: 1 },
         Request::PauseNode { port: 1, millis: 1 },
+        Request::RemoveNodeForce { port: 1 },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {

@@ -20,4 +20,4 @@ pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};
-pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown};
+pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES};

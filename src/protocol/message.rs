@@ -49,6 +49,12 @@ pub enum Request {
         /// How long, in milliseconds.
         millis: u64,
     },
+    /// Like `RemoveNode`, even when fewer nodes than R would remain (`remove-node PORT --force`).
+    /// Tag 8.
+    RemoveNodeForce {
+        /// The node's port.
+        port: u16,
+    },
 }
 
 /// The answer to a [`Request`].

@@ -59,6 +59,8 @@ pub struct RouterConfig {
     pub anti_entropy_interval: Duration,
     /// The data directory nodes log to (`None`: in memory only).
     pub data: Option<Arc<DataDir>>,
+    /// The most nodes the cluster may have; `add-node` past it is refused.
+    pub max_nodes: usize,
 }
 
 impl Default for RouterConfig {
@@ -74,9 +76,13 @@ impl Default for RouterConfig {
             restart_backoff: Duration::from_millis(500),
             anti_entropy_interval: Duration::from_secs(2),
             data: None,
+            max_nodes: MAX_NODES,
         }
     }
 }
+
+/// The default (and largest) number of nodes a cluster may have, as `--nodes` allows.
+pub const MAX_NODES: usize = 1000;
 
 /// A node to start: its id, its bound listener and, with a data directory, its opened log.
 pub struct NodeSeed {
@@ -160,6 +166,8 @@ pub struct Router {
     moving: bool,
     /// Whether replicas may have drifted apart since the last anti-entropy pass.
     drift: Drift,
+    /// The ports the cluster started with: `add-node` may reuse them even below 1024.
+    start_ports: Vec<u16>,
 }
 
 impl Actor for Router {
@@ -212,6 +220,7 @@ impl Router {
                 direct: shared,
                 moving: false,
                 drift: Drift::default(),
+                start_ports: Vec::new(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
@@ -222,6 +231,7 @@ impl Router {
                     }
                 };
             }
+            router.start_ports = router.nodes.values().map(|n| n.port).collect();
             router.publish();
             router
         });
@@ -368,7 +378,8 @@ impl Handler<Exec> for Router {
             Request::Status => AtomicOrNot::Free(self.status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
             Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
-            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port)),
+            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),
+            Request::RemoveNodeForce { port } => AtomicOrNot::Atomic(self.remove_node(port, true)),
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
         }
