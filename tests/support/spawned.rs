@@ -21,7 +21,7 @@ impl Spawned {
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("ringkv starts");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

@@ -139,6 +139,8 @@ impl Handler<Recovered> for Router {
                 tracing::info!(port = node.port, "node up");
                 self.publish();
                 self.anti_entropy(ctx);
+                // Its log may hold copies the ring gave elsewhere while it was down.
+                self.sweep(ctx);
             }
         }
     }
@@ -229,8 +231,10 @@ impl Router {
             timeout: self.config.request_timeout * 10,
         };
         ctx.spawn(
-            actix::fut::wrap_future(pass.run())
-                .map(move |_, act: &mut Router, _| act.drift.checked(upto)),
+            actix::fut::wrap_future(pass.run()).map(move |_, act: &mut Router, ctx| {
+                act.drift.checked(upto);
+                act.sweep(ctx);
+            }),
         );
     }
 }

@@ -12,6 +12,7 @@
 mod health;
 mod membership;
 mod requests;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -147,7 +148,7 @@ pub(crate) struct Stats {
     pub anti_entropy_repairs: AtomicU64,
     pub anti_entropy_passes: AtomicU64,
     /// Bumped by every membership change, so a background pass can tell its ring is stale.
-    pub epoch: AtomicU64,
+    pub epoch: Arc<AtomicU64>,
     /// Updates whose replica writes have not all finished.
     pub inflight: AtomicUsize,
 }
@@ -168,6 +169,8 @@ pub struct Router {
     drift: Drift,
     /// The ports the cluster started with: `add-node` may reuse them even below 1024.
     start_ports: Vec<u16>,
+    /// A sweep of copies nobody needs is running ([`sweep`]).
+    sweeping: bool,
 }
 
 impl Actor for Router {
@@ -177,6 +180,8 @@ impl Actor for Router {
         ctx.set_mailbox_capacity(usize::MAX);
         self.me = Some(ctx.address());
         health::start_timers(self, ctx);
+        // Copies left behind by a ring change cut short (say, the process was killed).
+        ctx.run_later(Duration::ZERO, |act, ctx| act.sweep(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -221,6 +226,7 @@ impl Router {
                 moving: false,
                 drift: Drift::default(),
                 start_ports: Vec::new(),
+                sweeping: false,
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
