@@ -67,7 +67,7 @@ fn repl_status_through_a_pipe_quotes_hostile_keys() {
     write_hostile(repl.ports[0]);
     let mut stdin = repl.child.stdin.take().unwrap();
     stdin
-        .write_all(b"status\nget \x1b[2Jclear\nexit\n")
+        .write_all(b"status\nget \x1b[2Jclear\nfrob\x1b[2J\nexit\n")
         .unwrap();
     drop(stdin);
     let mut text = String::new();
@@ -81,5 +81,10 @@ fn repl_status_through_a_pipe_quotes_hostile_keys() {
     }
     check(&text);
     assert!(text.contains("Count for \"\\x1b[2Jclear\": 2"), "{text}");
+    // An error naming a word quotes it too.
+    assert!(
+        text.contains("Error: unknown command \"frob\\x1b[2J\""),
+        "{text}"
+    );
     let _ = repl.child.wait();
 }
