@@ -20,4 +20,6 @@ pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use repl::{Line, Repl, ReplAction};
-pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES};
+pub use router::{
+    Exec, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
+};

@@ -28,18 +28,6 @@ use crate::store::Entry;
 /// Entries per merge call while copying, so that a node never stops answering for long.
 const BATCH: usize = 4096;
 
-/// The lowest port `add-node` accepts (besides 0 and the ports the cluster started with): ports
-/// below are privileged, as for `redis-server --port` run by a normal user.
-pub const MIN_PORT: u16 = 1024;
-
-fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 {
-        one
-    } else {
-        many
-    }
-}
-
 /// What a ring change needs, copied out of the Router.
 struct Change {
     new: Arc<Ring>,
@@ -89,27 +77,6 @@ impl Router {
         })
     }
 
-    /// Refuses an `add-node` past [`RouterConfig::max_nodes`](super::RouterConfig) or on a
-    /// privileged port (1 to 1023) the cluster did not start with.
-    fn check_add(&self, port: Option<u16>) -> Result<()> {
-        let max = self.config.max_nodes;
-        if self.nodes.len() >= max {
-            return Err(Error::BadRequest(format!(
-                "the cluster already has {} nodes, the most it may have is {max}",
-                self.nodes.len()
-            )));
-        }
-        match port {
-            Some(p) if (1..MIN_PORT).contains(&p) && !self.start_ports.contains(&p) => {
-                Err(Error::BadRequest(format!(
-                    "port {p} is a privileged port: a new node needs a port from {MIN_PORT} to \
-                     65535 (or 0 for any free port), or a port the cluster started with"
-                )))
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Copies the node's keys (and the hints kept for it) to their new replicas, switches the ring,
     /// then stops the node. Works for a down node too: the other replicas provide the copies.
     /// Refused when fewer nodes than R would remain, unless `force`.
@@ -138,33 +105,6 @@ impl Router {
                 keys_moved: moved.values().sum(),
             }
         })
-    }
-
-    /// The last node is never removed; below R nodes only with `force` (and a warning).
-    fn check_remove(&self, port: u16, force: bool) -> Result<()> {
-        if self.nodes.len() == 1 {
-            return Err(Error::BadRequest(format!(
-                "cannot remove the last node (port {port}): its keys would have nowhere to go"
-            )));
-        }
-        let (left, r) = (self.nodes.len() - 1, self.config.replication.replicas);
-        if left >= r {
-            return Ok(());
-        }
-        if !force {
-            return Err(Error::BadRequest(format!(
-                "removing the node on port {port} would leave {left} {}, fewer than the {r} \
-                 copies of each key (R): add a node first, or use 'remove-node {port} --force' \
-                 to keep only {left} {}",
-                plural(left, "node", "nodes"),
-                plural(left, "copy", "copies")
-            )));
-        }
-        tracing::warn!(
-            port,
-            "node removed by force: {left} nodes left, R={r} lowered to {left}"
-        );
-        Ok(())
     }
 
     /// Crashes the node. With restarts on, it stays on the ring as down and comes back after the

@@ -10,6 +10,7 @@
 //! replicas may have drifted apart.
 
 mod health;
+mod limits;
 mod membership;
 mod requests;
 mod sweep;
@@ -36,6 +37,7 @@ use futures_util::future::join_all;
 
 use health::Drift;
 pub use health::NodeRestarted;
+pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
 
 /// How the Router builds and watches nodes.
 #[derive(Debug, Clone)]
@@ -81,9 +83,6 @@ impl Default for RouterConfig {
         }
     }
 }
-
-/// The default (and largest) number of nodes a cluster may have, as `--nodes` allows.
-pub const MAX_NODES: usize = 1000;
 
 /// A node to start: its id, its bound listener and, with a data directory, its opened log.
 pub struct NodeSeed {

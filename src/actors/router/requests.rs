@@ -232,7 +232,7 @@ impl Router {
     }
 
     pub(super) fn pause_node(&self, port: u16, millis: u64) -> ResponseFuture<Response> {
-        let node = check_pause(millis)
+        let node = super::limits::check_pause(millis)
             .and_then(|_| self.node_by_port(port))
             .and_then(|id| self.recipient(id).ok_or(Error::NoSuchNode(port)));
         Box::pin(async move {
@@ -247,19 +247,6 @@ impl Router {
             }
         })
     }
-}
-
-/// The longest pause accepted: 24 hours, as `pause-node` allows.
-pub const MAX_PAUSE_MILLIS: u64 = 86_400_000;
-
-/// Refuses a pause over [`MAX_PAUSE_MILLIS`].
-fn check_pause(millis: u64) -> Result<()> {
-    if millis > MAX_PAUSE_MILLIS {
-        return Err(Error::BadRequest(format!(
-            "a pause of {millis} ms exceeds the maximum of {MAX_PAUSE_MILLIS} ms (24 hours)"
-        )));
-    }
-    Ok(())
 }
 
 /// Applies the increment at the coordinator, then merges its state into the other targets until W
