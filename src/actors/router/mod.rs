@@ -7,7 +7,9 @@
 //! changes (`membership`) run atomically for the Router's own requests while the direct path keeps
 //! serving: they copy keys to their new replicas, switch the ring, then drop the copies nobody
 //! needs. `health` marks nodes down and up, brings restarted nodes back, and runs anti-entropy when
-//! replicas may have drifted apart.
+//! replicas may have drifted apart. `sweep` drops the copies a node holds but no longer replicates
+//! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
+//! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
 mod health;
 mod limits;
