@@ -99,7 +99,13 @@ pub(super) fn start_timers(router: &Router, ctx: &mut Context<Router>) {
     ctx.run_interval(PROBE_EVERY, |act, ctx| act.probe_down(ctx));
     let every = router.config.anti_entropy_interval;
     if !every.is_zero() {
-        ctx.run_interval(every, |act, ctx| act.anti_entropy(ctx));
+        ctx.run_interval(every, |act, ctx| {
+            act.anti_entropy(ctx);
+            // A sweep left incomplete is retried once every node is up again.
+            if act.nodes.values().all(|n| n.state == NodeState::Up) {
+                act.sweep(ctx);
+            }
+        });
     }
 }
 
@@ -140,6 +146,7 @@ impl Handler<Recovered> for Router {
                 self.publish();
                 self.anti_entropy(ctx);
                 // Its log may hold copies the ring gave elsewhere while it was down.
+                self.tidy.note();
                 self.sweep(ctx);
             }
         }
@@ -231,10 +238,8 @@ impl Router {
             timeout: self.config.request_timeout * 10,
         };
         ctx.spawn(
-            actix::fut::wrap_future(pass.run()).map(move |_, act: &mut Router, ctx| {
-                act.drift.checked(upto);
-                act.sweep(ctx);
-            }),
+            actix::fut::wrap_future(pass.run())
+                .map(move |_, act: &mut Router, _| act.drift.checked(upto)),
         );
     }
 }

@@ -40,6 +40,7 @@ use futures_util::future::join_all;
 use health::Drift;
 pub use health::NodeRestarted;
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
+use sweep::Tidy;
 
 /// How the Router builds and watches nodes.
 #[derive(Debug, Clone)]
@@ -170,8 +171,8 @@ pub struct Router {
     drift: Drift,
     /// The ports the cluster started with: `add-node` may reuse them even below 1024.
     start_ports: Vec<u16>,
-    /// A sweep of copies nobody needs is running ([`sweep`]).
-    sweeping: bool,
+    /// Whether copies nobody needs may exist, and whether a sweep runs ([`sweep`]).
+    tidy: Tidy,
 }
 
 impl Actor for Router {
@@ -227,7 +228,7 @@ impl Router {
                 moving: false,
                 drift: Drift::default(),
                 start_ports: Vec::new(),
-                sweeping: false,
+                tidy: Tidy::default(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
