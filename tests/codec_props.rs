@@ -44,6 +44,7 @@ fn request() -> impl Strategy<Value = Request> {
         any::<u16>().prop_map(|port| Request::RemoveNode { port }),
         any::<u16>().prop_map(|port| Request::KillNode { port }),
         (any::<u16>(), any::<u64>()).prop_map(|(port, millis)| Request::PauseNode { port, millis }),
+        any::<u16>().prop_map(|port| Request::RemoveNodeForce { port }),
     ]
 }
 
