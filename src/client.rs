@@ -209,6 +209,17 @@ impl Client {
         }
     }
 
+    /// Removes the node on `port` even when fewer nodes than R remain (`remove-node PORT --force`).
+    ///
+    /// # Errors
+    /// Server errors (no such node, the last node) and connection failures.
+    pub async fn remove_node_force(&mut self, port: u16) -> Result<u64> {
+        match self.call(Request::RemoveNodeForce { port }).await? {
+            Response::NodeRemoved { keys_moved, .. } => Ok(keys_moved),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Crashes the node on `port`; returns how many keys were lost.
     ///
     /// # Errors

@@ -17,6 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::router::bind;
+use crate::actors::MAX_NODES;
 use crate::actors::{Gateway, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
 use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
@@ -52,6 +53,9 @@ pub struct ClusterConfig {
     pub data_dir: Option<PathBuf>,
     /// When logs are synced to disk.
     pub fsync: FsyncPolicy,
+    /// The most nodes the cluster may have (at start and through `add-node`); at most
+    /// [`MAX_NODES`].
+    pub max_nodes: usize,
 }
 
 impl Default for ClusterConfig {
@@ -70,6 +74,7 @@ impl Default for ClusterConfig {
             anti_entropy_interval: router.anti_entropy_interval,
             data_dir: None,
             fsync: FsyncPolicy::default(),
+            max_nodes: MAX_NODES,
         }
     }
 }
@@ -92,6 +97,7 @@ impl Cluster {
     /// data directory cannot be used (nothing is started then).
     pub fn start(mut config: ClusterConfig) -> Result<Cluster> {
         config.replication.validate()?;
+        check_max_nodes(&config)?;
         let data = match &config.data_dir {
             Some(dir) => Some(Arc::new(DataDir::open(dir, config.fsync)?)),
             None => None,
@@ -129,6 +135,7 @@ impl Cluster {
             restart: config.restart,
             restart_backoff: config.restart_backoff,
             anti_entropy_interval: config.anti_entropy_interval,
+            max_nodes: config.max_nodes,
         };
         let gateway = Router::start_with(router_config, seeds)?;
         Ok(Cluster {
@@ -264,6 +271,18 @@ impl Cluster {
         }
     }
 
+    /// Like [`Cluster::remove_node`], even when fewer nodes than R remain (R is lowered to what
+    /// is left; the last node is still refused).
+    ///
+    /// # Errors
+    /// No node on `port`, or it is the last one.
+    pub async fn remove_node_force(&self, port: u16) -> Result<u64> {
+        match self.call(Request::RemoveNodeForce { port }).await? {
+            Response::NodeRemoved { keys_moved, .. } => Ok(keys_moved),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Crashes the node on `port`. Returns how many keys were lost with it (none with a data
     /// directory and restarts on: the node reloads its log when it comes back).
     ///
@@ -298,6 +317,23 @@ impl Cluster {
 
 fn unexpected(response: &Response) -> Error {
     Error::Server(format!("unexpected answer: {response:?}"))
+}
+
+/// Refuses a `max_nodes` of 0 or past [`MAX_NODES`], and more nodes than `max_nodes`.
+fn check_max_nodes(config: &ClusterConfig) -> Result<()> {
+    if config.max_nodes == 0 || config.max_nodes > MAX_NODES {
+        return Err(Error::BadRequest(format!(
+            "the maximum number of nodes must be from 1 to {MAX_NODES}, not {}",
+            config.max_nodes
+        )));
+    }
+    if config.nodes > config.max_nodes {
+        return Err(Error::BadRequest(format!(
+            "{} nodes exceed the maximum of {}",
+            config.nodes, config.max_nodes
+        )));
+    }
+    Ok(())
 }
 
 /// The ids and ports of a cluster restored from `data`, or a fresh one. Takes vnodes and R from

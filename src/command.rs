@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::Request;
+use crate::quote;
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -27,7 +28,9 @@ Commands:
   update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
-  remove-node PORT       stop a node after handing its keys to their new owners
+  remove-node PORT [--force]
+                         stop a node after handing its keys to their new owners
+                         (--force: even if fewer nodes than R copies would remain)
   kill-node PORT         crash a node: no handoff (it restarts and is refilled from replicas)
   pause-node PORT SECS   make a node stop answering for SECS seconds (like SIGSTOP)
   help                   show this help
@@ -58,16 +61,15 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "add-node" => Request::AddNode {
             port: optional_port(word, args)?,
         },
-        "remove-node" => Request::RemoveNode {
-            port: one_port(word, args)?,
-        },
+        "remove-node" => parse_remove(args)?,
         "kill-node" => Request::KillNode {
             port: one_port(word, args)?,
         },
         "pause-node" => parse_pause(args)?,
         _ => {
             return Err(bad(format!(
-                "unknown command '{word}' (type 'help' for the list)"
+                "unknown command {} (type 'help' for the list)",
+                quote::in_message(word)
             )))
         }
     };
@@ -127,7 +129,8 @@ fn parse_update(args: &[&str]) -> Result<Request> {
 fn parse_amount(text: &str) -> Result<u64> {
     text.parse::<u64>().map_err(|_| {
         bad(format!(
-            "bad amount '{text}': expected a whole number from 0 to {}",
+            "bad amount {}: expected a whole number from 0 to {}",
+            quote::in_message(text),
             u64::MAX
         ))
     })
@@ -136,7 +139,8 @@ fn parse_amount(text: &str) -> Result<u64> {
 fn parse_port(text: &str) -> Result<u16> {
     text.parse::<u16>().map_err(|_| {
         bad(format!(
-            "bad port '{text}': expected a number from 0 to 65535"
+            "bad port {}: expected a number from 0 to 65535",
+            quote::in_message(text)
         ))
     })
 }
@@ -152,13 +156,28 @@ fn parse_pause(args: &[&str]) -> Result<Request> {
         .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
         .ok_or_else(|| {
             bad(format!(
-                "bad duration '{secs}': expected seconds from 0 to 86400"
+                "bad duration {}: expected seconds from 0 to 86400",
+                quote::in_message(secs)
             ))
         })?;
     Ok(Request::PauseNode {
         port,
         millis: (secs * 1000.0).round() as u64,
     })
+}
+
+fn parse_remove(args: &[&str]) -> Result<Request> {
+    match args {
+        [port] => Ok(Request::RemoveNode {
+            port: parse_port(port)?,
+        }),
+        [port, force] | [force, port] if force.eq_ignore_ascii_case("--force") => {
+            Ok(Request::RemoveNodeForce {
+                port: parse_port(port)?,
+            })
+        }
+        _ => Err(bad("usage: remove-node PORT [--force]".into())),
+    }
 }
 
 fn one_port(word: &str, args: &[&str]) -> Result<u16> {
@@ -199,6 +218,12 @@ mod tests {
             }
         );
         assert_eq!(parse("exit").unwrap(), Some(Command::Exit));
+        assert_eq!(req("remove-node 5001"), Request::RemoveNode { port: 5001 });
+        assert_eq!(
+            req("remove-node 5001 --force"),
+            Request::RemoveNodeForce { port: 5001 }
+        );
+        assert!(parse("remove-node 5001 --forc").is_err());
         assert_eq!(parse("   ").unwrap(), None);
     }
 

@@ -282,7 +282,8 @@ fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> (Result
     }
     if held < w {
         let e = Error::Uncertain(format!(
-            "update of '{key}' reached only {held} replicas; the write quorum is {w}: it may or may not be applied"
+            "update of {} reached only {held} replicas; the write quorum is {w}: it may or may not be applied",
+            crate::quote::in_message(key)
         ));
         return (Err(e), held);
     }

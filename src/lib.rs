@@ -25,6 +25,7 @@ mod error;
 pub mod node_data;
 pub mod persist;
 pub mod protocol;
+pub mod quote;
 pub mod rebalance;
 pub mod render;
 pub mod replication;

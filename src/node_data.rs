@@ -178,6 +178,28 @@ impl NodeData {
         count
     }
 
+    /// Drops each of `entries` whose token fails `keep` and whose state here is still exactly the
+    /// entry's (a copy given to the key's replicas: anything that changed since is kept). Hints
+    /// are never touched. Returns how many were dropped.
+    pub fn drop_unchanged(
+        &mut self,
+        entries: &[Entry],
+        keep: impl Fn(crate::ring::Token) -> bool,
+    ) -> usize {
+        let mut dropped = 0;
+        for entry in entries {
+            let token = crate::ring::key_token(entry.key.as_bytes());
+            if keep(token) || self.store.counter(&entry.key).as_ref() != Some(&entry.counter) {
+                continue;
+            }
+            if self.store.remove(&entry.key) {
+                self.journal.push(Record::Remove(entry.key.clone()));
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
     /// After a crash: the state read back from the log replaces memory, and what arrived since
     /// the crash is merged on top.
     pub fn restore(&mut self, store: Store, incarnation: u32) {
@@ -286,6 +308,26 @@ mod tests {
         assert_ne!(node.replica(), before);
         let c = node.increment("a", 1, None).unwrap();
         assert_eq!(c.slots(), &[(node.replica(), 1)]);
+    }
+
+    #[test]
+    fn only_unchanged_copies_outside_keep_are_dropped() {
+        let mut data = NodeData::new(1, None);
+        data.increment("a", 1, None).unwrap();
+        data.increment("b", 1, None).unwrap();
+        data.increment("h", 1, Some(2)).unwrap();
+        let copies: Vec<Entry> = data.store().entries_where(|_| true);
+        data.increment("b", 1, None).unwrap();
+        let a = crate::ring::key_token(b"a");
+        assert_eq!(
+            data.drop_unchanged(&copies, |t| t == a),
+            0,
+            "a kept, b changed"
+        );
+        assert_eq!(data.drop_unchanged(&copies, |_| false), 1, "a dropped");
+        assert_eq!(data.store().get("a"), 0);
+        assert_eq!(data.store().get("b"), 2);
+        assert!(data.read("h", Some(2)).is_some(), "hints stay");
     }
 
     #[test]

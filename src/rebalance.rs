@@ -26,6 +26,16 @@ impl ArcSet {
         ArcSet { ring, member }
     }
 
+    /// The arcs of `ring` with the given indexes (those past the ring's arcs are ignored).
+    pub fn with_arcs(ring: Arc<Ring>, arcs: &[usize]) -> Self {
+        let mut set = ArcSet::new(ring);
+        let len = set.member.len();
+        for &i in arcs.iter().filter(|&&i| i < len) {
+            set.insert(i);
+        }
+        set
+    }
+
     /// Adds arc `i` (in the ring's token order).
     pub fn insert(&mut self, i: usize) {
         self.member[i] = true;
@@ -72,6 +82,19 @@ impl ArcSet {
         }
         Some(set)
     }
+}
+
+/// For each node of `ring`, the arcs whose keys it replicates with `r` replicas (it is among the
+/// first `r` nodes of their preference list), as arc indexes for [`ArcSet::with_arcs`]. One pass
+/// over the arcs for all nodes.
+pub fn replicated_arcs(ring: &Ring, r: usize) -> BTreeMap<NodeId, Vec<usize>> {
+    let mut by_node: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
+    for (i, arc) in ring.arcs().iter().enumerate() {
+        for node in ring.preference_list_of_token(arc.end, r) {
+            by_node.entry(node).or_default().push(i);
+        }
+    }
+    by_node
 }
 
 /// Keys to copy: those on `arcs`, from `source` to `target` (as hints for `hint_for` if set).
@@ -221,6 +244,24 @@ mod tests {
         assert!(plan.copies.iter().all(|c| c.source != 2 && c.target != 2));
         assert!(!plan.drops.contains_key(&2));
         assert!(plan.copies.iter().any(|c| c.hint_for == Some(2)));
+    }
+
+    #[test]
+    fn replicated_arcs_agree_with_preference_lists() {
+        let ring = Arc::new(Ring::with_nodes(32, 1..=4));
+        for r in [1, 3] {
+            let arcs = replicated_arcs(&ring, r);
+            let sets: Vec<ArcSet> = (1..=4)
+                .map(|n| ArcSet::with_arcs(ring.clone(), &arcs[&n]))
+                .collect();
+            for i in 0..2000 {
+                let token = key_token(format!("k{i}").as_bytes());
+                let prefs = ring.preference_list_of_token(token, r);
+                for n in 1..=4u32 {
+                    assert_eq!(sets[n as usize - 1].contains(token), prefs.contains(&n));
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Text for people: how the REPL and `ringkv client` print a [`Response`].
+//!
+//! Keys are printed through [`quote::key`], so a key holding a newline or a terminal escape can
+//! neither forge a line nor reach the terminal raw; error messages have their control characters
+//! escaped.
 
 use std::fmt::Write;
 
 use crate::protocol::{NodeState, NodeStatus, Response, RingReport, StatusPage, StatusReport};
+use crate::quote;
 
 /// The text printed for `response`, without a final newline. Errors read `Error: <message>`.
 pub fn render(response: &Response) -> String {
     match response {
-        Response::Count { key, value } => format!("Count for {key}: {value}"),
+        Response::Count { key, value } => format!("Count for {}: {value}", quote::key(key)),
         Response::Updated { .. } => "Update successful".to_owned(),
         Response::Status(report) => render_status(report),
         Response::Ring(report) => render_ring(report),
@@ -23,10 +28,10 @@ pub fn render(response: &Response) -> String {
             "Node on port {port} killed, {keys_lost} {} lost",
             keys(*keys_lost)
         ),
-        Response::Error(e) => format!("Error: {}", e.message),
+        Response::Error(e) => format!("Error: {}", quote::escape_controls(&e.message)),
         Response::StatusPage(page) => render_page(page),
         Response::NodeReply(Ok(_)) => "(a node-to-node answer)".to_owned(),
-        Response::NodeReply(Err(e)) => format!("Error: {}", e.message),
+        Response::NodeReply(Err(e)) => format!("Error: {}", quote::escape_controls(&e.message)),
         Response::NodePaused { port, millis } => {
             format!(
                 "Node on port {port} paused for {:.1} s",
@@ -67,10 +72,10 @@ fn render_status(report: &StatusReport) -> String {
             out.push_str("\nNo events");
         }
         for (key, value) in &node.counters {
-            let _ = write!(out, "\n{key}: {value}");
+            let _ = write!(out, "\n{}: {value}", quote::key(key));
         }
         for (key, value) in &node.replicas {
-            let _ = write!(out, "\n{key}: {value} (replica)");
+            let _ = write!(out, "\n{}: {value} (replica)", quote::key(key));
         }
         if node.more > 0 {
             let _ = write!(out, "\n... and {} more {}", node.more, keys(node.more));
@@ -125,7 +130,7 @@ fn render_page(page: &StatusPage) -> String {
     let lines: Vec<String> = page
         .entries
         .iter()
-        .map(|(key, value)| format!("{key}: {value}{suffix}"))
+        .map(|(key, value)| format!("{}: {value}{suffix}", quote::key(key)))
         .collect();
     lines.join("\n")
 }

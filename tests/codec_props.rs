@@ -56,6 +56,7 @@ fn request() -> impl Strategy<Value = Request> {
                 after,
                 limit
             }),
+        any::<u16>().prop_map(|port| Request::RemoveNodeForce { port }),
     ]
 }
 

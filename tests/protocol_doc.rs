@@ -170,6 +170,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::PauseNode { .. } => "PauseNode",
         Request::StatusPage { .. } => "StatusPage",
         Request::NodeCall(_) => "NodeCall",
+        Request::RemoveNodeForce { .. } => "RemoveNodeForce",
     }
 }
 
@@ -208,6 +209,7 @@ fn wire_op_name(op: &WireOp) -> &'static str {
         WireOp::Pause(_) => "Pause",
         WireOp::Crash => "Crash",
         WireOp::Stop => "Stop",
+        WireOp::EntriesOutside { .. } => "EntriesOutside",
     }
 }
 
@@ -277,6 +279,13 @@ fn node_call_tables_match_the_code() {
         WireOp::Pause(1),
         WireOp::Crash,
         WireOp::Stop,
+        WireOp::EntriesOutside {
+            ring: RingSpec {
+                vnodes: 1,
+                nodes: vec![],
+            },
+            arcs: vec![],
+        },
     ];
     check_tags("### Node calls", &ops, wire_op_name);
     let replies = [
@@ -335,6 +344,7 @@ fn tag_tables_match_the_code() {
             limit: 1,
         },
         Request::NodeCall(WireOp::Ping),
+        Request::RemoveNodeForce { port: 1 },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {

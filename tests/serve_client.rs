@@ -130,7 +130,7 @@ fn serve_stops_cleanly_on_sigterm() {
 
 #[test]
 fn a_node_answers_its_own_removal_before_closing() {
-    let server = Server::start(3);
+    let server = Server::start(4);
     let port = server.ports[1];
     let out = server.ok(port, &format!("remove-node {port}"));
     assert!(

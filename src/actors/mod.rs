@@ -25,4 +25,6 @@ pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use remote::RemoteNode;
 pub use repl::{Line, Repl, ReplAction};
-pub use router::{Exec, NodeSeed, Router, RouterConfig, Shutdown};
+pub use router::{
+    Exec, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
+};

@@ -217,6 +217,22 @@ impl NodeActor {
                 NodeReply::Entries(data.store().entries_where(|t| arcs.contains(t)))
             }
             NodeOp::DropIn(arcs) => NodeReply::Count(data.retain(|t| !arcs.contains(t))),
+            NodeOp::EntriesOutside(keep) => {
+                NodeReply::Entries(data.store().entries_where(|t| !keep.contains(t)))
+            }
+            NodeOp::DropUnchanged {
+                entries,
+                keep,
+                epoch,
+                expected,
+            } => {
+                // Checked under the data lock: a ring change bumps the epoch before the direct
+                // path may write to new replicas, so none of its writes can be dropped here.
+                if epoch.load(std::sync::atomic::Ordering::SeqCst) != expected {
+                    return Ok(NodeReply::Count(0));
+                }
+                NodeReply::Count(data.drop_unchanged(&entries, |t| keep.contains(t)))
+            }
             NodeOp::Digests(ring) => NodeReply::Digests(data.store().digests(|t| ring.arc_of(t))),
             NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
             NodeOp::Summary { ring, limit } => {

@@ -2,6 +2,7 @@
 //! [`NodeReply`].
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +58,22 @@ pub enum NodeOp {
     EntriesIn(Arc<ArcSet>),
     /// Drop the entries whose tokens lie on the given arcs (a ring change took them elsewhere).
     DropIn(Arc<ArcSet>),
+    /// Copies of the entries whose tokens lie outside the given arcs (the arcs the node
+    /// replicates): copies it holds but no longer replicates.
+    EntriesOutside(Arc<ArcSet>),
+    /// Drop each of the entries whose token lies outside `keep` and whose state here is unchanged,
+    /// but only while `epoch` still reads `expected` (no ring change began since the sweep
+    /// started). Hints are never dropped.
+    DropUnchanged {
+        /// The entries, as read by [`NodeOp::EntriesOutside`] and given to their replicas.
+        entries: Vec<Entry>,
+        /// The arcs the node replicates.
+        keep: Arc<ArcSet>,
+        /// The Router's ring-change counter.
+        epoch: Arc<AtomicU64>,
+        /// Its value when the sweep started.
+        expected: u64,
+    },
     /// A digest of the entries of each arc of the ring.
     Digests(Arc<Ring>),
     /// `(key, value)` pairs, sorted, and the number of hints kept.

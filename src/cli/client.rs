@@ -42,7 +42,9 @@ pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
         client.request(&request).await
     })?;
     match response {
-        Response::Error(reply) => anyhow::bail!("{}", reply.message),
+        Response::Error(reply) => {
+            anyhow::bail!("{}", ringkv::quote::escape_controls(&reply.message))
+        }
         other => say!("{}", render(&other)),
     }
     Ok(())

@@ -35,6 +35,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             say!("Restoring {n} nodes from {}", dir.display());
         }
     }
+    args.warn_ignored()?;
     let resp = args.bind_resp()?;
     let system = System::new();
     let started = system.block_on(async {

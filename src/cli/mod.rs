@@ -32,6 +32,9 @@ use ringkv::replication::ReplicationConfig;
 use ringkv::resp::{RespLimits, RespServer};
 use ringkv::ClusterConfig;
 
+/// R when neither `--replicas` nor a data directory gives one.
+const DEFAULT_REPLICAS: usize = 3;
+
 /// ringkv: a distributed store of event counters on a consistent-hashing ring.
 ///
 /// Without a subcommand it starts the interactive store, as the original program did.
@@ -68,9 +71,9 @@ pub struct ClusterArgs {
     /// The first node's port; the others follow. 0 picks any free ports.
     #[arg(long, default_value_t = 5001)]
     base_port: u16,
-    /// Virtual nodes per node on the ring.
-    #[arg(long, default_value_t = ringkv::ring::DEFAULT_VNODES, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    vnodes: u32,
+    /// Virtual nodes per node on the ring [default: 256]. A data directory keeps its own.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    vnodes: Option<u32>,
     /// The address nodes listen on.
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
@@ -80,9 +83,13 @@ pub struct ClusterArgs {
     /// The most client connections one node serves at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Copies of each key (R), capped by the number of nodes.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    replicas: u32,
+    /// Copies of each key (R), capped by the number of nodes [default: 3]. A data directory keeps
+    /// its own.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    replicas: Option<u32>,
+    /// The most nodes the cluster may have; `add-node` past it is refused.
+    #[arg(long, default_value_t = ringkv::actors::MAX_NODES as u32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_nodes: u32,
     /// Replicas that must hold an update before it is acknowledged (W; default a majority of R).
     #[arg(long)]
     write_quorum: Option<usize>,
@@ -166,7 +173,7 @@ impl ClusterArgs {
         ClusterConfig {
             nodes,
             base_port: self.base_port,
-            vnodes: self.vnodes,
+            vnodes: self.vnodes.unwrap_or(ringkv::ring::DEFAULT_VNODES),
             host: self.bind.clone(),
             limits: ServerLimits {
                 max_frame_len: self.max_frame_len,
@@ -174,7 +181,7 @@ impl ClusterArgs {
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
-                replicas: self.replicas as usize,
+                replicas: self.replicas.map_or(DEFAULT_REPLICAS, |r| r as usize),
                 write_quorum: self.write_quorum,
                 read_quorum: self.read_quorum,
             },
@@ -184,7 +191,36 @@ impl ClusterArgs {
             anti_entropy_interval: self.anti_entropy_interval,
             data_dir: self.data_dir(),
             fsync: self.fsync,
+            max_nodes: self.max_nodes as usize,
         }
+    }
+
+    /// One line on stderr when `--replicas` or `--vnodes` given on the command line differ from
+    /// what the data directory keeps: the directory's values win.
+    fn warn_ignored(&self) -> anyhow::Result<()> {
+        let Some(dir) = self.data_dir() else {
+            return Ok(());
+        };
+        let Some(meta) = ringkv::persist::read_meta(&dir)? else {
+            return Ok(());
+        };
+        let mut ignored = Vec::new();
+        if let Some(r) = self.replicas.filter(|&r| r as usize != meta.replicas) {
+            ignored.push(format!("--replicas {r}"));
+        }
+        if let Some(v) = self.vnodes.filter(|&v| v != meta.vnodes) {
+            ignored.push(format!("--vnodes {v}"));
+        }
+        if !ignored.is_empty() {
+            eprintln!(
+                "Warning: {} ignored: the data directory {} keeps --replicas {} --vnodes {}, and those are used",
+                ignored.join(" and "),
+                dir.display(),
+                meta.replicas,
+                meta.vnodes
+            );
+        }
+        Ok(())
     }
 }
 

@@ -63,6 +63,12 @@ pub enum Request {
     },
     /// A node-to-node call for the node listening on this port (see [`super::peer`]). Tag 9.
     NodeCall(WireOp),
+    /// Like `RemoveNode`, even when fewer nodes than R would remain (`remove-node PORT --force`).
+    /// Tag 10.
+    RemoveNodeForce {
+        /// The node's port.
+        port: u16,
+    },
 }
 
 /// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].

@@ -144,6 +144,14 @@ pub enum WireOp {
     Crash,
     /// Stop for good after a handoff. Tag 16.
     Stop,
+    /// Copies of the entries outside the given arcs of `ring` (copies the node holds but no
+    /// longer replicates). Tag 17.
+    EntriesOutside {
+        /// The ring whose arcs are numbered.
+        ring: RingSpec,
+        /// Arc numbers, in the ring's token order.
+        arcs: Vec<u32>,
+    },
 }
 
 /// A node's answer as it travels (one per [`crate::actors::NodeReply`], in the same order).

@@ -15,8 +15,12 @@ use crate::rebalance::ArcSet;
 const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 
 /// The wire form of `op`.
-pub fn op_to_wire(op: NodeOp) -> WireOp {
-    match op {
+///
+/// # Errors
+/// [`Error::BadRequest`] for [`NodeOp::DropUnchanged`]: its guard is the Router's own ring-change
+/// counter, which means nothing in another process until ring epochs are agreed across processes.
+pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
+    Ok(match op {
         NodeOp::Increment {
             key,
             amount,
@@ -47,6 +51,15 @@ pub fn op_to_wire(op: NodeOp) -> WireOp {
             ring: RingSpec::of(arcs.ring()),
             arcs: arcs.numbers(),
         },
+        NodeOp::EntriesOutside(arcs) => WireOp::EntriesOutside {
+            ring: RingSpec::of(arcs.ring()),
+            arcs: arcs.numbers(),
+        },
+        NodeOp::DropUnchanged { .. } => {
+            return Err(Error::BadRequest(
+                "a sweep's drop cannot cross processes before ring epochs are agreed".into(),
+            ))
+        }
         NodeOp::Digests(ring) => WireOp::Digests(RingSpec::of(&ring)),
         NodeOp::Dump => WireOp::Dump,
         NodeOp::Summary { ring, limit } => WireOp::Summary {
@@ -69,7 +82,7 @@ pub fn op_to_wire(op: NodeOp) -> WireOp {
         NodeOp::Pause(pause) => WireOp::Pause(pause.as_millis() as u64),
         NodeOp::Crash => WireOp::Crash,
         NodeOp::Stop => WireOp::Stop,
-    }
+    })
 }
 
 /// The node call `op` stands for; rings are built through `rings`.
@@ -103,6 +116,9 @@ pub fn op_from_wire(op: WireOp, rings: &mut RingCache) -> Result<NodeOp> {
         },
         WireOp::EntriesIn { ring, arcs } => NodeOp::EntriesIn(arc_set(&ring, &arcs, rings)?),
         WireOp::DropIn { ring, arcs } => NodeOp::DropIn(arc_set(&ring, &arcs, rings)?),
+        WireOp::EntriesOutside { ring, arcs } => {
+            NodeOp::EntriesOutside(arc_set(&ring, &arcs, rings)?)
+        }
         WireOp::Digests(ring) => NodeOp::Digests(rings.ring(&ring)?),
         WireOp::Dump => NodeOp::Dump,
         WireOp::Summary { ring, limit } => NodeOp::Summary {
@@ -198,7 +214,8 @@ mod tests {
         arcs.insert(2);
         arcs.insert(5);
         let mut rings = RingCache::default();
-        let back = op_from_wire(op_to_wire(NodeOp::EntriesIn(Arc::new(arcs))), &mut rings);
+        let wire = op_to_wire(NodeOp::EntriesIn(Arc::new(arcs))).unwrap();
+        let back = op_from_wire(wire, &mut rings);
         let Ok(NodeOp::EntriesIn(back)) = back else {
             panic!("not EntriesIn")
         };

@@ -111,7 +111,10 @@ impl Handler<NodeCall> for RemoteNode {
     type Result = ResponseActFuture<Self, Result<NodeReply>>;
 
     fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
-        let wire = op_to_wire(op);
+        let wire = match op_to_wire(op) {
+            Ok(wire) => wire,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
         let retry_due = self.failed_at.is_none_or(|t| t.elapsed() >= RETRY);
         if !self.link_open() && retry_due {
             self.connect(ctx);

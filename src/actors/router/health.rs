@@ -99,7 +99,13 @@ pub(super) fn start_timers(router: &Router, ctx: &mut Context<Router>) {
     ctx.run_interval(PROBE_EVERY, |act, ctx| act.probe_down(ctx));
     let every = router.config.anti_entropy_interval;
     if !every.is_zero() {
-        ctx.run_interval(every, |act, ctx| act.anti_entropy(ctx));
+        ctx.run_interval(every, |act, ctx| {
+            act.anti_entropy(ctx);
+            // A sweep left incomplete is retried once every node is up again.
+            if act.nodes.values().all(|n| n.state == NodeState::Up) {
+                act.sweep(ctx);
+            }
+        });
     }
 }
 
@@ -139,6 +145,9 @@ impl Handler<Recovered> for Router {
                 tracing::info!(port = node.port, "node up");
                 self.publish();
                 self.anti_entropy(ctx);
+                // Its log may hold copies the ring gave elsewhere while it was down.
+                self.tidy.note();
+                self.sweep(ctx);
             }
         }
     }

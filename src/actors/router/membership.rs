@@ -53,6 +53,9 @@ fn fail(e: Error) -> ResponseActFuture<Router, Response> {
 impl Router {
     /// Binds the new node's port, starts it, copies to it the keys it now replicates, switches.
     pub(super) fn add_node(&mut self, port: Option<u16>) -> ResponseActFuture<Router, Response> {
+        if let Err(e) = self.check_add(port) {
+            return fail(e);
+        }
         let listener = match self.bind_new(port) {
             Ok(l) => l,
             Err(e) => return fail(e),
@@ -62,6 +65,11 @@ impl Router {
             Err(e) => return fail(e),
         };
         let port = self.nodes[&id].port;
+        if !self.nodes[&id].shared.lock().store().is_empty() {
+            // A directory left by an add cut short before the ring switched: its copies are
+            // kept (its counter slot may live on elsewhere) and swept after the change.
+            self.tidy.note();
+        }
         let mut new = (*self.ring).clone();
         new.add_node(id);
         let change = self.change(Arc::new(new), None);
@@ -76,15 +84,18 @@ impl Router {
 
     /// Copies the node's keys (and the hints kept for it) to their new replicas, switches the ring,
     /// then stops the node. Works for a down node too: the other replicas provide the copies.
-    pub(super) fn remove_node(&mut self, port: u16) -> ResponseActFuture<Router, Response> {
+    /// Refused when fewer nodes than R would remain, unless `force`.
+    pub(super) fn remove_node(
+        &mut self,
+        port: u16,
+        force: bool,
+    ) -> ResponseActFuture<Router, Response> {
         let id = match self.node_by_port(port) {
             Ok(id) => id,
             Err(e) => return fail(e),
         };
-        if self.nodes.len() == 1 {
-            return fail(Error::BadRequest(format!(
-                "cannot remove the last node (port {port}): its keys would have nowhere to go"
-            )));
+        if let Err(e) = self.check_remove(port, force) {
+            return fail(e);
         }
         let mut new = (*self.ring).clone();
         new.remove_node(id);
@@ -208,7 +219,7 @@ impl Router {
     }
 
     /// Copies the keys, switches to the new ring (`finish` then updates the Router and makes the
-    /// answer), and has the old replicas drop what they no longer hold.
+    /// answer), has the old replicas drop what they no longer hold, then starts a sweep.
     fn run_change(
         &mut self,
         change: Change,
@@ -221,6 +232,8 @@ impl Router {
             .filter_map(|(id, arcs)| Some((change.nodes.get(id)?.clone(), Arc::new(arcs.clone()))))
             .collect();
         let timeout = change.timeout * 10;
+        // A node that is not up neither sends nor drops: it may keep copies the ring moved.
+        let all_up = change.states.values().all(|&s| s == NodeState::Up);
         Box::pin(
             actix::fut::wrap_future(copy(change)).then(move |copied, act: &mut Router, _| {
                 let (new, moved) = match copied {
@@ -236,12 +249,22 @@ impl Router {
                 act.end_move();
                 let dropped = async move {
                     let started = Instant::now();
+                    let mut all_dropped = true;
                     for (node, arcs) in drops {
-                        let _ = call(&node, NodeOp::DropIn(arcs), timeout).await;
+                        all_dropped &= call(&node, NodeOp::DropIn(arcs), timeout).await.is_ok();
                     }
                     tracing::info!("ring change: old copies dropped in {:?}", started.elapsed());
+                    all_dropped
                 };
-                Box::pin(actix::fut::wrap_future(dropped).map(move |_, _, _| response))
+                Box::pin(actix::fut::wrap_future(dropped).map(
+                    move |all_dropped, act: &mut Router, ctx| {
+                        if !(all_dropped && all_up) {
+                            act.tidy.note();
+                        }
+                        act.sweep(ctx);
+                        response
+                    },
+                ))
             }),
         )
     }

@@ -7,11 +7,15 @@
 //! changes (`membership`) run atomically for the Router's own requests while the direct path keeps
 //! serving: they copy keys to their new replicas, switch the ring, then drop the copies nobody
 //! needs. `health` marks nodes down and up, brings restarted nodes back, and runs anti-entropy when
-//! replicas may have drifted apart.
+//! replicas may have drifted apart. `sweep` drops the copies a node holds but no longer replicates
+//! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
+//! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
 mod health;
+mod limits;
 mod membership;
 mod requests;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -36,6 +40,8 @@ use futures_util::future::join_all;
 
 use health::Drift;
 pub use health::NodeRestarted;
+pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
+use sweep::Tidy;
 
 /// How the Router builds and watches nodes.
 #[derive(Debug, Clone)]
@@ -60,6 +66,8 @@ pub struct RouterConfig {
     pub anti_entropy_interval: Duration,
     /// The data directory nodes log to (`None`: in memory only).
     pub data: Option<Arc<DataDir>>,
+    /// The most nodes the cluster may have; `add-node` past it is refused.
+    pub max_nodes: usize,
 }
 
 impl Default for RouterConfig {
@@ -75,6 +83,7 @@ impl Default for RouterConfig {
             restart_backoff: Duration::from_millis(500),
             anti_entropy_interval: Duration::from_secs(2),
             data: None,
+            max_nodes: MAX_NODES,
         }
     }
 }
@@ -142,7 +151,7 @@ pub(crate) struct Stats {
     pub anti_entropy_repairs: AtomicU64,
     pub anti_entropy_passes: AtomicU64,
     /// Bumped by every membership change, so a background pass can tell its ring is stale.
-    pub epoch: AtomicU64,
+    pub epoch: Arc<AtomicU64>,
     /// Updates whose replica writes have not all finished.
     pub inflight: AtomicUsize,
 }
@@ -163,6 +172,10 @@ pub struct Router {
     moving: bool,
     /// Whether replicas may have drifted apart since the last anti-entropy pass.
     drift: Drift,
+    /// The ports the cluster started with: `add-node` may reuse them even below 1024.
+    start_ports: Vec<u16>,
+    /// Whether copies nobody needs may exist, and whether a sweep runs ([`sweep`]).
+    tidy: Tidy,
 }
 
 impl Actor for Router {
@@ -172,6 +185,8 @@ impl Actor for Router {
         ctx.set_mailbox_capacity(usize::MAX);
         self.me = Some(ctx.address());
         health::start_timers(self, ctx);
+        // Copies left behind by a ring change cut short (say, the process was killed).
+        ctx.run_later(Duration::ZERO, |act, ctx| act.sweep(ctx));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -218,6 +233,8 @@ impl Router {
                 budget: budget_here,
                 moving: false,
                 drift: Drift::default(),
+                start_ports: Vec::new(),
+                tidy: Tidy::default(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
@@ -228,6 +245,7 @@ impl Router {
                     }
                 };
             }
+            router.start_ports = router.nodes.values().map(|n| n.port).collect();
             router.publish();
             router
         });
@@ -374,7 +392,8 @@ impl Handler<Exec> for Router {
             Request::Status => AtomicOrNot::Free(self.status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
             Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
-            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port)),
+            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),
+            Request::RemoveNodeForce { port } => AtomicOrNot::Atomic(self.remove_node(port, true)),
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
             Request::StatusPage {

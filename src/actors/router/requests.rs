@@ -22,6 +22,7 @@ use crate::protocol::{
     NodeShare, NodeStatus, Response, RingReport, StatusPage, StatusReport, MAX_PAGE_KEYS,
     STATUS_KEYS_PER_NODE,
 };
+use crate::quote;
 use crate::replication::{coordinator, read_targets, write_targets, NodeState, Target};
 use crate::ring::{key_token, NodeId};
 use crate::store::Entry;
@@ -57,13 +58,15 @@ fn enough(key: &str, found: usize, r: usize, need: usize, kind: &str) -> Result<
         return Ok(());
     }
     Err(Error::Unavailable(format!(
-        "only {found} of {r} replicas of '{key}' are reachable; the {kind} quorum is {need}"
+        "only {found} of {r} replicas of {} are reachable; the {kind} quorum is {need}",
+        quote::in_message(key)
     )))
 }
 
 fn unknown(key: &str, why: &str) -> Error {
     Error::Uncertain(format!(
-        "update of '{key}' {why}: it may or may not be applied"
+        "update of {} {why}: it may or may not be applied",
+        quote::in_message(key)
     ))
 }
 
@@ -118,8 +121,9 @@ impl Router {
         let state = |n: NodeId| self.node_state(n);
         let targets = write_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
         enough(key, targets.len(), q.r, q.w, "write")?;
-        let first = coordinator(&targets, state)
-            .ok_or_else(|| Error::Unavailable(format!("no replica of '{key}' is up")))?;
+        let first = coordinator(&targets, state).ok_or_else(|| {
+            Error::Unavailable(format!("no replica of {} is up", quote::in_message(key)))
+        })?;
         Ok((self.reach(targets), first, q.w))
     }
 
@@ -269,8 +273,8 @@ impl Router {
     }
 
     pub(super) fn pause_node(&self, port: u16, millis: u64) -> ResponseFuture<Response> {
-        let node = self
-            .node_by_port(port)
+        let node = super::limits::check_pause(millis)
+            .and_then(|_| self.node_by_port(port))
             .and_then(|id| self.recipient(id).ok_or(Error::NoSuchNode(port)));
         Box::pin(async move {
             let node = match node {
@@ -370,8 +374,9 @@ async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64>
     }
     if states.len() < q {
         return Err(Error::Unavailable(format!(
-            "only {} replicas of '{key}' answered; the read quorum is {q}",
-            states.len()
+            "only {} replicas of {} answered; the read quorum is {q}",
+            states.len(),
+            quote::in_message(key)
         )));
     }
     let behind: Vec<usize> = states
