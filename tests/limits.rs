@@ -132,8 +132,8 @@ async fn remove_node_below_r_needs_force() {
     body.extend(port_varint(victim));
     refused(&mut s, &body, &format!("remove-node {victim} --force")).await;
     assert_eq!(node_count(&cluster).await, 3);
-    // RemoveNodeForce { port }: tag 8.
-    let mut body = vec![8];
+    // RemoveNodeForce { port }: tag 10.
+    let mut body = vec![10];
     body.extend(port_varint(victim));
     let (_, response) = exchange(&mut s, &frame(2, &body)).await;
     assert!(

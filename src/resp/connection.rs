@@ -8,6 +8,11 @@
 //! same key sees the increment). A client that stops reading fills its socket; the connection then
 //! stops reading too, and its memory stays bounded. Each reply is encoded in the protocol
 //! (RESP2 or RESP3) the connection spoke when its request was planned.
+//!
+//! Bytes are bounded as well: each request for the cluster is charged its own bytes and an
+//! estimate of its reply against the connection's budget (`max_connection_bytes`) and the
+//! server's ([`crate::actors::Budget`], shared with the framed ports) until its reply is written.
+//! A request that does not fit waits, planned, and nothing more is read until it fits.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,14 +35,28 @@ use super::fanout::{self, Fanout};
 use super::info::Stats;
 use super::reply::{self, Frame, Proto};
 use super::{parse, RespLimits};
+use crate::actors::budget::{take_when_free, Held, Ledger};
 use crate::actors::gateway::{yield_to_other_connections, Gateway, Order, Started};
 
-/// A reply, the protocol to encode it in, and whether the connection closes after it.
+/// A reply, the protocol to encode it in, whether the connection closes after it, and the
+/// charge its request holds until it is written.
 struct Outcome {
     frame: Frame,
     proto: Proto,
     close: bool,
+    held: Option<Held>,
 }
+
+/// A planned request that waits for room in a budget.
+enum Deferred {
+    Ask(Ask),
+    Fanout(Fanout),
+}
+
+/// What a request of `words` is charged beyond its reply's keys.
+const REQUEST_PART: usize = 64;
+/// What each reply element (a counter, a key of MGET) is charged.
+const REPLY_ITEM: usize = 32;
 
 type Pending = Pin<Box<dyn Future<Output = Outcome>>>;
 
@@ -66,6 +85,10 @@ struct Conn {
     closing: bool,
     /// A fan-out (a big MGET) runs: start nothing after it until it ends.
     fanout: fanout::Running,
+    /// What this connection is charged against its budget and the server's.
+    ledger: Ledger,
+    /// A planned request that did not fit in a budget yet, with its cost.
+    waiting: Option<(Deferred, usize)>,
 }
 
 /// Serves one connection until the client leaves or QUITs, breaks the protocol, or `shutdown`.
@@ -83,6 +106,7 @@ pub async fn run(
     let id = stats.connected();
     let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
     let (mut reader, mut writer) = stream.into_split();
+    let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
         gateway,
         order: Order::new(),
@@ -95,6 +119,8 @@ pub async fn run(
         reading: true,
         closing: false,
         fanout: fanout::Running::default(),
+        ledger,
+        waiting: None,
     };
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -117,11 +143,19 @@ impl Conn {
             let room = self.output.len() < OUT_HIGH_WATER;
             let take = room && !self.closing && !self.pending.is_empty();
             let can_read = room && self.reading && self.has_room();
+            let waiting = self
+                .waiting
+                .as_ref()
+                .and_then(|(_, cost)| self.ledger.wait_for(*cost));
             tokio::select! {
                 Some(outcome) = self.pending.next(), if take => self.take(outcome),
+                taken = take_when_free(waiting.clone()), if waiting.is_some() => {
+                    self.start_waiting(taken);
+                }
                 sent = writer.write_buf(&mut self.output), if !written => {
-                    if !matches!(sent, Ok(n) if n > 0) {
-                        return;
+                    match sent {
+                        Ok(n) if n > 0 => self.ledger.wrote(n),
+                        _ => return,
                     }
                 }
                 read = read_more(reader, &mut self.input, &self.limits), if can_read => {
@@ -159,9 +193,10 @@ impl Conn {
         started
     }
 
-    /// Whether another request may start: the pipeline has room and no fan-out runs.
+    /// Whether another request may start: the pipeline has room, no fan-out runs and no
+    /// request waits for room in a budget.
     fn has_room(&self) -> bool {
-        self.pending.len() < self.limits.max_pending && !self.fanout.now()
+        self.pending.len() < self.limits.max_pending && !self.fanout.now() && self.waiting.is_none()
     }
 
     /// Encodes a finished reply, and every reply after it that is ready too.
@@ -176,17 +211,25 @@ impl Conn {
     }
 
     fn encode(&mut self, outcome: Outcome) {
+        let before = self.output.len();
         reply::encode(&mut self.output, &outcome.frame, outcome.proto);
+        self.ledger.queued(self.output.len() - before, outcome.held);
         self.closing |= outcome.close;
     }
 
     /// Queues a reply behind the pending ones (or straight into the output when none is pending).
     fn reply(&mut self, frame: Frame, close: bool) {
+        self.reply_held(frame, close, None);
+    }
+
+    /// Queues a reply whose request holds `held` until it is written.
+    fn reply_held(&mut self, frame: Frame, close: bool, held: Option<Held>) {
         let proto = self.session.proto;
         let outcome = Outcome {
             frame,
             proto,
             close,
+            held,
         };
         if self.pending.is_empty() {
             self.encode(outcome);
@@ -203,17 +246,44 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
-        match commands::plan(words, &mut self.session, &self.stats) {
-            Plan::Reply(frame) => self.reply(frame, false),
-            Plan::Quit => self.close_with(reply::ok()),
-            Plan::Ask(ask) => self.ask(ask),
-            Plan::Fanout(fanout) => self.fan_out(fanout),
+        let request_bytes: usize = words.iter().map(|w| w.len() + 16).sum();
+        let (deferred, items) = match commands::plan(words, &mut self.session, &self.stats) {
+            Plan::Reply(frame) => return self.reply(frame, false),
+            Plan::Quit => return self.close_with(reply::ok()),
+            Plan::Ask(ask) => {
+                let items = ask.requests.len();
+                (Deferred::Ask(ask), items)
+            }
+            Plan::Fanout(fanout) => {
+                let items = fanout.len();
+                (Deferred::Fanout(fanout), items)
+            }
+        };
+        let cost = request_bytes + REQUEST_PART + items * REPLY_ITEM;
+        match self.ledger.try_charge(cost) {
+            Some(held) => self.run(deferred, held),
+            None => self.waiting = Some((deferred, cost)),
+        }
+    }
+
+    /// Starts the waiting request, now that the server's budget gave it `taken` bytes.
+    fn start_waiting(&mut self, taken: usize) {
+        if let Some((deferred, cost)) = self.waiting.take() {
+            let held = self.ledger.charge_taken(cost, taken);
+            self.run(deferred, held);
+        }
+    }
+
+    fn run(&mut self, deferred: Deferred, held: Held) {
+        match deferred {
+            Deferred::Ask(ask) => self.ask(ask, held),
+            Deferred::Fanout(fanout) => self.fan_out(fanout, held),
         }
     }
 
     /// Queues the reply of a fan-out, which reads its keys as this connection's pending replies
     /// are polled; nothing after it starts until it ends.
-    fn fan_out(&mut self, fanout: Fanout) {
+    fn fan_out(&mut self, fanout: Fanout, held: Held) {
         let (gateway, order) = (self.gateway.clone(), self.order.clone());
         let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
         let running = self.fanout.enter();
@@ -227,19 +297,22 @@ impl Conn {
                 frame,
                 proto,
                 close: false,
+                held: Some(held),
             }
         }));
     }
 
     /// Starts the plan's requests now (keeping their order); replies at once if they were all
     /// answered at once, else once the cluster answers.
-    fn ask(&mut self, mut ask: Ask) {
+    fn ask(&mut self, mut ask: Ask, held: Held) {
         if let [_] = ask.requests.as_slice() {
             // The common case (INCR, GET), without collecting.
             let request = ask.requests.pop().expect("one request");
             match self.gateway.start(request, &self.order) {
-                Started::Now(response) => self.reply(ask.finish(smallvec![response]), false),
-                Started::Later(later) => self.wait_for(ask, smallvec![Started::Later(later)]),
+                Started::Now(response) => {
+                    self.reply_held(ask.finish(smallvec![response]), false, Some(held))
+                }
+                Started::Later(later) => self.wait_for(ask, smallvec![Started::Later(later)], held),
             }
             return;
         }
@@ -256,14 +329,14 @@ impl Conn {
                     Started::Later(_) => None,
                 })
                 .collect();
-            self.reply(ask.finish(responses), false);
+            self.reply_held(ask.finish(responses), false, Some(held));
             return;
         }
-        self.wait_for(ask, started);
+        self.wait_for(ask, started, held);
     }
 
     /// Queues the reply of `ask`, built once every started request is answered.
-    fn wait_for(&mut self, ask: Ask, started: SmallVec<[Started; 1]>) {
+    fn wait_for(&mut self, ask: Ask, started: SmallVec<[Started; 1]>, held: Held) {
         let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
         self.pending.push_back(Box::pin(async move {
             let answers = join_all(started.into_iter().map(|s| match s {
@@ -278,6 +351,7 @@ impl Conn {
                 frame,
                 proto,
                 close: false,
+                held: Some(held),
             }
         }));
     }

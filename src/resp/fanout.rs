@@ -36,6 +36,11 @@ pub struct Fanout {
 }
 
 impl Fanout {
+    /// How many keys it reads.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     /// A fan-out over `keys`.
     pub fn new(keys: &[Bytes], kind: Kind) -> Fanout {
         Fanout {

@@ -55,6 +55,9 @@ pub struct RespLimits {
     pub request_timeout: Duration,
     /// How long the rest of a request may take to arrive once its first byte came.
     pub partial_timeout: Duration,
+    /// The most bytes one connection's requests in flight and unwritten replies may hold (the
+    /// server's budget, shared with the framed ports, is `ServerLimits::max_server_bytes`).
+    pub max_connection_bytes: usize,
 }
 
 /// The default largest request: 1 MiB.
@@ -70,6 +73,7 @@ impl Default for RespLimits {
             max_pending: 1024,
             request_timeout: Duration::from_secs(10),
             partial_timeout: Duration::from_secs(30),
+            max_connection_bytes: crate::actors::budget::CONNECTION_BYTES,
         }
     }
 }
