@@ -8,10 +8,14 @@
 //!
 //! Counters live in memory; the logs are what survives the process.
 
+mod damage;
 pub mod lock;
 pub mod log;
 pub mod meta;
 pub mod record;
+mod resync;
+mod retry;
+mod scan;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -155,9 +159,12 @@ impl DataDir {
     /// See [`NodeLog::open`].
     pub fn open_node(&self, id: NodeId) -> Result<Opened> {
         let dir = self.node_dir(id);
-        let member = self
-            .meta()?
+        let meta = self.meta()?;
+        let member = meta
+            .as_ref()
             .is_some_and(|m| m.nodes.iter().any(|&(n, _)| n == id));
+        // Without a stored membership nothing says another replica exists: report as for one.
+        let replicas = meta.as_ref().map_or(1, |m| m.replicas);
         let floor = if member && !dir.join(log::LOG_FILE).exists() {
             // Its earlier incarnations may live on in other replicas' slots: never reuse them.
             tracing::warn!("node {id}: its log is missing; it starts empty in a fresh incarnation");
@@ -165,7 +172,7 @@ impl DataDir {
         } else {
             0
         };
-        let opened = NodeLog::open_from(&dir, id, self.policy, floor)?;
+        let opened = NodeLog::open_from(&dir, id, self.policy, floor, replicas)?;
         if let Ok(mut logs) = self.logs.lock() {
             logs.insert(id, opened.log.clone());
         }
@@ -212,7 +219,7 @@ impl Drop for DataDir {
 
 /// An incarnation no earlier start can have used: seconds since 2020 (node incarnations otherwise
 /// count up from 0 by one per start).
-fn fresh_incarnation() -> u32 {
+pub(super) fn fresh_incarnation() -> u32 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
