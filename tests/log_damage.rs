@@ -1,5 +1,5 @@
 //! Flipped bytes in the middle of a node's log, through the binary: with `--replicas 1` only the
-//! damaged records' keys are lost, the loss is reported per node as an error line, and the damaged
+//! keys of damaged records that cannot be mended are lost, the loss is reported per node as an error line, and the damaged
 //! file is kept aside. The seed is printed so a failing run can be repeated.
 
 #[path = "support/serve.rs"]
@@ -35,7 +35,8 @@ fn two_logs(dir: &Path) -> Vec<PathBuf> {
 struct Expected {
     /// Keys whose (only) record is damaged and not repairable.
     lost: BTreeSet<String>,
-    /// Records damaged beyond their length field (a flipped length alone is repaired).
+    /// Records that cannot be mended: more than one damaged byte, not all in the length field
+    /// (a damaged length alone is repaired, one damaged byte is corrected by the checksum).
     records: usize,
 }
 
@@ -47,7 +48,7 @@ fn expected(records: &[(u64, u64, Record)], flips: &[usize]) -> Expected {
             .map(|&f| f as u64)
             .filter(|f| (start..end).contains(&f))
             .collect();
-        if hits.is_empty() || hits.iter().all(|f| f - start < 4) {
+        if hits.len() < 2 || hits.iter().all(|f| f - start < 4) {
             continue;
         }
         out.records += 1;
@@ -69,12 +70,20 @@ fn number_before(line: &str, word: &str) -> usize {
         .unwrap_or_else(|_| panic!("no number before {word:?} in {line}"))
 }
 
-/// Flips `n` random bits in each log past its header; answers the flips per log.
+/// Flips a random bit of `n` random bytes in each log past its header, every other one with a
+/// second byte a few bytes on (often in the same record); answers the flips per log.
 fn flip(logs: &[PathBuf], n: usize, rng: &mut impl Rng) -> Vec<(Vec<u8>, Vec<usize>)> {
     logs.iter()
         .map(|log| {
             let mut bytes = std::fs::read(log).unwrap();
-            let distinct: BTreeSet<usize> = (0..n).map(|_| rng.gen_range(8..bytes.len())).collect();
+            let mut distinct = BTreeSet::new();
+            for k in 0..n {
+                let at = rng.gen_range(8..bytes.len());
+                distinct.insert(at);
+                if k % 2 == 0 {
+                    distinct.insert((at + rng.gen_range(1..6)).min(bytes.len() - 1));
+                }
+            }
             let flips: Vec<usize> = distinct.into_iter().collect();
             for &at in &flips {
                 bytes[at] ^= 1 << rng.gen_range(0..8);
@@ -85,8 +94,8 @@ fn flip(logs: &[PathBuf], n: usize, rng: &mut impl Rng) -> Vec<(Vec<u8>, Vec<usi
         .collect()
 }
 
-/// The one error line about `node`'s damaged log.
-fn report(server: &Server, node: usize) -> String {
+/// The one line about `node`'s damaged log: an error when records were lost.
+fn report(server: &Server, node: usize, lost: bool) -> String {
     let start = format!("node {node}: its log ");
     assert!(
         server.wait_for_stderr(&start, Duration::from_secs(5)),
@@ -95,7 +104,14 @@ fn report(server: &Server, node: usize) -> String {
     );
     let text = server.stderr();
     let line = text.lines().find(|l| l.contains(&start)).unwrap();
-    assert!(line.contains("ERROR"), "{line}");
+    if lost {
+        assert!(line.contains("ERROR"), "{line}");
+    } else {
+        assert!(
+            line.contains("WARN") && line.contains("all mended"),
+            "{line}"
+        );
+    }
     line.to_owned()
 }
 
@@ -121,13 +137,24 @@ fn flipped_bytes_lose_only_the_damaged_records_and_say_so() {
             .filter(|&i| got[i] == 0)
             .map(|i| format!("k{i}"))
             .collect();
-        let mut lost = BTreeSet::new();
+        let (mut lost, mut whys) = (BTreeSet::new(), Vec::new());
         for (n, ((bytes, flips), records)) in damaged.iter().zip(&clean).enumerate() {
             let want = expected(records, flips);
-            let line = report(&server, n + 1);
+            let line = report(&server, n + 1, want.records > 0);
             let found = ringkv::persist::record::recover(bytes).unwrap().damage;
             let why = format!("{line}\n{found:?}\nflips {flips:?} (seed {seed})");
-            assert_eq!(number_before(&line, " records"), want.records, "{why}");
+            whys.push(why.clone());
+            if want.records == 0 {
+                lost.extend(want.lost);
+                continue;
+            }
+            // An estimate where length fields are damaged: bytes that cannot be read as records
+            // count as one record, however many they held.
+            let records = number_before(&line, " records");
+            assert!(
+                records <= 2 * want.records && 2 * records >= want.records,
+                "{why}"
+            );
             let keys = number_before(&line, " keys (");
             let node_lost: Vec<&String> = want.lost.iter().filter(|k| zero.contains(*k)).collect();
             assert_eq!(node_lost.len(), want.lost.len(), "seed {seed}");
@@ -141,7 +168,7 @@ fn flipped_bytes_lose_only_the_damaged_records_and_say_so() {
             );
             lost.extend(want.lost);
         }
-        assert_eq!(zero, lost, "the keys at 0 (seed {seed})");
+        assert_eq!(zero, lost, "the keys at 0: {whys:#?}");
         for (i, value) in got.iter().enumerate() {
             if *value != 0 {
                 assert_eq!(*value, i as u64 + 1, "k{i} (seed {seed})");
@@ -167,7 +194,12 @@ fn a_flipped_length_field_of_the_first_records_loses_nothing() {
     let got = block_on(counts(&server.addr(), KEYS));
     let want: Vec<u64> = (1..=KEYS as u64).collect();
     assert_eq!(got, want, "{}", server.stderr());
-    assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());
+    let stderr = server.stderr();
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        stderr.contains("node 1: its log ") && stderr.contains("all mended"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -186,6 +218,7 @@ fn with_more_replicas_the_damage_is_a_warning_that_they_repair_it() {
     let records = index(&bytes).unwrap();
     let middle = &records[records.len() / 2];
     bytes[middle.0 as usize + 9] ^= 0x04;
+    bytes[middle.0 as usize + 11] ^= 0x10;
     std::fs::write(&log, &bytes).unwrap();
     let server = Server::start(dir.path(), &[]);
     let line = "node 2: its log ";
@@ -193,7 +226,7 @@ fn with_more_replicas_the_damage_is_a_warning_that_they_repair_it() {
     let text = server.stderr();
     let report = text.lines().find(|l| l.contains(line)).unwrap();
     assert!(
-        report.contains("WARN") && report.contains("lost 1 records"),
+        report.contains("WARN") && report.contains("lost at least 1 records"),
         "{report}"
     );
     assert!(report.contains("the other 2 replicas"), "{report}");

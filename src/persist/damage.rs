@@ -1,6 +1,7 @@
 //! What a damaged log cost: the damaged file is kept aside (never overwritten) before the log
 //! is rewritten from what could be read, and the loss is said once, per node, at start: as an
-//! error when no other replica can repair it (`--replicas 1`), as a warning otherwise.
+//! error when no other replica can repair it (`--replicas 1`), as a warning otherwise (and as a
+//! warning when every damaged record could be mended).
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -20,7 +21,7 @@ const NAMED: usize = 10;
 /// # Errors
 /// [`Error::Storage`] if the damaged file cannot be kept: the log is then left as it is.
 pub(super) fn settle(path: &Path, node: NodeId, replicas: usize, got: &Recovered) -> Result<bool> {
-    if got.damage.is_empty() {
+    if got.damage.is_empty() && got.repaired == 0 {
         return Ok(false);
     }
     let kept = keep_aside(path).map_err(|e| {
@@ -80,6 +81,16 @@ fn sync_dir(file: &Path) -> Result<()> {
 
 /// The one line that says what was lost.
 fn report(node: NodeId, path: &Path, kept: &Path, replicas: usize, got: &Recovered) {
+    if got.damage.is_empty() {
+        tracing::warn!(
+            "node {node}: its log {} held {} damaged records, all mended by their checksums \
+             (nothing lost); the damaged file is kept as {}",
+            path.display(),
+            got.repaired,
+            kept.display()
+        );
+        return;
+    }
     let lost = got.lost_keys();
     let mut named: Vec<String> = lost.iter().take(NAMED).map(|k| format!("{k:?}")).collect();
     if lost.len() > NAMED {
@@ -88,8 +99,9 @@ fn report(node: NodeId, path: &Path, kept: &Path, replicas: usize, got: &Recover
     let first = &got.damage[0];
     let what = format!(
         "node {node}: its log {} is damaged in {} places (the first at offset {}: {}): \
-         lost {} records and {} keys ({}); {} more keys may miss their last updates; \
-         {} bytes could not be read at all (the keys in them are unknown)",
+         lost at least {} records and {} keys ({}); {} more keys may miss their last updates; \
+         {} bytes could not be read at all (the keys in them are unknown); {} damaged records \
+         were mended",
         path.display(),
         got.damage.len(),
         first.offset,
@@ -99,6 +111,7 @@ fn report(node: NodeId, path: &Path, kept: &Path, replicas: usize, got: &Recover
         named.join(", "),
         got.behind_keys(),
         got.unreadable(),
+        got.repaired,
     );
     let kept = kept.display();
     if replicas <= 1 {

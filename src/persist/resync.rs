@@ -1,5 +1,6 @@
-//! Finding where good records go on after a damaged one: a damaged length field is repaired when
-//! the checksum matches a body that decodes to its own end; otherwise the next record is where the
+//! Mending a damaged record, or finding where good records go on after it: a damaged length field
+//! is repaired when the checksum matches a body that decodes to its own end; one damaged byte of a
+//! small record is corrected when the checksum matches the body with that byte changed; otherwise the next record is where the
 //! damaged one's length field says, if a record is there, or else the first later offset that holds
 //! a good record followed by another (so a chance checksum match inside damaged bytes, or a
 //! record-like key, is not taken for a record).
@@ -8,6 +9,18 @@ use super::record::{read_body, read_record, Record, RECORD_HEADER};
 
 /// The longest body a damaged length field is repaired for (larger records are lost instead).
 const REPAIR_MAX: usize = 64 << 10;
+/// The longest body whose one damaged byte is corrected (the search costs 255 checksums of the
+/// body per byte).
+const CORRECT_MAX: usize = 128;
+/// The longest record looked for byte by byte after damage: checking a random length field
+/// against the checksum costs that many bytes, at every offset of the damaged bytes. (A larger
+/// good record just after damage is lost with it.)
+const SCAN_MAX: usize = 64 << 10;
+/// How far after damage the byte scan also looks for a record with a damaged length field (of at
+/// most this many bytes of body).
+const NEAR: usize = 512;
+/// How far after a record found by the byte scan a confirming pair of records may start.
+const FOLLOW_WITHIN: usize = 4096;
 
 /// The length and checksum fields at the start of `bytes`, if they are there.
 pub(super) fn header(bytes: &[u8]) -> Option<(usize, u32)> {
@@ -18,10 +31,19 @@ pub(super) fn header(bytes: &[u8]) -> Option<(usize, u32)> {
     Some((word(0)? as usize, word(4)?))
 }
 
-/// Whether a record that checks out (or has only its length field damaged) starts at `q`, or the
-/// file ends there.
+/// A record that checks out at the start of `bytes`, or one that can be mended; with its length.
+fn sound(bytes: &[u8]) -> Option<usize> {
+    let used = |(_, used): (Record, usize)| used;
+    read_record(bytes)
+        .ok()
+        .or_else(|| repair_length(bytes))
+        .or_else(|| correct_byte(bytes))
+        .map(used)
+}
+
+/// Whether a record that checks out (or can be mended) starts at `q`, or the file ends there.
 fn starts_record(bytes: &[u8], q: usize) -> bool {
-    q == bytes.len() || read_record(&bytes[q..]).is_ok() || repair_length(&bytes[q..]).is_some()
+    q == bytes.len() || sound(&bytes[q..]).is_some()
 }
 
 /// Where the record at `at` ends by its length field, if a record or the end of the file is
@@ -70,24 +92,88 @@ fn repair_length(bytes: &[u8]) -> Option<(Record, usize)> {
 }
 
 /// Where the next good record after the bad one at `at` starts, if any.
+///
+/// A damaged length field can lead to a real record further on, so the bytes before the end it
+/// leads to are searched first.
 pub(super) fn next_good(bytes: &[u8], at: usize) -> Option<usize> {
+    let scan = |end: usize| {
+        (at + 1..end).find(|&q| good_pair(bytes, q) || (q - at <= NEAR && near_repair(bytes, q)))
+    };
     match chained_end(bytes, at) {
-        Some(end) if end == bytes.len() => None,
-        Some(end) => Some(end),
-        None => (at + 1..bytes.len()).find(|&q| good_pair(bytes, q)),
+        Some(end) => scan(end).or((end < bytes.len()).then_some(end)),
+        None => scan(bytes.len()),
     }
 }
 
-/// Whether a good record starts at `q` and is followed by the end of the file, another good
-/// record (or one with only its length damaged), or a damaged one whose length field leads to a
-/// record (so a chance checksum match
-/// inside damaged bytes, or a record-like key, is not taken for a record).
+/// Whether a good (or one-byte correctable) record of at most [`SCAN_MAX`] bytes starts at `q`
+/// and the log goes on after it: with the end of the file, a record, a damaged one whose length
+/// field leads to a record, or a good record followed by another within [`FOLLOW_WITHIN`] bytes
+/// (so a chance checksum match inside damaged bytes, or a record-like key, is not taken for a
+/// record, while a good record between two damaged ones is kept).
 fn good_pair(bytes: &[u8], q: usize) -> bool {
-    match read_record(&bytes[q..]) {
-        Ok((_, used)) => {
-            let after = q + used;
-            starts_record(bytes, after) || predicted_end(bytes, after).is_some()
-        }
-        Err(_) => false,
+    let Some(after) = good_at(bytes, q) else {
+        return false;
+    };
+    let far = bytes.len().min(after + FOLLOW_WITHIN);
+    follows(bytes, after)
+        || (after + 1..far).any(|r| good_at(bytes, r).is_some_and(|end| follows(bytes, end)))
+}
+
+/// Where the good (or one-byte correctable) record at `q` ends, if there is one of at most
+/// [`SCAN_MAX`] bytes.
+fn good_at(bytes: &[u8], q: usize) -> Option<usize> {
+    let (len, _) = header(&bytes[q..])?;
+    if len > SCAN_MAX {
+        return None;
     }
+    let found = read_record(&bytes[q..])
+        .ok()
+        .or_else(|| correct_byte(&bytes[q..]));
+    found.map(|(_, used)| q + used)
+}
+
+/// Whether a record with only its length field damaged (and a body of at most [`NEAR`] bytes)
+/// starts at `q`, followed as [`good_pair`] wants: the byte scan tries this just after damage.
+fn near_repair(bytes: &[u8], q: usize) -> bool {
+    let end = (q + RECORD_HEADER + NEAR).min(bytes.len());
+    let Some((_, used)) = repair_length(&bytes[q..end]) else {
+        return false;
+    };
+    follows(bytes, q + used)
+}
+
+/// Whether the log goes on at `at`: the end, a record, or a length field leading to one.
+fn follows(bytes: &[u8], at: usize) -> bool {
+    starts_record(bytes, at) || predicted_end(bytes, at).is_some()
+}
+
+/// The record at the start of `bytes` with one damaged byte corrected: its length field is taken
+/// as right, and the checksum must match the body with one byte changed (or differ from the
+/// body's in one byte: then the checksum field is what was damaged). Bodies of at most
+/// [`CORRECT_MAX`] bytes only (the search tries every value of every byte).
+pub(super) fn correct_byte(bytes: &[u8]) -> Option<(Record, usize)> {
+    let (len, crc) = header(bytes)?;
+    if len > CORRECT_MAX {
+        return None;
+    }
+    let body = bytes.get(RECORD_HEADER..RECORD_HEADER + len)?;
+    let used = RECORD_HEADER + len;
+    let diff = (crc32fast::hash(body) ^ crc).to_le_bytes();
+    if diff.iter().filter(|&&b| b != 0).count() == 1 {
+        return read_body(body).ok().map(|r| (r, used));
+    }
+    let mut fixed = body.to_vec();
+    for i in 0..len {
+        let was = fixed[i];
+        for value in (0..=255u8).filter(|&v| v != was) {
+            fixed[i] = value;
+            if crc32fast::hash(&fixed) == crc {
+                if let Ok(record) = read_body(&fixed) {
+                    return Some((record, used));
+                }
+            }
+        }
+        fixed[i] = was;
+    }
+    None
 }

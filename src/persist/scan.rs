@@ -1,8 +1,9 @@
 //! Reading a log back: replay every record that checks out, step over damaged ones.
 //!
 //! A record is `length | crc32 | body`. When one fails (an impossible length, a bad checksum, a
-//! body that does not decode), [`recover`] first tries to repair a damaged length field, then
-//! looks for the next good record ([`super::resync`]). Only the bytes between
+//! body that does not decode), [`recover`] first tries to mend it (repair its length field, or
+//! correct one damaged byte by the checksum), then looks for the next good record
+//! ([`super::resync`]). Only the bytes between
 //! are lost; what they held, as far as it can be read without the checksum, is reported as a
 //! [`Damage`]. Bad bytes up to the end of the file that look like an interrupted write (a record
 //! cut short, or zeros) are a [`Torn`] tail: the normal trace of a crash, not a loss.
@@ -10,12 +11,9 @@
 use std::collections::BTreeSet;
 
 use super::record::{apply, read_body, read_record, Record, FILE_MAGIC, RECORD_HEADER};
-use super::resync::{header, next_good, repair};
+use super::resync::{correct_byte, header, next_good, repair};
 use crate::error::{Error, Result};
 use crate::store::Store;
-
-/// The longest body looked for without a length when reading a damaged region for its keys.
-const GUESS_MAX: usize = 4096;
 
 /// Where and why the readable part of a log ends early (an interrupted write).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +36,8 @@ pub struct Damage {
     pub bytes: u64,
     /// What was wrong with its first record.
     pub reason: String,
-    /// How many records it held, as far as they can be read without their checksums.
+    /// How many records it held, as far as they can be read without their checksums (bytes that
+    /// cannot be read as records count as one).
     pub records: usize,
     /// How many of its bytes could not be read as records at all (their keys are unknown).
     pub unreadable: u64,
@@ -53,7 +52,8 @@ pub struct Recovered {
     pub incarnation: Option<u32>,
     /// How many records were replayed.
     pub records: usize,
-    /// Records whose damaged length field was repaired (they were replayed).
+    /// Damaged records that were mended (a length field repaired, or one byte corrected by the
+    /// checksum) and replayed.
     pub repaired: usize,
     /// The damaged regions that were stepped over, in file order.
     pub damage: Vec<Damage>,
@@ -80,9 +80,9 @@ impl Recovered {
         self.damaged_keys.len() - self.lost_keys().len()
     }
 
-    /// How many records the damaged regions held (at least one per region).
+    /// How many records the damaged regions held, at least.
     pub fn lost_records(&self) -> usize {
-        self.damage.iter().map(|d| d.records.max(1)).sum()
+        self.damage.iter().map(|d| d.records).sum()
     }
 
     /// How many damaged bytes could not be read as records.
@@ -103,7 +103,7 @@ pub fn recover(bytes: &[u8]) -> Result<Recovered> {
     while at < bytes.len() {
         let (record, used) = match read_record(&bytes[at..]) {
             Ok(found) => found,
-            Err(reason) => match repair(bytes, at) {
+            Err(reason) => match repair(bytes, at).or_else(|| correct_byte(&bytes[at..])) {
                 Some(found) => {
                     out.repaired += 1;
                     found
@@ -198,22 +198,17 @@ fn read_damaged(region: &[u8]) -> (usize, Vec<String>, usize) {
         }
         at += used;
     }
-    (records, keys, unreadable + region.len() - at)
+    // Bytes at the end that are no record at all held at least one.
+    let tail = region.len() - at;
+    (records + usize::from(tail > 0), keys, unreadable + tail)
 }
 
 /// The record at the start of `bytes` (`None` if it cannot be read) and its length, checksum
-/// ignored: its length field gives its end if that fits, or else the shortest body that decodes.
+/// ignored, if its length field fits in `bytes`.
 fn guess_record(bytes: &[u8]) -> Option<(Option<Record>, usize)> {
     let (len, _) = header(bytes)?;
-    let body = &bytes[RECORD_HEADER..];
-    if let Some(exact) = body.get(..len) {
-        return Some((read_body(exact).ok(), RECORD_HEADER + len));
-    }
-    (1..=body.len().min(GUESS_MAX)).find_map(|n| {
-        read_body(&body[..n])
-            .ok()
-            .map(|r| (Some(r), RECORD_HEADER + n))
-    })
+    let exact = bytes.get(RECORD_HEADER..RECORD_HEADER.checked_add(len)?)?;
+    Some((read_body(exact).ok(), RECORD_HEADER + len))
 }
 
 /// The good records of a log with the offsets where each starts and ends, in file order (for
@@ -259,9 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_body_byte_loses_only_its_record() {
+    fn a_flipped_byte_is_corrected_by_the_checksum() {
+        for at in [RECORD_HEADER + 3, RECORD_HEADER - 2, RECORD_HEADER + 8] {
+            let (mut bytes, starts) = log(10);
+            bytes[starts[5] + at] ^= 0x5a;
+            let got = recover(&bytes).unwrap();
+            assert_eq!((got.records, got.repaired), (10, 1), "byte {at}");
+            assert_eq!(got.store.get("key5"), 6);
+            assert!(got.damage.is_empty());
+        }
+    }
+
+    #[test]
+    fn two_damaged_bytes_lose_only_their_record() {
         let (mut bytes, starts) = log(10);
         bytes[starts[5] + RECORD_HEADER + 3] ^= 0x40;
+        bytes[starts[5] + RECORD_HEADER + 5] ^= 0x01;
         let got = recover(&bytes).unwrap();
         assert_eq!((got.records, got.store.len()), (9, 9));
         assert_eq!(got.store.get("key9"), 10);
@@ -299,7 +307,9 @@ mod tests {
     fn a_damaged_last_record_is_damage_but_a_cut_one_is_torn() {
         let (bytes, starts) = log(5);
         let mut flipped = bytes.clone();
-        *flipped.last_mut().unwrap() ^= 0x02;
+        let end = flipped.len();
+        flipped[end - 1] ^= 0x02;
+        flipped[end - 3] ^= 0x02;
         let got = recover(&flipped).unwrap();
         assert_eq!((got.records, got.damage.len()), (4, 1));
         assert!(got.torn.is_none());
@@ -332,6 +342,7 @@ mod tests {
         bytes.extend(frame(&put("b", 1)).unwrap());
         bytes.extend(frame(&put("a", 2)).unwrap());
         bytes[first + RECORD_HEADER + 5] ^= 0x01;
+        bytes[first + RECORD_HEADER + 3] ^= 0x01;
         let got = recover(&bytes).unwrap();
         assert_eq!(got.store.get("a"), 2);
         assert_eq!(got.lost_records(), 1);
