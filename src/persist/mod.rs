@@ -302,6 +302,39 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_steps_over_damage_and_keeps_the_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path(), FsyncPolicy::Never).unwrap();
+        let opened = data.open_node(4).unwrap();
+        for i in 0..20 {
+            put(&opened.log, &format!("k{i}"), i + 1);
+        }
+        opened.log.sync().unwrap().blocking_recv().unwrap().unwrap();
+        let path = dir.path().join("node-4").join(log::LOG_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let tenth = record::index(&bytes).unwrap()[10].0 as usize;
+        bytes[tenth + 9] ^= 0x01;
+        bytes[tenth + 11] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let reloaded = opened.log.reload(0).unwrap().blocking_recv().unwrap();
+        let (store, incarnation) = reloaded.unwrap();
+        assert_eq!((store.len(), store.get("k19")), (19, 20));
+        assert!(
+            incarnation > 100_000_000,
+            "a fresh incarnation: {incarnation}"
+        );
+        let kept: Vec<_> = std::fs::read_dir(dir.path().join("node-4"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("log.damaged-"))
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(std::fs::read(kept[0].path()).unwrap(), bytes);
+        data.close();
+        assert_eq!(data.open_node(4).unwrap().store.len(), 19);
+    }
+
+    #[test]
     fn meta_is_stored_and_a_removed_node_leaves_no_directory() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path(), FsyncPolicy::Never).unwrap();
