@@ -5,6 +5,8 @@
 //! - `cluster.meta` — the membership: node ids, ports, vnodes, R ([`meta`]).
 //! - `node-<id>/log` — the node's log of framed records ([`record`]), written by one thread per
 //!   node with group commit ([`log`]).
+//! - `node-<id>/log.damaged-<unix seconds>` — a damaged log as it was found, kept when the log was
+//!   rewritten without the damage; never deleted by ringkv.
 //!
 //! Counters live in memory; the logs are what survives the process.
 
