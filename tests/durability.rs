@@ -5,97 +5,17 @@
 
 #[path = "support/piped.rs"]
 mod piped;
+#[path = "support/serve.rs"]
+mod serve;
 
 use piped::run_piped;
-use std::io::{BufRead, BufReader};
+use serve::{block_on, counts, Server};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use ringkv::Client;
-
-struct Server {
-    child: Child,
-    ports: Vec<u16>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// `ringkv serve --base-port 0 --data-dir DIR ARGS`, once it printed its ports.
-    fn start(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["serve", "--base-port", "0", "--data-dir"])
-            .arg(dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ringkv serve starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut ports = Vec::new();
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(port) = line.strip_prefix("Node listening on port ") {
-                ports.push(port.parse().unwrap());
-            }
-            if line.starts_with("Serving") {
-                break;
-            }
-        }
-        assert!(
-            !ports.is_empty(),
-            "no ports; stderr: {}",
-            stderr.lock().unwrap()
-        );
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            ports,
-            stderr,
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.ports[0])
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then wait for the clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        assert!(self.child.wait().unwrap().success());
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `ringkv ARGS` to its end with `input` on stdin; returns (success, stdout, stderr).
 fn run(args: &[&str], dir: &Path, input: &str) -> (bool, String, String) {
@@ -104,23 +24,6 @@ fn run(args: &[&str], dir: &Path, input: &str) -> (bool, String, String) {
     let out = run_piped(command, input);
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), text(out.stdout), text(out.stderr))
-}
-
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(fut)
-}
-
-async fn counts(addr: &str, keys: usize) -> Vec<u64> {
-    let mut client = Client::connect(addr).await.unwrap();
-    let mut out = Vec::new();
-    for i in 0..keys {
-        out.push(client.get(&format!("k{i}")).await.unwrap());
-    }
-    out
 }
 
 #[test]
@@ -250,12 +153,15 @@ fn one_node_log(dir: &Path, keys: usize) -> std::path::PathBuf {
             client.update(&format!("k{i}"), i as u64 + 1).await.unwrap();
         }
     });
-    server.kill();
+    // A clean stop, so that every key is in the log (a SIGKILL under a loaded machine may leave
+    // the last ones queued); the cut that follows is the crash.
+    server.stop();
     dir.join("node-1").join("log")
 }
 
-/// Restarts on the damaged log and checks that exactly the keys before the damage survive, and
-/// that the damage was reported. Returns how many keys survived.
+/// Restarts on the cut log and checks that exactly the keys before the cut survive, and that
+/// the torn tail was reported as a warning (a normal crash, not damage). Returns how many keys
+/// survived.
 fn assert_a_prefix_survives(dir: &Path, keys: usize, damaged: &[u8]) -> usize {
     let expect = ringkv::persist::record::recover(damaged).unwrap();
     let server = Server::start(dir, &[]);
@@ -263,40 +169,39 @@ fn assert_a_prefix_survives(dir: &Path, keys: usize, damaged: &[u8]) -> usize {
     let kept = got.iter().take_while(|&&v| v > 0).count();
     for (i, v) in got.iter().enumerate() {
         let want = if i < kept { i as u64 + 1 } else { 0 };
-        assert_eq!(*v, want, "k{i} after the damage: {got:?}");
+        assert_eq!(*v, want, "k{i} after the cut: {got:?}");
     }
-    // The records before the damage: the first start's incarnation, then one per key.
+    // The records before the cut: the first start's incarnation, then one per key.
     assert_eq!(kept, expect.records - 1);
+    assert!(expect.damage.is_empty(), "{:?}", expect.damage);
     if let Some(torn) = expect.torn {
         let warning = format!(
             "node 1: dropped a torn tail of {} bytes at offset {}",
             torn.dropped, torn.offset
         );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !server.stderr().contains(&warning) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(server.stderr().contains(&warning), "{}", server.stderr());
+        assert!(
+            server.wait_for_stderr(&warning, Duration::from_secs(5)),
+            "{}",
+            server.stderr()
+        );
+        assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());
     }
     kept
 }
 
+/// Flipped bytes are `tests/log_damage.rs`'s.
 #[test]
-fn a_torn_or_flipped_tail_is_dropped_with_a_warning_and_the_rest_kept() {
+fn a_torn_tail_is_dropped_with_a_warning_and_the_rest_kept() {
     let seed: u64 = rand::random();
     println!("seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let keys = 200;
-    for round in 0..4 {
+    for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let log = one_node_log(dir.path(), keys);
         let mut bytes = std::fs::read(&log).unwrap();
         let at = rng.gen_range(bytes.len() / 2..bytes.len() - 1);
-        if round % 2 == 0 {
-            bytes.truncate(at);
-        } else {
-            bytes[at] ^= 1 << rng.gen_range(0..8);
-        }
+        bytes.truncate(at);
         std::fs::write(&log, &bytes).unwrap();
         let kept = assert_a_prefix_survives(dir.path(), keys, &bytes);
         assert!(kept >= keys / 3 && kept < keys, "kept {kept} (seed {seed})");

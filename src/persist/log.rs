@@ -4,19 +4,25 @@
 //! record waiting in its queue, writes them with one `write`, and under [`FsyncPolicy::Always`]
 //! makes them durable with one `fdatasync` before it answers them all (group commit). Under
 //! `EverySecond` it syncs at most a second after a write; under `Never` only at close and after a
-//! compaction. A write or sync error is sticky: it fails the waiting appends and every later one.
+//! compaction. A write or sync error fails the waiting appends and every later one until the
+//! writer's retry (after a back-off) writes again.
+//!
+//! Opening replays the log ([`super::scan`]): a torn tail is dropped with a warning, damaged
+//! records in the middle are stepped over, and a damaged file is kept aside as
+//! `log.damaged-<unix time>` before the log is rewritten ([`super::damage`]).
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::record::{frame, recover, snapshot, Record};
-use super::writer::{Cmd, Shared, Writer};
-use super::{io_error, write_atomically, FsyncPolicy};
+use super::damage::settle;
+use super::record::{frame, recover, snapshot, Record, Recovered};
+use super::writer::{Cmd, Owner, Shared, Writer};
+use super::{fresh_incarnation, io_error, write_atomically, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 use crate::store::Store;
@@ -52,48 +58,58 @@ pub struct NodeLog {
 
 impl NodeLog {
     /// Opens (or creates) the log of `node` in `dir`, replays it, drops a torn tail with a warning,
+    /// steps over damaged records (keeping the damaged file aside and reporting the loss),
     /// rewrites it compacted with a new incarnation, syncs it, and starts its writer thread.
+    /// Damage is reported as an error, as if no other replica could repair it.
     ///
     /// # Errors
     /// [`Error::Storage`] if the directory or file cannot be read or written, or holds a file that
     /// is not a ringkv log.
     pub fn open(dir: &Path, node: NodeId, policy: FsyncPolicy) -> Result<Opened> {
-        NodeLog::open_from(dir, node, policy, 0)
+        NodeLog::open_from(dir, node, policy, 0, 1)
     }
 
-    /// [`NodeLog::open`], with an incarnation of at least `floor`.
+    /// [`NodeLog::open`], with an incarnation of at least `floor`, for a cluster of `replicas`
+    /// replicas per key (with more than one, damage is a warning: the others repair it).
     ///
     /// # Errors
     /// As [`NodeLog::open`].
-    pub fn open_from(dir: &Path, node: NodeId, policy: FsyncPolicy, floor: u32) -> Result<Opened> {
+    pub fn open_from(
+        dir: &Path,
+        node: NodeId,
+        policy: FsyncPolicy,
+        floor: u32,
+        replicas: usize,
+    ) -> Result<Opened> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
         let path = dir.join(LOG_FILE);
-        let (store, stored) = load(&path, node)?;
-        let incarnation = stored.map_or(floor, |i| floor.max(i.saturating_add(1)));
-        let snap = snapshot(&store, incarnation)?;
+        let got = load(&path, node)?;
+        let damaged = settle(&path, node, replicas, &got)?;
+        let incarnation = next_incarnation(&got, floor, damaged);
+        let snap = snapshot(&got.store, incarnation)?;
         write_atomically(&path, &snap)?;
         let file = open_append(&path)?;
-        let log = NodeLog::start(node, path, file, policy, snap.len() as u64)?;
+        let owner = Owner {
+            node,
+            path,
+            replicas,
+        };
+        let log = NodeLog::start(owner, file, policy, snap.len() as u64)?;
         Ok(Opened {
             log: Arc::new(log),
-            store,
+            store: got.store,
             incarnation,
         })
     }
 
-    /// Starts the writer thread appending to `file` (at `path`, `len` bytes long).
-    fn start(
-        node: NodeId,
-        path: PathBuf,
-        file: File,
-        policy: FsyncPolicy,
-        len: u64,
-    ) -> Result<Self> {
+    /// Starts the writer thread appending to `file` (the owner's log, `len` bytes long).
+    fn start(owner: Owner, file: File, policy: FsyncPolicy, len: u64) -> Result<Self> {
+        let node = owner.node;
         let shared = Arc::new(Shared::default());
         shared.len.store(len, Ordering::SeqCst);
         shared.base.store(len, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(node, path, file, policy, shared.clone());
+        let writer = Writer::new(owner, file, policy, shared.clone());
         let thread = std::thread::Builder::new()
             .name(format!("ringkv-log-{node}"))
             .spawn(move || writer.run(rx))
@@ -113,10 +129,11 @@ impl NodeLog {
         self.policy
     }
 
-    /// Fails if an earlier write or sync failed: the node must refuse updates then.
+    /// Fails while the log cannot be written (a write or sync failed and no retry has succeeded
+    /// since): the node must refuse updates then.
     ///
     /// # Errors
-    /// [`Error::Storage`] naming the node and the first failure.
+    /// [`Error::Storage`] naming the node and the failure.
     pub fn check(&self) -> Result<()> {
         match self.shared.error() {
             Some(e) => Err(self.failed(&e)),
@@ -163,7 +180,8 @@ impl NodeLog {
             self.shared.len.load(Ordering::Relaxed),
             self.shared.base.load(Ordering::Relaxed),
         );
-        if len < self.compact_min.max(base.saturating_mul(2))
+        let resync = self.shared.resync.swap(false, Ordering::SeqCst);
+        if (!resync && len < self.compact_min.max(base.saturating_mul(2)))
             || self.shared.compacting.swap(true, Ordering::SeqCst)
         {
             return Ok(());
@@ -208,8 +226,21 @@ impl Drop for NodeLog {
     }
 }
 
+/// The incarnation a node counts in after reading `got`: past every recorded one and at least
+/// `floor`; when the log was damaged, also past the clock's (a lost incarnation record must not
+/// let the node reuse a slot).
+pub(super) fn next_incarnation(got: &Recovered, floor: u32, damaged: bool) -> u32 {
+    let floor = if damaged {
+        floor.max(fresh_incarnation())
+    } else {
+        floor
+    };
+    got.incarnation
+        .map_or(floor, |i| floor.max(i.saturating_add(1)))
+}
+
 /// Replays the log at `path` (a missing file is an empty log), warning about a torn tail.
-pub(super) fn load(path: &Path, node: NodeId) -> Result<(Store, Option<u32>)> {
+pub(super) fn load(path: &Path, node: NodeId) -> Result<Recovered> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -226,7 +257,7 @@ pub(super) fn load(path: &Path, node: NodeId) -> Result<(Store, Option<u32>)> {
             torn.reason
         );
     }
-    Ok((got.store, got.incarnation))
+    Ok(got)
 }
 
 pub(super) fn open_append(path: &Path) -> Result<File> {
@@ -240,12 +271,18 @@ pub(super) fn open_append(path: &Path) -> Result<File> {
 mod tests {
     use super::*;
     use crate::store::Entry;
+    use std::path::PathBuf;
 
     /// A log whose every write fails as on a full disk (`/dev/full`).
     fn full_disk(policy: FsyncPolicy) -> NodeLog {
         let path = PathBuf::from("/dev/full");
         let file = OpenOptions::new().append(true).open(&path).unwrap();
-        NodeLog::start(4, path, file, policy, 0).unwrap()
+        let owner = Owner {
+            node: 4,
+            path,
+            replicas: 1,
+        };
+        NodeLog::start(owner, file, policy, 0).unwrap()
     }
 
     fn put() -> Vec<Record> {

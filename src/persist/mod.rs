@@ -5,13 +5,19 @@
 //! - `cluster.meta` — the membership: node ids, ports, vnodes, R ([`meta`]).
 //! - `node-<id>/log` — the node's log of framed records ([`record`]), written by one thread per
 //!   node with group commit ([`log`]).
+//! - `node-<id>/log.damaged-<unix seconds>` — a damaged log as it was found, kept when the log was
+//!   rewritten without the damage; never deleted by ringkv.
 //!
 //! Counters live in memory; the logs are what survives the process.
 
+mod damage;
 pub mod lock;
 pub mod log;
 pub mod meta;
 pub mod record;
+mod resync;
+mod retry;
+mod scan;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -155,9 +161,12 @@ impl DataDir {
     /// See [`NodeLog::open`].
     pub fn open_node(&self, id: NodeId) -> Result<Opened> {
         let dir = self.node_dir(id);
-        let member = self
-            .meta()?
+        let meta = self.meta()?;
+        let member = meta
+            .as_ref()
             .is_some_and(|m| m.nodes.iter().any(|&(n, _)| n == id));
+        // Without a stored membership nothing says another replica exists: report as for one.
+        let replicas = meta.as_ref().map_or(1, |m| m.replicas);
         let floor = if member && !dir.join(log::LOG_FILE).exists() {
             // Its earlier incarnations may live on in other replicas' slots: never reuse them.
             tracing::warn!("node {id}: its log is missing; it starts empty in a fresh incarnation");
@@ -165,7 +174,7 @@ impl DataDir {
         } else {
             0
         };
-        let opened = NodeLog::open_from(&dir, id, self.policy, floor)?;
+        let opened = NodeLog::open_from(&dir, id, self.policy, floor, replicas)?;
         if let Ok(mut logs) = self.logs.lock() {
             logs.insert(id, opened.log.clone());
         }
@@ -212,7 +221,7 @@ impl Drop for DataDir {
 
 /// An incarnation no earlier start can have used: seconds since 2020 (node incarnations otherwise
 /// count up from 0 by one per start).
-fn fresh_incarnation() -> u32 {
+pub(super) fn fresh_incarnation() -> u32 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -292,6 +301,39 @@ mod tests {
         assert_eq!((store.get("a"), incarnation), (7, 5));
         data.close();
         assert_eq!(data.open_node(3).unwrap().incarnation, 6);
+    }
+
+    #[test]
+    fn a_reload_steps_over_damage_and_keeps_the_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path(), FsyncPolicy::Never).unwrap();
+        let opened = data.open_node(4).unwrap();
+        for i in 0..20 {
+            put(&opened.log, &format!("k{i}"), i + 1);
+        }
+        opened.log.sync().unwrap().blocking_recv().unwrap().unwrap();
+        let path = dir.path().join("node-4").join(log::LOG_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let tenth = record::index(&bytes).unwrap()[10].0 as usize;
+        bytes[tenth + 9] ^= 0x01;
+        bytes[tenth + 11] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let reloaded = opened.log.reload(0).unwrap().blocking_recv().unwrap();
+        let (store, incarnation) = reloaded.unwrap();
+        assert_eq!((store.len(), store.get("k19")), (19, 20));
+        assert!(
+            incarnation > 100_000_000,
+            "a fresh incarnation: {incarnation}"
+        );
+        let kept: Vec<_> = std::fs::read_dir(dir.path().join("node-4"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("log.damaged-"))
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(std::fs::read(kept[0].path()).unwrap(), bytes);
+        data.close();
+        assert_eq!(data.open_node(4).unwrap().store.len(), 19);
     }
 
     #[test]

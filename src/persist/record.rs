@@ -2,8 +2,7 @@
 //!
 //! A log file starts with [`FILE_MAGIC`]. Every record carries a key's full state (not a delta), so
 //! replaying a log is a sequence of merges and removals, and replaying a record twice is harmless.
-//! [`recover`] reads a log back and stops at the first record that is short, fails its checksum or
-//! does not decode: a torn tail, reported with its offset so the caller can warn and truncate.
+//! Reading a log back, and stepping over damaged records, is [`super::scan`]'s.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +10,8 @@ use crate::error::{Error, Result};
 use crate::protocol::codec::{decode, encode};
 use crate::ring::NodeId;
 use crate::store::{Entry, Store};
+
+pub use super::scan::{index, recover, Damage, Recovered, Torn};
 
 /// The first bytes of every log file: `RGKVLOG` and a format version.
 pub const FILE_MAGIC: [u8; 8] = *b"RGKVLOG\x01";
@@ -65,74 +66,8 @@ pub fn snapshot(store: &Store, incarnation: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Where and why the readable part of a log ends early.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Torn {
-    /// The offset of the first byte dropped.
-    pub offset: u64,
-    /// How many bytes from there to the end of the file are dropped.
-    pub dropped: u64,
-    /// What was wrong there.
-    pub reason: String,
-}
-
-/// What a log holds.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// The counters and hints the log rebuilds.
-    pub store: Store,
-    /// The last incarnation recorded, if any.
-    pub incarnation: Option<u32>,
-    /// How many records were replayed.
-    pub records: usize,
-    /// The damaged tail that was not replayed, if any.
-    pub torn: Option<Torn>,
-}
-
-/// Replays the log in `bytes` (a whole file). An empty input is an empty log.
-///
-/// # Errors
-/// [`Error::Storage`] if the file does not start with [`FILE_MAGIC`] (it is not a ringkv log).
-pub fn recover(bytes: &[u8]) -> Result<Recovered> {
-    let mut out = Recovered::default();
-    if bytes.len() < FILE_MAGIC.len() {
-        if !bytes.is_empty() {
-            out.torn = Some(torn(0, bytes.len(), "the file header is incomplete"));
-        }
-        return Ok(out);
-    }
-    if bytes[..FILE_MAGIC.len()] != FILE_MAGIC {
-        return Err(Error::Storage(
-            "not a ringkv log (wrong magic bytes)".into(),
-        ));
-    }
-    let mut at = FILE_MAGIC.len();
-    while at < bytes.len() {
-        match read_record(&bytes[at..]) {
-            Ok((record, used)) => {
-                apply(&mut out, record);
-                out.records += 1;
-                at += used;
-            }
-            Err(reason) => {
-                out.torn = Some(torn(at, bytes.len() - at, &reason));
-                break;
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn torn(offset: usize, dropped: usize, reason: &str) -> Torn {
-    Torn {
-        offset: offset as u64,
-        dropped: dropped as u64,
-        reason: reason.to_owned(),
-    }
-}
-
 /// One record at the start of `bytes` and the bytes it used, or why it cannot be read.
-fn read_record(bytes: &[u8]) -> std::result::Result<(Record, usize), String> {
+pub(super) fn read_record(bytes: &[u8]) -> std::result::Result<(Record, usize), String> {
     if bytes.len() < RECORD_HEADER {
         return Err("a record header is cut short".into());
     }
@@ -147,12 +82,17 @@ fn read_record(bytes: &[u8]) -> std::result::Result<(Record, usize), String> {
     if crc32fast::hash(body) != crc {
         return Err("a record fails its checksum".into());
     }
-    let record = decode::<Record>(body).map_err(|e| format!("a record does not decode: {e}"))?;
+    let record = read_body(body).map_err(|e| format!("a record does not decode: {e}"))?;
     Ok((record, RECORD_HEADER + len))
 }
 
-fn apply(out: &mut Recovered, record: Record) {
-    let store = &mut out.store;
+/// Decodes a record's body (which must be used up exactly).
+pub(super) fn read_body(body: &[u8]) -> Result<Record> {
+    decode::<Record>(body)
+}
+
+/// Replays one record into `store` and the highest `incarnation` seen.
+pub(super) fn apply(store: &mut Store, incarnation: &mut Option<u32>, record: Record) {
     match record {
         Record::Put(entry) => {
             store.merge(&entry);
@@ -164,7 +104,7 @@ fn apply(out: &mut Recovered, record: Record) {
         Record::DropHints(node) => {
             store.take_hints(node);
         }
-        Record::Incarnation(n) => out.incarnation = Some(out.incarnation.map_or(n, |m| m.max(n))),
+        Record::Incarnation(n) => *incarnation = Some(incarnation.map_or(n, |m| m.max(n))),
     }
 }
 
@@ -221,19 +161,6 @@ mod tests {
             assert_eq!(got.torn.is_some(), whole < cut, "cut at {cut}");
             assert_eq!(got.store.len(), got.records);
         }
-    }
-
-    #[test]
-    fn a_flipped_byte_drops_from_its_record_on() {
-        let records: Vec<Record> = (0..10).map(|i| put(&format!("k{i}"), 1)).collect();
-        let mut bytes = log(&records);
-        let fifth = log(&records[..5]).len();
-        bytes[fifth + RECORD_HEADER + 2] ^= 0x40;
-        let got = recover(&bytes).unwrap();
-        assert_eq!(got.records, 5);
-        let torn = got.torn.unwrap();
-        assert_eq!(torn.offset, fifth as u64);
-        assert_eq!(torn.dropped, (bytes.len() - fifth) as u64);
     }
 
     #[test]

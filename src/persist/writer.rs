@@ -1,8 +1,13 @@
 //! The writer thread of a node's log: batches appends, writes them with one `write`, syncs by
 //! policy, answers the appends waiting for durability, compacts and reloads on request.
+//!
+//! A failed write or sync is not forever: the writer truncates what the write may have left of a
+//! record, refuses appends (they fail at once with the storage error, so no update is acknowledged
+//! that is not written) and retries after a back-off ([`Failing`]); once a retry has written and
+//! synced the records it holds, it says so and accepts appends again.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -10,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::log::{load, open_append};
-use super::record::{frame, Record};
-use super::{write_atomically, FsyncPolicy};
+use super::damage::settle;
+use super::log::{load, next_incarnation, open_append};
+use super::record::{frame, recover, snapshot, Record};
+use super::retry::Failing;
+use super::{io_error, write_atomically, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 use crate::store::Store;
@@ -32,12 +39,30 @@ pub(super) enum Cmd {
     Close,
 }
 
+/// What the writer and the node's handle share.
 #[derive(Default)]
 pub(super) struct Shared {
+    /// Why the log cannot be written now, while it cannot.
     pub failed: Mutex<Option<String>>,
+    /// The length of the log.
     pub len: AtomicU64,
+    /// Its length after the last compaction.
     pub base: AtomicU64,
+    /// A compaction is queued or running.
     pub compacting: AtomicBool,
+    /// The log was failing and is writable again: compact it to the node's live state (records
+    /// the node could not hand over while it was failing are in that state).
+    pub resync: AtomicBool,
+}
+
+/// Whose log a writer writes, and where.
+pub(super) struct Owner {
+    /// The node.
+    pub node: NodeId,
+    /// The log file.
+    pub path: PathBuf,
+    /// The cluster's R (says whether a damaged log found at a reload can be repaired).
+    pub replicas: usize,
 }
 
 impl Shared {
@@ -50,33 +75,38 @@ impl Shared {
 pub(super) struct Writer {
     node: NodeId,
     path: PathBuf,
-    file: BufWriter<File>,
+    file: File,
     policy: FsyncPolicy,
+    replicas: usize,
     shared: Arc<Shared>,
+    /// Records handed over but not yet written.
+    pending: Vec<u8>,
+    /// The length of the file up to the end of the last complete write.
+    good_len: u64,
     /// Written since the last sync.
     dirty: bool,
     last_sync: Instant,
     /// Appends written but not yet answered.
     waiting: Vec<oneshot::Sender<Result<()>>>,
+    /// Set while the log cannot be written: appends are refused until a retry succeeds.
+    failing: Option<Failing>,
 }
 
 impl Writer {
-    pub fn new(
-        node: NodeId,
-        path: PathBuf,
-        file: File,
-        policy: FsyncPolicy,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub fn new(at: Owner, file: File, policy: FsyncPolicy, shared: Arc<Shared>) -> Self {
         Writer {
-            node,
-            path,
-            file: BufWriter::with_capacity(1 << 20, file),
+            node: at.node,
+            path: at.path,
+            file,
             policy,
+            replicas: at.replicas,
+            good_len: shared.len.load(Ordering::SeqCst),
             shared,
+            pending: Vec::new(),
             dirty: false,
             last_sync: Instant::now(),
             waiting: Vec::new(),
+            failing: None,
         }
     }
 
@@ -106,7 +136,7 @@ impl Writer {
                 std::thread::sleep(GATHER);
             }
         }
-        let _ = self.sync();
+        self.last_try();
     }
 
     /// Handles one command; `false` on `Close`.
@@ -115,9 +145,7 @@ impl Writer {
             Cmd::Append(bytes, ack) => self.write(&bytes, ack),
             Cmd::Compact(bytes) => {
                 self.answer_appends();
-                if let Err(e) = self.compact(&bytes) {
-                    self.fail(&e.to_string());
-                }
+                self.compact(&bytes);
                 self.shared.compacting.store(false, Ordering::SeqCst);
             }
             Cmd::Reload(floor, reply) => {
@@ -134,17 +162,8 @@ impl Writer {
     }
 
     fn write(&mut self, bytes: &[u8], ack: Option<oneshot::Sender<Result<()>>>) {
-        if self.shared.error().is_none() {
-            match self.file.write_all(bytes) {
-                Ok(()) => {
-                    self.dirty = true;
-                    self.shared
-                        .len
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => self.fail(&format!("cannot write {}: {e}", self.path.display())),
-            }
-        }
+        // Kept while the log is failing too: a retry writes them once it can.
+        self.pending.extend_from_slice(bytes);
         if let Some(ack) = ack {
             self.waiting.push(ack);
         }
@@ -161,23 +180,41 @@ impl Writer {
         }
     }
 
+    fn refused(&self) -> Result<()> {
+        match &self.failing {
+            Some(f) => Err(Error::Storage(format!("node {}: {}", self.node, f.why))),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the pending records to the file (to the OS).
     fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.shared.error() {
-            return Err(Error::Storage(format!("node {}: {e}", self.node)));
+        self.refused()?;
+        if self.pending.is_empty() {
+            return Ok(());
         }
-        if let Err(e) = self.file.flush() {
-            self.fail(&format!("cannot write {}: {e}", self.path.display()));
-            return self.flush();
+        if let Err(e) = self.file.write_all(&self.pending) {
+            self.fail(format!("cannot write {}: {e}", self.path.display()), false);
+            return self.refused();
         }
+        self.written();
         Ok(())
+    }
+
+    /// The pending records are in the file.
+    fn written(&mut self) {
+        self.good_len += self.pending.len() as u64;
+        self.shared.len.store(self.good_len, Ordering::SeqCst);
+        self.pending.clear();
+        self.dirty = true;
     }
 
     fn sync(&mut self) -> Result<()> {
         self.flush()?;
         if self.dirty {
-            if let Err(e) = self.file.get_ref().sync_data() {
-                self.fail(&format!("cannot sync {}: {e}", self.path.display()));
-                return self.flush();
+            if let Err(e) = self.file.sync_data() {
+                self.fail(format!("cannot sync {}: {e}", self.path.display()), true);
+                return self.refused();
             }
         }
         self.dirty = false;
@@ -186,6 +223,9 @@ impl Writer {
     }
 
     fn tick(&mut self) {
+        if self.failing.as_ref().is_some_and(Failing::due) {
+            self.retry();
+        }
         if self.policy == FsyncPolicy::EverySecond
             && self.dirty
             && self.last_sync.elapsed() >= SYNC_EVERY
@@ -194,30 +234,141 @@ impl Writer {
         }
     }
 
-    fn fail(&mut self, why: &str) {
-        tracing::error!("node {}: {why}; it refuses updates from now on", self.node);
+    /// A write or sync failed: refuse appends until a retry succeeds. Drops what a write may have
+    /// left of a record at the end of the file.
+    fn fail(&mut self, why: String, sync_lost: bool) {
+        let _ = self.file.set_len(self.good_len);
+        if let Some(failing) = &mut self.failing {
+            failing.failed_again(sync_lost);
+            return;
+        }
+        tracing::error!(
+            "node {}: {why}; it refuses updates until its log can be written again (retrying \
+             from 100 ms, doubling up to every 5 s)",
+            self.node
+        );
         if let Ok(mut failed) = self.shared.failed.lock() {
-            failed.get_or_insert_with(|| why.to_owned());
+            *failed = Some(why.clone());
+        }
+        self.failing = Some(Failing::new(why, sync_lost));
+    }
+
+    /// Tries to write again: the pending records, after rewriting the log if a sync failed.
+    fn retry(&mut self) {
+        let Some(failing) = &self.failing else {
+            return;
+        };
+        let sync_lost = failing.sync_lost;
+        let result = self.try_writing(sync_lost);
+        let Some(failing) = &mut self.failing else {
+            return;
+        };
+        if let Err(e) = result {
+            let _ = self.file.set_len(self.good_len);
+            failing.failed_again(false);
+            tracing::debug!(
+                "node {}: the log is still not writable (next try in {:?}): {e}",
+                self.node,
+                failing.delay()
+            );
+            return;
+        }
+        tracing::warn!(
+            "node {}: its log {} is writable again after {:.1} s ({} retries failed); it accepts \
+             updates again",
+            self.node,
+            self.path.display(),
+            failing.since.elapsed().as_secs_f64(),
+            failing.retries
+        );
+        self.failing = None;
+        self.shared.resync.store(true, Ordering::SeqCst);
+        if let Ok(mut failed) = self.shared.failed.lock() {
+            *failed = None;
         }
     }
 
-    /// Replaces the log with `bytes` (a snapshot) and appends after it from now on.
-    fn compact(&mut self, bytes: &[u8]) -> Result<()> {
-        self.sync()?;
-        write_atomically(&self.path, bytes)?;
-        self.file = BufWriter::with_capacity(1 << 20, open_append(&self.path)?);
-        self.shared.len.store(bytes.len() as u64, Ordering::SeqCst);
-        self.shared.base.store(bytes.len() as u64, Ordering::SeqCst);
+    fn try_writing(&mut self, rewrite: bool) -> Result<()> {
+        let io = |e: std::io::Error| io_error(&self.path, &e);
+        self.file.set_len(self.good_len).map_err(io)?;
+        if rewrite {
+            self.rewrite()?;
+        }
+        let io = |e: std::io::Error| io_error(&self.path, &e);
+        self.file.write_all(&self.pending).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.written();
         self.dirty = false;
+        self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Rewrites the log from its own complete part (after a failed sync nothing in the page cache
+    /// can be trusted to reach the disk).
+    fn rewrite(&mut self) -> Result<()> {
+        let mut bytes = Vec::new();
+        File::open(&self.path)
+            .and_then(|f| f.take(self.good_len).read_to_end(&mut bytes))
+            .map_err(|e| io_error(&self.path, &e))?;
+        let got = recover(&bytes)?;
+        self.replace(&snapshot(&got.store, got.incarnation.unwrap_or(0))?)
+    }
+
+    /// Replaces the log with `bytes` (a snapshot) and appends after it from now on.
+    fn replace(&mut self, bytes: &[u8]) -> Result<()> {
+        let done = write_atomically(&self.path, bytes);
+        // Whichever file the name holds now (the rename may be done even if a later step
+        // failed), appends go to it.
+        self.file = open_append(&self.path)?;
+        self.good_len = self
+            .file
+            .metadata()
+            .map_err(|e| io_error(&self.path, &e))?
+            .len();
+        self.shared.len.store(self.good_len, Ordering::SeqCst);
+        self.shared.base.store(self.good_len, Ordering::SeqCst);
+        self.dirty = false;
+        done
+    }
+
+    /// Compacts to `bytes`; a failure leaves the old log in use (and waits for it to double).
+    fn compact(&mut self, bytes: &[u8]) {
+        if self.sync().is_err() {
+            return;
+        }
+        if let Err(e) = self.replace(bytes) {
+            tracing::warn!(
+                "node {}: cannot compact its log, it goes on appending to it: {e}",
+                self.node
+            );
+        }
     }
 
     fn reload(&mut self, floor: u32) -> Result<(Store, u32)> {
         self.sync()?;
-        let (store, stored) = load(&self.path, self.node)?;
-        let incarnation = stored.map_or(floor, |i| floor.max(i.saturating_add(1)));
-        self.write(&frame(&Record::Incarnation(incarnation))?, None);
-        self.sync()?;
-        Ok((store, incarnation))
+        let got = load(&self.path, self.node)?;
+        let damaged = settle(&self.path, self.node, self.replicas, &got)?;
+        let incarnation = next_incarnation(&got, floor, damaged);
+        if damaged {
+            self.replace(&snapshot(&got.store, incarnation)?)?;
+        } else {
+            self.write(&frame(&Record::Incarnation(incarnation))?, None);
+            self.sync()?;
+        }
+        Ok((got.store, incarnation))
+    }
+
+    /// At close: one last try if the log is failing, and a loud line if that fails too.
+    fn last_try(&mut self) {
+        if self.failing.is_some() {
+            self.retry();
+        }
+        if let Err(e) = self.sync() {
+            tracing::error!(
+                "node {}: {} bytes of records could not be written at close: {e}",
+                self.node,
+                self.pending.len()
+            );
+        }
     }
 }
