@@ -229,3 +229,47 @@ async fn pages_walk_a_node_in_key_order_and_bad_pages_are_errors() {
     }
     cluster.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn statuses_asked_at_once_all_get_the_same_whole_answer() {
+    let config = ClusterConfig {
+        nodes: 3,
+        base_port: 0,
+        ..Default::default()
+    };
+    let cluster = Cluster::start(config).expect("starts");
+    for i in 0..KEYS {
+        cluster
+            .update(&format!("k{i:03}"), 1)
+            .await
+            .expect("update");
+    }
+    let answers =
+        futures::future::join_all((0..64).map(|_| cluster.execute(Request::Status))).await;
+    let Response::Status(first) = &answers[0] else {
+        panic!("not a status: {:?}", answers[0])
+    };
+    for node in &first.nodes {
+        let listed = node.counters.len() + node.replicas.len();
+        assert_eq!(listed as u64 + node.more, KEYS as u64);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "one answer for the burst"
+    );
+    cluster.update("k000", 1).await.expect("update");
+    let Response::Status(later) = cluster.execute(Request::Status).await else {
+        panic!("not a status")
+    };
+    let k000 = later
+        .nodes
+        .iter()
+        .flat_map(|n| &n.counters)
+        .find(|(k, _)| k == "k000");
+    assert_eq!(
+        k000.map(|(_, v)| *v),
+        Some(2),
+        "a later status is gathered anew"
+    );
+    cluster.shutdown().await;
+}

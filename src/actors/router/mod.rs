@@ -176,6 +176,8 @@ pub struct Router {
     start_ports: Vec<u16>,
     /// Whether copies nobody needs may exist, and whether a sweep runs ([`sweep`]).
     tidy: Tidy,
+    /// The `status` being gathered now, which requests arriving meanwhile share.
+    status_flight: requests::StatusFlight,
 }
 
 impl Actor for Router {
@@ -235,6 +237,7 @@ impl Router {
                 drift: Drift::default(),
                 start_ports: Vec::new(),
                 tidy: Tidy::default(),
+                status_flight: requests::StatusFlight::default(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
@@ -389,7 +392,7 @@ impl Handler<Exec> for Router {
                 self.drift.note();
                 AtomicOrNot::Free(self.update(key, amount))
             }
-            Request::Status => AtomicOrNot::Free(self.status()),
+            Request::Status => AtomicOrNot::Free(self.shared_status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
             Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
             Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),

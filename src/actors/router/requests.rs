@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::future::join_all;
+use futures_util::future::{join_all, FutureExt, Shared};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::health::NodeTimedOut;
@@ -26,6 +26,10 @@ use crate::quote;
 use crate::replication::{coordinator, read_targets, write_targets, NodeState, Target};
 use crate::ring::{key_token, NodeId};
 use crate::store::Entry;
+
+/// The `status` answer being gathered, if any (see [`Router::shared_status`]).
+#[derive(Default)]
+pub(super) struct StatusFlight(Option<Shared<ResponseFuture<Response>>>);
 
 /// A target with the means to reach it.
 struct Reach {
@@ -150,7 +154,22 @@ impl Router {
         Ok((self.reach(targets), q.q))
     }
 
-    pub(super) fn status(&self) -> ResponseFuture<Response> {
+    /// `status`, shared with every `status` that arrives while it is gathered: a burst of them
+    /// (a client pipelining a thousand) costs each node one scan, not one per request.
+    pub(super) fn shared_status(&mut self) -> ResponseFuture<Response> {
+        let running = self.status_flight.0.as_ref().filter(|s| s.peek().is_none());
+        let shared = match running {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared = self.status().shared();
+                self.status_flight.0 = Some(shared.clone());
+                shared
+            }
+        };
+        Box::pin(shared)
+    }
+
+    fn status(&self) -> ResponseFuture<Response> {
         let ctx = self.ctx();
         let direct_repairs = self.direct.read_repairs();
         let ring = self.ring.clone();
