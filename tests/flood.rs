@@ -4,69 +4,20 @@
 //! answered, and the flooder gets every answer, each bounded, once it reads. Alone in its own test
 //! binary, and the server in its own process, so that the memory measured is the server's.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ringkv::protocol::codec::{decode, encode, write_frame};
 use ringkv::{Request, Response};
+use serve::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 const KEYS: usize = 20_000;
 const FLOOD: u64 = 1_024;
-
-/// `ringkv serve` with 3 nodes on free ports; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["serve", "--in-memory", "--nodes", "3", "--base-port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ringkv serve starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("serve announces a port")
-                .expect("utf-8");
-            if let Some(port) = line.strip_prefix("Node listening on port ") {
-                break port.parse().expect("a port");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, port }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The server's resident memory, in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
-        status
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn frames(requests: impl IntoIterator<Item = (u64, Request)>) -> BytesMut {
     let mut out = BytesMut::new();
@@ -133,7 +84,7 @@ async fn probe(addr: String, until: Instant) -> (Duration, usize) {
 
 #[tokio::test]
 async fn a_pipelined_status_flood_stays_within_the_budget() {
-    let server = Server::start();
+    let server = Server::in_memory(&["--nodes", "3"]);
     let addr = server.addr();
     load(&addr).await;
     let rss_before = server.rss_kib();

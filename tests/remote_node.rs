@@ -2,8 +2,9 @@
 //! child process through the same `NodeCall`s the Router sends its local nodes, pipelined, and
 //! fails cleanly when that process is unreachable or dies.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -12,55 +13,15 @@ use ringkv::counter::Counter;
 use ringkv::ring::Ring;
 use ringkv::store::Entry;
 use ringkv::Error;
+use serve::Server;
 
-/// `ringkv serve` with one node, R=1, on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
+fn start() -> Server {
+    Server::in_memory(&["--nodes", "1", "--replicas", "1"])
 }
 
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["serve", "--in-memory", "--nodes", "1", "--replicas", "1"])
-            .args(["--base-port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ringkv serve starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let port = loop {
-            let line = lines.next().expect("a port line").expect("utf-8");
-            if let Some(port) = line.strip_prefix("Node listening on port ") {
-                break port.parse().expect("a port");
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, port }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// `ringkv client get KEY` against the server: what its own node holds.
-    fn get(&self, key: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["client", "--addr", &self.addr(), "get", key])
-            .output()
-            .expect("client runs");
-        String::from_utf8(out.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `ringkv client get KEY` against the server: what its own node holds.
+fn get(server: &Server, key: &str) -> String {
+    server.client(&["get", key]).trim().to_owned()
 }
 
 async fn call(node: &actix::Recipient<NodeCall>, op: NodeOp) -> ringkv::Result<NodeReply> {
@@ -84,7 +45,7 @@ fn value(reply: ringkv::Result<NodeReply>) -> u64 {
 
 #[actix_rt::test]
 async fn node_calls_reach_a_node_in_another_process() {
-    let server = Server::start();
+    let server = start();
     let node = RemoteNode::start_for(server.addr());
     assert_eq!(value(call(&node, increment("a", 5)).await), 5);
     let read = NodeOp::Read {
@@ -93,7 +54,7 @@ async fn node_calls_reach_a_node_in_another_process() {
     };
     assert_eq!(value(call(&node, read.clone()).await), 5);
     assert_eq!(
-        server.get("a"),
+        get(&server, "a"),
         "Count for a: 5",
         "the child's node holds it"
     );
@@ -107,7 +68,7 @@ async fn node_calls_reach_a_node_in_another_process() {
         hint_for: None,
     };
     assert!(matches!(call(&node, merge).await, Ok(NodeReply::Count(1))));
-    assert_eq!(server.get("b"), "Count for b: 7");
+    assert_eq!(get(&server, "b"), "Count for b: 7");
 
     // Pipelined: every call answered, every increment counted once.
     let calls = (0..5_000).map(|_| call(&node, increment("a", 1)));
@@ -164,7 +125,7 @@ async fn an_unreachable_or_dead_process_fails_calls_cleanly() {
     ));
     assert!(started.elapsed() < Duration::from_secs(3));
 
-    let mut server = Server::start();
+    let mut server = start();
     let node = RemoteNode::start_for(server.addr());
     assert!(matches!(
         call(&node, NodeOp::Ping).await,

@@ -3,6 +3,8 @@
 
 #[path = "support/piped.rs"]
 mod piped;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -10,6 +12,7 @@ use std::process::Command;
 use piped::run_piped;
 use ringkv::protocol::{StatusPage, STATUS_KEYS_PER_NODE};
 use ringkv::{Cluster, ClusterConfig, Request, Response};
+use serve::Server;
 
 const KEYS: usize = 250;
 
@@ -122,48 +125,11 @@ fn a_small_store_prints_the_same_for_status_and_status_all() {
 
 #[test]
 fn ringkv_client_status_all_lists_every_key() {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
-    command.args([
-        "serve",
-        "--in-memory",
-        "--nodes",
-        "2",
-        "--base-port",
-        "0",
-        "--replicas",
-        "1",
-    ]);
-    command.stdout(std::process::Stdio::piped());
-    let mut server = command.spawn().expect("serve starts");
-    let stdout = server.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let port = loop {
-        let line = lines.next().expect("a port line").expect("utf-8");
-        if let Some(port) = line.strip_prefix("Node listening on port ") {
-            break port.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let addr = format!("127.0.0.1:{port}");
-    let client = |words: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["client", "--addr", &addr])
-            .args(words)
-            .output()
-            .expect("client runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    };
+    let server = Server::in_memory(&["--nodes", "2", "--replicas", "1"]);
     for i in 0..KEYS {
-        client(&["update", &format!("k{i:03}"), "2"]);
+        server.client(&["update", &format!("k{i:03}"), "2"]);
     }
-    let all = client(&["status", "--all"]);
-    let _ = server.kill();
-    let _ = server.wait();
+    let all = server.client(&["status", "--all"]);
     let keys: Vec<&str> = all.lines().filter(|l| l.starts_with('k')).collect();
     assert_eq!(keys.len(), KEYS, "{all}");
     assert!(keys.iter().all(|l| l.ends_with(": 2")));

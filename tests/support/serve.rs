@@ -1,6 +1,6 @@
-//! A `ringkv serve` child process on a data directory and free ports, for the durability tests:
-//! started once it printed its ports, its stderr collected, stopped by its PID (SIGTERM or
-//! SIGKILL), killed when dropped.
+//! A `ringkv serve` child process on free ports (on a data directory, or in memory): started once
+//! it printed its ports, its stderr collected, stopped by its PID (SIGTERM or SIGKILL), killed
+//! when dropped.
 
 #![allow(dead_code)]
 
@@ -22,10 +22,22 @@ pub struct Server {
 impl Server {
     /// `ringkv serve --base-port 0 --data-dir DIR ARGS`, once it printed its ports.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+        command
             .args(["serve", "--base-port", "0", "--data-dir"])
-            .arg(dir)
-            .args(args)
+            .arg(dir);
+        Server::spawn(command.args(args))
+    }
+
+    /// `ringkv serve --base-port 0 --in-memory ARGS`, once it printed its ports.
+    pub fn in_memory(args: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+        command.args(["serve", "--base-port", "0", "--in-memory"]);
+        Server::spawn(command.args(args))
+    }
+
+    fn spawn(command: &mut Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -63,6 +75,32 @@ impl Server {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.ports[0])
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        status
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Runs `ringkv client --addr ADDR WORDS` against the first node; its standard output.
+    pub fn client(&self, words: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["client", "--addr", &self.addr()])
+            .args(words)
+            .output()
+            .expect("client runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
     }
 
     pub fn stderr(&self) -> String {
