@@ -51,7 +51,8 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "exit" | "quit" => return no_args(word, args).map(|_| Some(Command::Exit)),
         "status" => match args {
             ["--all"] => return Ok(Some(Command::StatusAll)),
-            _ => no_args(word, args).map(|_| Request::Status)?,
+            [] => Request::Status,
+            _ => return Err(bad("usage: status [--all]".into())),
         },
         "ring" => no_args(word, args).map(|_| Request::Ring)?,
         "get" => Request::Get {
@@ -236,7 +237,8 @@ mod tests {
             ("update a 1.5", "bad amount"),
             ("update a 99999999999999999999", "bad amount"),
             ("kill-node x", "bad port 'x'"),
-            ("status now", "takes no arguments"),
+            ("status now", "usage: status [--all]"),
+            ("ring now", "takes no arguments"),
         ] {
             let err = parse(line).unwrap_err().to_string();
             assert!(err.contains(needle), "{line}: {err}");
