@@ -61,7 +61,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 /// [`Error::Protocol`] if the bytes are not a valid `T` or bytes are left over.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (value, used) = decode_fitting(bytes)
-        .map_err(|e| Error::Protocol(format!("cannot decode message: {e}")))?;
+        .map_err(|e| Error::Protocol(format!("cannot decode the message: {}", describe(&e))))?;
     if used != bytes.len() {
         return Err(Error::Protocol(format!(
             "{} trailing bytes after the message",
@@ -69,6 +69,48 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         )));
     }
     Ok(value)
+}
+
+/// What is wrong with a body that does not decode, as a sentence for people (bincode's own
+/// errors read as Rust debug text).
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as D;
+    match e {
+        D::UnexpectedEnd { additional } => {
+            format!("it ends too early ({additional} more bytes were expected)")
+        }
+        D::LimitExceeded => "a length inside it claims more bytes than it holds".into(),
+        D::Utf8 { .. } => "a string in it is not valid UTF-8".into(),
+        D::InvalidBooleanValue(b) => {
+            format!("a boolean in it is {b}, where only 0 (false) and 1 (true) are valid")
+        }
+        D::InvalidIntegerType { .. } => {
+            "a number in it starts with an invalid varint byte (254 or 255)".into()
+        }
+        D::OutsideUsizeRange(n) => format!("a length of {n} in it is out of range"),
+        D::Other(text) => (*text).to_owned(),
+        D::OtherString(text) => plain_serde_error(text),
+        other => other.to_string(),
+    }
+}
+
+/// Serde's "invalid value: integer `8`, expected variant index 0 <= i < 8" as "unknown tag 8 ...";
+/// other serde messages are sentences already.
+fn plain_serde_error(text: &str) -> String {
+    let tag = text
+        .strip_prefix("invalid value: integer `")
+        .and_then(|rest| rest.split_once('`'))
+        .and_then(|(tag, rest)| {
+            let known = rest.strip_prefix(", expected variant index 0 <= i < ")?;
+            Some((tag, known.parse::<u64>().ok()?))
+        });
+    match tag {
+        Some((tag, known)) if known > 0 => format!(
+            "unknown tag {tag} (this protocol version knows tags 0 to {})",
+            known - 1
+        ),
+        _ => text.to_owned(),
+    }
 }
 
 /// One frame with a valid header: the request id and the still-encoded body.
@@ -282,6 +324,27 @@ mod tests {
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
         let expected = format!("expected {VERSION}, received 9");
         assert!(err.to_string().contains(&expected), "{err}");
+    }
+
+    #[test]
+    fn bodies_that_do_not_decode_are_told_in_plain_sentences() {
+        let message = |body: &[u8]| match decode::<Request>(body) {
+            Err(Error::Protocol(m)) => m,
+            other => panic!("not a protocol error: {other:?}"),
+        };
+        assert_eq!(
+            message(&[99]),
+            "cannot decode the message: unknown tag 99 (this protocol version knows tags 0 to 10)"
+        );
+        let cut = message(&[0, 5, b'a']);
+        assert!(cut.contains("it ends too early"), "{cut}");
+        let utf8 = message(&[0, 1, 0xff]);
+        assert!(utf8.contains("not valid UTF-8"), "{utf8}");
+        let boolean = message(&[8, 1, 7]);
+        assert!(boolean.contains("a boolean in it is 7"), "{boolean}");
+        for m in [cut, utf8, boolean] {
+            assert!(!m.contains('{') && !m.contains("Unexpected"), "{m}");
+        }
     }
 
     #[test]
