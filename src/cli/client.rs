@@ -1,10 +1,20 @@
-//! `ringkv client`: one command over the framed protocol, printed as the REPL prints it.
+//! `ringkv client`: one command over the framed protocol, printed as the REPL prints it, or as
+//! one JSON object with `--json`.
+//!
+//! Exit status: 0 when the command was answered, 1 when it failed (an error answer, a bad
+//! command line, a node that cannot be reached), 2 for a usage error of the flags themselves.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use ringkv::command::{parse, Command, HELP};
 use ringkv::render::render;
-use ringkv::status_all::status_all;
-use ringkv::{Client, Response};
+use ringkv::status_all::{full_report, status_all};
+use ringkv::{Client, Error, Request, Response};
+use tokio::sync::Mutex;
+
+use super::json;
 
 /// Arguments of `ringkv client`.
 #[derive(Debug, Args)]
@@ -15,55 +25,109 @@ pub struct ClientArgs {
     /// Seconds to wait for the connection and the answer.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
+    /// Print the answer as one JSON object (see the README); give it before the command.
+    #[arg(long)]
+    json: bool,
     /// The command, as typed in the REPL (e.g. `update a 5`, `status`, `kill-node 5002`).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     words: Vec<String>,
 }
 
+/// What the command line asks for.
+enum Ask {
+    Help,
+    Nothing,
+    StatusAll,
+    One(Request),
+}
+
 /// Sends the command and prints the answer; an error answer makes the process exit non-zero.
 pub fn run(args: &ClientArgs) -> anyhow::Result<()> {
     let line = args.words.join(" ");
-    let request = match parse(&line)? {
-        None => anyhow::bail!("no command given"),
-        Some(Command::Help) => {
-            say!("{HELP}");
-            return Ok(());
-        }
-        Some(Command::Exit) => return Ok(()),
-        Some(Command::StatusAll) => return status_all_over(args),
-        Some(Command::Request(request)) => request,
+    let parsed = match parse(&line) {
+        Ok(None) => Err(Error::BadRequest("no command given".into())),
+        Ok(Some(Command::Help)) => Ok(Ask::Help),
+        Ok(Some(Command::Exit)) => Ok(Ask::Nothing),
+        Ok(Some(Command::StatusAll)) => Ok(Ask::StatusAll),
+        Ok(Some(Command::Request(request))) => Ok(Ask::One(request)),
+        Err(e) => Err(e),
     };
-    let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let response = runtime.block_on(async {
-        let mut client = Client::connect_timeout(&args.addr, timeout).await?;
-        client.request(&request).await
-    })?;
-    match response {
-        Response::Error(reply) => {
-            anyhow::bail!("{}", ringkv::quote::escape_controls(&reply.message))
-        }
-        other => say!("{}", render(&other)),
+    let ask = match parsed {
+        Ok(ask) => ask,
+        Err(e) => return fail(args, &e),
+    };
+    match ask {
+        Ask::Help if args.json => say!("{}", json::help(HELP)),
+        Ask::Help => say!("{HELP}"),
+        Ask::Nothing => {}
+        Ask::StatusAll => return status_all_over(args),
+        Ask::One(request) => return one(args, &request),
     }
     Ok(())
 }
 
-/// `status --all` over one connection, printed page by page.
-fn status_all_over(args: &ClientArgs) -> anyhow::Result<()> {
-    let timeout = std::time::Duration::from_secs_f64(args.timeout.max(0.001));
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Prints the failure (as JSON with `--json`) and returns it, for exit status 1.
+fn fail(args: &ClientArgs, e: &Error) -> anyhow::Result<()> {
+    if args.json {
+        say!("{}", json::error(e));
+    }
+    anyhow::bail!("{}", ringkv::quote::escape_controls(&e.to_string()))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = Client::connect_timeout(&args.addr, timeout).await?;
-        let client = std::sync::Arc::new(tokio::sync::Mutex::new(client));
-        let ask = |request: ringkv::Request| {
+        .build()?)
+}
+
+fn timeout(args: &ClientArgs) -> Duration {
+    Duration::from_secs_f64(args.timeout.max(0.001))
+}
+
+/// One request, one answer.
+fn one(args: &ClientArgs, request: &Request) -> anyhow::Result<()> {
+    let answered = runtime()?.block_on(async {
+        let mut client = Client::connect_timeout(&args.addr, timeout(args)).await?;
+        client.request(request).await
+    });
+    match answered {
+        Err(e) => fail(args, &e),
+        Ok(Response::Error(reply)) => {
+            if args.json {
+                say!("{}", json::response(&Response::Error(reply.clone())));
+            }
+            anyhow::bail!("{}", ringkv::quote::escape_controls(&reply.message))
+        }
+        Ok(response) if args.json => {
+            say!("{}", json::response(&response));
+            Ok(())
+        }
+        Ok(response) => {
+            say!("{}", render(&response));
+            Ok(())
+        }
+    }
+}
+
+/// `status --all` over one connection: printed page by page, or one JSON object of every key.
+fn status_all_over(args: &ClientArgs) -> anyhow::Result<()> {
+    let walked = runtime()?.block_on(async {
+        let client = Client::connect_timeout(&args.addr, timeout(args)).await?;
+        let client = Arc::new(Mutex::new(client));
+        let ask = |request: Request| {
             let client = client.clone();
             async move { client.lock().await.request(&request).await }
         };
-        status_all(ask, |text| say!("{text}")).await?;
-        anyhow::Ok(())
-    })
+        if args.json {
+            let report = full_report(ask).await?;
+            say!("{}", json::response(&Response::Status(report)));
+            Ok(())
+        } else {
+            status_all(ask, |text| say!("{text}")).await
+        }
+    });
+    match walked {
+        Ok(()) => Ok(()),
+        Err(e) => fail(args, &e),
+    }
 }

@@ -19,6 +19,7 @@ macro_rules! say_raw {
 mod bench;
 mod client;
 mod interactive;
+mod json;
 mod serve;
 
 use std::path::PathBuf;
