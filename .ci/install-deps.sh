@@ -5,6 +5,8 @@ need=()
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 # redis-server: tests/redis_py.rs compares ringkv's HELLO 3 with a real Redis 7's.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# tmux: tests/repl_tty.rs drives the REPL on a real terminal.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true

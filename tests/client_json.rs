@@ -30,7 +30,10 @@ fn every_answer_is_one_json_object() {
     assert_eq!(code, 0);
     assert_eq!(updated["ok"], true);
     assert_eq!(updated["type"], "updated");
-    assert_eq!(updated["key"], "caf\u{e9}\"q", "the key as it is, JSON-escaped");
+    assert_eq!(
+        updated["key"], "caf\u{e9}\"q",
+        "the key as it is, JSON-escaped"
+    );
     assert_eq!(updated["value"], 5);
     let (_, count) = json(&addr, &["get", "caf\u{e9}\"q"]);
     assert_eq!(

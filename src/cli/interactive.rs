@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use ringkv::actors::{Line, Repl, ReplAction};
 use ringkv::Cluster;
 
+use super::line_editor::{LineEditor, Read};
 use super::{shutdown_signal, ClusterArgs};
 
 /// The first line the store prints.
@@ -44,8 +45,14 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             say!("Node listening on port {port}");
         }
         args.start_resp(resp, cluster.gateway())?;
-        let repl = Repl::new(cluster.router(), tty).start();
-        spawn_reader(repl, System::current());
+        // On a terminal the line editor prints the prompt; from a pipe there is none.
+        let editor = if tty {
+            LineEditor::new(cluster.router())
+        } else {
+            None
+        };
+        let repl = Repl::new(cluster.router(), tty && editor.is_none()).start();
+        spawn_reader(repl, editor, System::current());
         // SIGTERM or Ctrl-C end the session like `exit`: the logs are synced before the process ends.
         if let Ok(signal) = shutdown_signal() {
             actix_rt::spawn(async move {
@@ -89,20 +96,24 @@ fn ask_nodes(tty: bool) -> anyhow::Result<Option<usize>> {
     }
 }
 
-/// Reads stdin on a dedicated thread and feeds the REPL one line at a time; stops the system on
-/// `exit` or at the end of input.
-fn spawn_reader(repl: Addr<Repl>, system: System) {
+/// Reads stdin on a dedicated thread (through the line editor on a terminal) and feeds the REPL
+/// one line at a time; stops the system on `exit` or at the end of input.
+fn spawn_reader(repl: Addr<Repl>, mut editor: Option<LineEditor>, system: System) {
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
         let mut lines = stdin.lock().lines();
         loop {
-            let line = match lines.next() {
-                Some(Ok(line)) => line,
-                Some(Err(e)) => {
-                    say!("Error: cannot read input: {e}");
-                    continue;
-                }
-                None => "exit".to_owned(),
+            let line = match editor.as_mut().map(LineEditor::read) {
+                Some(Read::Line(line)) => line,
+                Some(Read::End) => "exit".to_owned(),
+                None => match lines.next() {
+                    Some(Ok(line)) => line,
+                    Some(Err(e)) => {
+                        say!("Error: cannot read input: {e}");
+                        continue;
+                    }
+                    None => "exit".to_owned(),
+                },
             };
             match futures::executor::block_on(repl.send(Line(line))) {
                 Ok(ReplAction::Continue) => {}

@@ -20,6 +20,7 @@ mod bench;
 mod client;
 mod interactive;
 mod json;
+mod line_editor;
 mod serve;
 
 use std::path::PathBuf;
