@@ -1,5 +1,5 @@
 //! Three membership actors with real UDP sockets on 127.0.0.1 (port 0) in one actix System:
-//! they join through one seed, then one stops without a word (as if killed) and the other two
+//! garbage datagrams change nothing, they join through one seed, then one stops without a word (as if killed) and the other two
 //! report it down within the configured bound; one leaves gracefully and is reported down fast.
 
 use std::net::SocketAddr;
@@ -44,6 +44,18 @@ async fn start_three(log: &Log) -> Vec<(Addr<MembershipActor>, SocketAddr)> {
         let config = MembershipConfig::default();
         let actor = MembershipActor::start(bind, 1, config, events).await;
         started.push(actor.expect("binds a free UDP port on 127.0.0.1"));
+    }
+    // Garbage first: each actor must log it and go on.
+    let noise = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds a free UDP port");
+    for (_, addr) in &started {
+        for junk in [
+            &b"hello"[..],
+            &[0xFF; 2_000][..],
+            b"RGKM\x01\xff\xff",
+            b"RGKM\x09",
+        ] {
+            noise.send_to(junk, addr).expect("loopback send");
+        }
     }
     let seed = started[0].1;
     for (actor, _) in &started[1..] {

@@ -198,6 +198,24 @@ fn a_member_that_leaves_is_seen_down_at_once() {
 }
 
 #[test]
+fn lossy_links_cause_no_false_down() {
+    for seed in 1..=4 {
+        let mut net = three_joined(seed);
+        let from = net.now();
+        net.set_loss(50, seed);
+        net.run_for(Duration::from_secs(60));
+        let downs = net
+            .seen()
+            .iter()
+            .filter(|s| s.at >= from && matches!(s.event, MemberEvent::Down(_)));
+        let downs: Vec<_> = downs.collect();
+        eprintln!("seed {seed}: 5% loss for 60 s: {} false downs", downs.len());
+        assert!(downs.is_empty(), "seed {seed}: {downs:?}");
+        assert!(all_see_all(&net, &[1, 2, 3]), "seed {seed}");
+    }
+}
+
+#[test]
 fn foreign_and_hostile_datagrams_change_nothing() {
     let mut one = core(1, 1, 3);
     let _ = one.drain();

@@ -46,6 +46,8 @@ pub struct SimNet {
     next: u64,
     cut: HashSet<(SocketAddr, SocketAddr)>,
     silent: HashSet<SocketAddr>,
+    /// Datagrams lost at random, per 1,000, and the generator that picks them.
+    loss: (u32, u64),
     seen: Vec<Seen>,
 }
 
@@ -61,6 +63,7 @@ impl SimNet {
             next: 0,
             cut: HashSet::new(),
             silent: HashSet::new(),
+            loss: (0, 1),
             seen: Vec::new(),
         }
     }
@@ -124,6 +127,11 @@ impl SimNet {
         } else {
             self.silent.remove(&addr);
         }
+    }
+
+    /// Loses `per_mille` of all datagrams at random (a fixed `seed` replays the same losses).
+    pub fn set_loss(&mut self, per_mille: u32, seed: u64) {
+        self.loss = (per_mille.min(1_000), seed | 1);
     }
 
     /// The addresses `observer` holds alive.
@@ -213,8 +221,23 @@ impl SimNet {
         self.flush(addr);
     }
 
-    fn dropped(&self, from: SocketAddr, to: SocketAddr) -> bool {
-        self.silent.contains(&from) || self.silent.contains(&to) || self.cut.contains(&(from, to))
+    fn dropped(&mut self, from: SocketAddr, to: SocketAddr) -> bool {
+        self.silent.contains(&from)
+            || self.silent.contains(&to)
+            || self.cut.contains(&(from, to))
+            || self.lost()
+    }
+
+    /// xorshift64: whether the next datagram is lost.
+    fn lost(&mut self) -> bool {
+        let (per_mille, state) = &mut self.loss;
+        if *per_mille == 0 {
+            return false;
+        }
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state % 1_000 < u64::from(*per_mille)
     }
 
     /// Queues what the core at `addr` produced.
