@@ -18,6 +18,7 @@ fn addr(i: u8) -> SocketAddr {
 fn core(i: u8, generation: u64, seed: u64) -> MembershipCore {
     let id = ProcessId::new(addr(i), generation);
     MembershipCore::new(id, &MembershipConfig::default(), seed * 31 + u64::from(i))
+        .expect("the default timings pass their check")
 }
 
 fn others(of: u8, all: &[u8]) -> BTreeSet<SocketAddr> {

@@ -58,20 +58,22 @@ impl MembershipActor {
     /// identity is the bound address with `generation`. Returns the actor and that address.
     ///
     /// # Errors
-    /// [`Error::Bind`] if the socket cannot be bound.
+    /// [`Error::BadRequest`] for timings that fail [`MembershipConfig::check`]; [`Error::Bind`]
+    /// if the socket cannot be bound.
     pub async fn start(
         bind: SocketAddr,
         generation: u64,
         config: MembershipConfig,
         events: Recipient<MemberEvent>,
     ) -> Result<(Addr<Self>, SocketAddr)> {
+        config.check()?;
         let bind_error = |e: std::io::Error| Error::Bind {
             port: bind.port(),
             reason: e.to_string(),
         };
         let socket = UdpSocket::bind(bind).await.map_err(bind_error)?;
         let addr = socket.local_addr().map_err(bind_error)?;
-        let core = MembershipCore::new(ProcessId::new(addr, generation), &config, rand::random());
+        let core = MembershipCore::new(ProcessId::new(addr, generation), &config, rand::random())?;
         let actor = Self {
             core,
             socket: Arc::new(socket),
@@ -116,6 +118,10 @@ fn datagrams(socket: Arc<UdpSocket>) -> impl futures::Stream<Item = Incoming> {
             buf.truncate(len);
             buf
         });
+        if got.is_err() {
+            // Never spin on a socket that keeps failing.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         Some((Incoming(got), socket))
     })
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use foca::PeriodicParams;
 
+use crate::error::{Error, Result};
+
 /// How often members are probed and how long a suspicion lasts. The defaults detect a dead
 /// process of a three-process cluster within [`MembershipConfig::worst_case_detection`]`(3)` =
 /// 2.5 s.
@@ -40,6 +42,11 @@ impl Default for MembershipConfig {
     }
 }
 
+/// The shortest interval [`MembershipConfig::check`] accepts.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest interval [`MembershipConfig::check`] accepts.
+const MAX_INTERVAL: Duration = Duration::from_secs(3_600);
+
 /// The largest UDP datagram foca may produce or accept (below a 1,500-byte MTU).
 pub const MAX_PACKET: usize = 1_400;
 
@@ -54,7 +61,40 @@ impl MembershipConfig {
         self.probe_period * (2 * peers) + self.suspect_to_down_after + self.gossip_every
     }
 
-    /// The foca configuration these timings make.
+    /// Refuses timings that would spin (zero or near-zero intervals), never detect (more than an
+    /// hour), or cut the indirect probe short (`probe_rtt` not below `probe_period`).
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] naming the timing at fault.
+    pub fn check(&self) -> Result<()> {
+        let bounded = [
+            ("probe period", self.probe_period),
+            ("probe round trip", self.probe_rtt),
+            ("suspicion timeout", self.suspect_to_down_after),
+            ("gossip interval", self.gossip_every),
+            ("announce-to-down interval", self.announce_to_down_every),
+            ("rejoin interval", self.rejoin_every),
+        ];
+        for (what, value) in bounded {
+            if value < MIN_INTERVAL || value > MAX_INTERVAL {
+                return Err(Error::BadRequest(format!(
+                    "membership {what} {value:?} is outside {MIN_INTERVAL:?}..={MAX_INTERVAL:?}"
+                )));
+            }
+        }
+        if self.probe_rtt >= self.probe_period {
+            return Err(Error::BadRequest(format!(
+                "membership probe round trip {:?} must be below the probe period {:?}",
+                self.probe_rtt, self.probe_period
+            )));
+        }
+        Ok(())
+    }
+
+    /// The foca configuration these timings make. Besides them: two indirect probes, each
+    /// update sent six times, down members never forgotten (they renew to come back), members
+    /// told when they are held down, and an announce to one random member every five
+    /// announce-to-down intervals (discovery).
     pub(crate) fn to_foca(&self) -> foca::Config {
         let mut config = foca::Config::simple();
         config.probe_period = self.probe_period;
@@ -88,6 +128,31 @@ mod tests {
         let config = MembershipConfig::default();
         assert_eq!(config.worst_case_detection(3), Duration::from_millis(2_500));
         assert!(config.worst_case_detection(3) < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn timings_that_would_spin_or_never_detect_are_refused() {
+        assert!(MembershipConfig::default().check().is_ok());
+        let zero = MembershipConfig {
+            gossip_every: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(zero.check().is_err());
+        let day = Duration::from_secs(86_400);
+        let slow = MembershipConfig {
+            suspect_to_down_after: day,
+            ..Default::default()
+        };
+        assert!(slow.check().is_err());
+        let rtt = MembershipConfig {
+            probe_rtt: Duration::from_millis(400),
+            ..Default::default()
+        };
+        let refused = rtt.check().expect_err("rtt not below the period");
+        assert!(
+            refused.to_string().contains("below the probe period"),
+            "{refused}"
+        );
     }
 
     #[test]

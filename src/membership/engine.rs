@@ -91,7 +91,11 @@ fn swim_error(e: foca::Error) -> Error {
 impl MembershipCore {
     /// A core for `identity`, alone until it joins; `seed` seeds its random choices (tests pass
     /// fixed seeds to replay a run exactly).
-    pub fn new(identity: ProcessId, config: &MembershipConfig, seed: u64) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] if the timings fail [`MembershipConfig::check`].
+    pub fn new(identity: ProcessId, config: &MembershipConfig, seed: u64) -> Result<Self> {
+        config.check()?;
         let swim = Foca::new(
             identity,
             config.to_foca(),
@@ -107,7 +111,7 @@ impl MembershipCore {
             rejoin_every: config.rejoin_every,
         };
         core.schedule_rejoin();
-        core
+        Ok(core)
     }
 
     /// This process's current identity (its generation grows when it renews itself).
