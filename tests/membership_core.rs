@@ -147,6 +147,25 @@ fn a_crashed_member_is_seen_down_and_its_restart_up() {
     );
 }
 
+/// What the wiring must know: a restart quicker than detection is only a new generation of a
+/// live address (foca's `Rename`), so no `Down`/`Up` pair tells the Router about it.
+#[test]
+fn a_restart_faster_than_detection_reports_nothing() {
+    let mut net = three_joined(3);
+    let restarted_at = net.now();
+    assert!(net.remove(addr(2)).is_some());
+    net.add(core(2, 2, 11));
+    net.join(addr(2), &[addr(1)]);
+    net.run_for(Duration::from_secs(5));
+    assert!(all_see_all(&net, &[1, 2, 3]));
+    let about_two: Vec<_> = net
+        .seen()
+        .iter()
+        .filter(|s| s.at >= restarted_at && s.observer != addr(2) && s.event.addr() == addr(2))
+        .collect();
+    assert!(about_two.is_empty(), "{about_two:?}");
+}
+
 #[test]
 fn a_partition_of_one_from_two_heals_and_views_converge() {
     for seed in 1..=4 {
