@@ -54,14 +54,18 @@ pub struct MembershipActor {
 }
 
 impl MembershipActor {
-    /// Binds the UDP socket on `bind` (port 0 picks one) and starts the actor; the process's
-    /// identity is the bound address with `generation`. Returns the actor and that address.
+    /// Binds the UDP socket on `bind` (port 0 picks one) and starts the actor. The process's
+    /// identity is `advertise` (for a socket bound to `0.0.0.0`, or behind a translated
+    /// address), else the bound address, with `generation`. Returns the actor and its identity's
+    /// address.
     ///
     /// # Errors
-    /// [`Error::BadRequest`] for timings that fail [`MembershipConfig::check`]; [`Error::Bind`]
-    /// if the socket cannot be bound.
+    /// [`Error::BadRequest`] for timings that fail [`MembershipConfig::check`] or an advertised
+    /// address others cannot reach (unspecified IP, port 0); [`Error::Bind`] if the socket
+    /// cannot be bound.
     pub async fn start(
         bind: SocketAddr,
+        advertise: Option<SocketAddr>,
         generation: u64,
         config: MembershipConfig,
         events: Recipient<MemberEvent>,
@@ -71,9 +75,16 @@ impl MembershipActor {
             port: bind.port(),
             reason: e.to_string(),
         };
+        if let Some(addr) = advertise {
+            reachable(addr)?;
+        }
         let socket = UdpSocket::bind(bind).await.map_err(bind_error)?;
-        let addr = socket.local_addr().map_err(bind_error)?;
-        let core = MembershipCore::new(ProcessId::new(addr, generation), &config, rand::random())?;
+        let addr = match advertise {
+            Some(addr) => addr,
+            None => reachable(socket.local_addr().map_err(bind_error)?)?,
+        };
+        let id = ProcessId::new(addr, generation);
+        let core = MembershipCore::new(id, &config, rand::random())?;
         let actor = Self {
             core,
             socket: Arc::new(socket),
@@ -108,6 +119,16 @@ impl MembershipActor {
             self.events.do_send(event);
         }
     }
+}
+
+/// `addr` if others can send to it (not an unspecified IP, not port 0).
+fn reachable(addr: SocketAddr) -> Result<SocketAddr> {
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(Error::BadRequest(format!(
+            "membership: {addr} cannot be advertised; give the address others reach"
+        )));
+    }
+    Ok(addr)
 }
 
 /// The socket's datagrams, one at a time, as a stream the actor consumes.
