@@ -22,6 +22,7 @@ pub mod command;
 pub mod counter;
 pub mod direct;
 mod error;
+pub mod membership;
 pub mod node_data;
 pub mod persist;
 pub mod protocol;
