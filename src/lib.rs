@@ -11,7 +11,9 @@
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
 //! 4. [`actors`] — `NodeActor` (listener + the Router's calls), `Router` (ring, failures, moves),
-//!    `Gateway` (direct path or Router), `Repl`.
+//!    `Gateway` (direct path or Router), `RemoteNode` (a node in another process), `Repl`.
+//!    [`membership`] — which processes of a cluster are alive (SWIM via foca): a plain core and
+//!    one actor owning its UDP socket (not yet wired into the Router).
 //! 5. Front doors — [`Cluster`] for embedding, [`Client`] for the framed protocol, and the `ringkv`
 //!    binary (`src/main.rs`).
 
