@@ -14,6 +14,7 @@
 mod health;
 mod limits;
 mod membership;
+mod reports;
 mod requests;
 mod sweep;
 
@@ -177,7 +178,7 @@ pub struct Router {
     /// Whether copies nobody needs may exist, and whether a sweep runs ([`sweep`]).
     tidy: Tidy,
     /// The `status` being gathered now, which requests arriving meanwhile share.
-    status_flight: requests::StatusFlight,
+    status_flight: reports::StatusFlight,
 }
 
 impl Actor for Router {
@@ -237,7 +238,7 @@ impl Router {
                 drift: Drift::default(),
                 start_ports: Vec::new(),
                 tidy: Tidy::default(),
-                status_flight: requests::StatusFlight::default(),
+                status_flight: reports::StatusFlight::default(),
             };
             for seed in seeds {
                 match router.spawn_node(seed) {
