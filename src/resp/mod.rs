@@ -4,8 +4,8 @@
 //!
 //! # Layout
 //! Bytes flow down; nothing here reaches into the actors except `connection`.
-//! - [`parse`] — bytes → one request (`Vec<Bytes>`), with limits; RESP2 multibulk through the
-//!   `redis-protocol` crate, and `inline` for bare lines such as `PING\r\n`.
+//! - [`parse`] — bytes → one request (`Vec<Bytes>`), with limits: our own scan of the multibulk
+//!   headers, and `inline` for bare lines such as `PING\r\n`.
 //! - [`reply`] — reply frames and the error texts Redis uses; `encode` writes a frame in RESP2 or
 //!   RESP3 (the connection's [`reply::Proto`]).
 //! - `commands` — one request → a plan: a reply made on the spot, or the cluster
