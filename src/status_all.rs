@@ -11,7 +11,7 @@
 use std::future::Future;
 
 use crate::error::{Error, Result};
-use crate::protocol::{NodeStatus, Request, Response, StatusReport, MAX_PAGE_KEYS};
+use crate::protocol::{NodeStatus, Request, Response, StatusPage, StatusReport, MAX_PAGE_KEYS};
 use crate::render::{node_footer, node_header, render, status_footer, status_header};
 
 /// Prints the whole status through `emit`, one piece of text at a time (each a line or lines,
@@ -24,10 +24,7 @@ where
     F: FnMut(Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
-    let report = match ask(Request::Status).await? {
-        Response::Status(report) => report,
-        other => return Err(unexpected(&other)),
-    };
+    let report = first_report(&mut ask).await?;
     emit(&status_header(&report));
     for (i, node) in report.nodes.iter().enumerate() {
         if i > 0 {
@@ -61,28 +58,13 @@ where
     }
     let mut listed = 0;
     for owned in [true, false] {
-        let mut after = None;
-        loop {
-            let request = Request::StatusPage {
-                port: node.port,
-                owned,
-                after: after.take(),
-                limit: MAX_PAGE_KEYS,
-            };
-            let page = match ask(request).await? {
-                Response::StatusPage(page) => page,
-                other => return Err(unexpected(&other)),
-            };
-            let full = page.entries.len() >= MAX_PAGE_KEYS as usize;
+        walk(ask, node.port, owned, |page| {
             listed += page.entries.len() as u64;
-            after = page.entries.last().map(|(key, _)| key.clone());
             if !page.entries.is_empty() {
                 emit(&render(&Response::StatusPage(page)));
             }
-            if !full {
-                break;
-            }
-        }
+        })
+        .await?;
     }
     Ok(listed)
 }
@@ -97,30 +79,53 @@ where
     F: FnMut(Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
-    let mut report = match ask(Request::Status).await? {
-        Response::Status(report) => report,
-        other => return Err(unexpected(&other)),
-    };
+    let mut report = first_report(&mut ask).await?;
     for node in report.nodes.iter_mut().filter(|n| n.more > 0) {
-        node.counters = all_pages(&mut ask, node.port, true).await?;
-        node.replicas = all_pages(&mut ask, node.port, false).await?;
-        node.more = 0;
+        let (mut counters, mut replicas) = (Vec::new(), Vec::new());
+        walk(&mut ask, node.port, true, |page| {
+            counters.extend(page.entries)
+        })
+        .await?;
+        walk(&mut ask, node.port, false, |page| {
+            replicas.extend(page.entries)
+        })
+        .await?;
+        (node.counters, node.replicas, node.more) = (counters, replicas, 0);
     }
     Ok(report)
 }
 
-/// Every key of one kind (owned or further replicas) of the node on `port`, in key order.
-async fn all_pages<F, Fut>(ask: &mut F, port: u16, owned: bool) -> Result<Vec<(String, u64)>>
+/// The bounded `Status` report the walk starts from.
+async fn first_report<F, Fut>(ask: &mut F) -> Result<StatusReport>
 where
     F: FnMut(Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
-    let mut all: Vec<(String, u64)> = Vec::new();
+    match ask(Request::Status).await? {
+        Response::Status(report) => Ok(report),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Hands every page of one kind of keys (owned, or further replicas) of the node on `port` to
+/// `on_page`, in key order: each page asked after the last key of the one before, until a page
+/// is not full.
+async fn walk<F, Fut>(
+    ask: &mut F,
+    port: u16,
+    owned: bool,
+    mut on_page: impl FnMut(StatusPage),
+) -> Result<()>
+where
+    F: FnMut(Request) -> Fut,
+    Fut: Future<Output = Result<Response>>,
+{
+    let mut after = None;
     loop {
         let request = Request::StatusPage {
             port,
             owned,
-            after: all.last().map(|(key, _)| key.clone()),
+            after: after.take(),
             limit: MAX_PAGE_KEYS,
         };
         let page = match ask(request).await? {
@@ -128,9 +133,10 @@ where
             other => return Err(unexpected(&other)),
         };
         let full = page.entries.len() >= MAX_PAGE_KEYS as usize;
-        all.extend(page.entries);
+        after = page.entries.last().map(|(key, _)| key.clone());
+        on_page(page);
         if !full {
-            return Ok(all);
+            return Ok(());
         }
     }
 }

@@ -56,11 +56,6 @@ impl Budget {
         }
     }
 
-    /// The budget's size in bytes.
-    pub fn total(&self) -> usize {
-        self.shared.total
-    }
-
     /// The bytes not taken now.
     pub fn available(&self) -> usize {
         let used = self.shared.used.load(Ordering::Acquire);

@@ -246,7 +246,6 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
-        let request_bytes: usize = words.iter().map(|w| w.len() + 16).sum();
         let (deferred, items) = match commands::plan(words, &mut self.session, &self.stats) {
             Plan::Reply(frame) => return self.reply(frame, false),
             Plan::Quit => return self.close_with(reply::ok()),
@@ -259,6 +258,7 @@ impl Conn {
                 (Deferred::Fanout(fanout), items)
             }
         };
+        let request_bytes: usize = words.iter().map(|w| w.len() + 16).sum();
         let cost = request_bytes + REQUEST_PART + items * REPLY_ITEM;
         match self.ledger.try_charge(cost) {
             Some(held) => self.run(deferred, held),
