@@ -20,6 +20,7 @@ use crate::actors::router::bind;
 use crate::actors::MAX_NODES;
 use crate::actors::{Gateway, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
+use crate::joining::{fresh_ids, peer_config, Peering};
 use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
 use crate::replication::ReplicationConfig;
@@ -56,6 +57,13 @@ pub struct ClusterConfig {
     /// The most nodes the cluster may have (at start and through `add-node`); at most
     /// [`MAX_NODES`].
     pub max_nodes: usize,
+    /// Nodes (`HOST:PORT`) of a running cluster to join (`--join`); empty: start a new cluster,
+    /// or restore the one the data directory holds (which rejoins its peers by itself). Call
+    /// [`Cluster::connect`] after [`Cluster::start`] to join.
+    pub join: Vec<String>,
+    /// The host other processes reach this one's nodes at (`--advertise`; default `host`).
+    /// With it (or `join`) the cluster may span processes: this process answers joins.
+    pub advertise: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -75,6 +83,8 @@ impl Default for ClusterConfig {
             data_dir: None,
             fsync: FsyncPolicy::default(),
             max_nodes: MAX_NODES,
+            join: Vec::new(),
+            advertise: None,
         }
     }
 }
@@ -85,6 +95,8 @@ pub struct Cluster {
     gateway: Gateway,
     ports: Vec<u16>,
     data: Option<Arc<DataDir>>,
+    /// Its part in a cluster of processes, if any.
+    peers: Option<Arc<Peering>>,
 }
 
 impl Cluster {
@@ -102,10 +114,18 @@ impl Cluster {
             Some(dir) => Some(Arc::new(DataDir::open(dir, config.fsync)?)),
             None => None,
         };
-        let layout = match &data {
+        let mut layout = match &data {
             Some(d) => layout(&mut config, d)?,
             None => fresh_layout(&config)?,
         };
+        let stored = match &data {
+            Some(d) => d.meta()?.and_then(|m| m.peers),
+            None => None,
+        };
+        let peer_config = peer_config(&config, stored)?;
+        if peer_config.as_ref().is_some_and(|p| p.joining) {
+            fresh_ids(&mut layout);
+        }
         let seeds = open_nodes(&config, data.as_deref(), &layout)?;
         let ports = seeds
             .iter()
@@ -122,6 +142,7 @@ impl Cluster {
                     .map(|&(id, _)| id)
                     .zip(ports.clone())
                     .collect(),
+                peers: None,
             })?;
         }
         let router_config = RouterConfig {
@@ -136,12 +157,15 @@ impl Cluster {
             restart_backoff: config.restart_backoff,
             anti_entropy_interval: config.anti_entropy_interval,
             max_nodes: config.max_nodes,
+            peers: peer_config.clone(),
         };
         let gateway = Router::start_with(router_config, seeds)?;
+        let peers = peer_config.map(|p| Arc::new(Peering::new(&config, &p, &layout, &ports)));
         Ok(Cluster {
             gateway,
             ports,
             data,
+            peers,
         })
     }
 
@@ -151,6 +175,27 @@ impl Cluster {
         if let Some(data) = &self.data {
             data.close();
         }
+    }
+
+    /// Takes this process into its cluster of processes: joins the cluster that
+    /// [`ClusterConfig::join`] names (its nodes get the keys they now replicate), or catches up
+    /// with the processes the data directory remembers; then starts failure detection. Does
+    /// nothing for a cluster in one process.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] if no node to join answers; the contacted node's refusal;
+    /// [`Error::Bind`] if the membership socket cannot be bound.
+    pub async fn connect(&self) -> Result<()> {
+        match &self.peers {
+            Some(peers) => peers.connect(self.gateway.router()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// This process's membership address (`HOST:PORT` of its first node), once it may span
+    /// processes.
+    pub fn process_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peers.as_ref().map(|p| p.me())
     }
 
     /// The Router's address, for sending [`crate::actors::Exec`] messages directly (every
@@ -309,6 +354,10 @@ impl Cluster {
 
     /// Stops the Router and every node; their listeners close.
     pub async fn shutdown(self) {
+        // The other processes hear at once that this one is down (not gone).
+        if let Some(peers) = &self.peers {
+            peers.leave().await;
+        }
         // Stop every node cleanly first (nothing more is written), then sync and close the logs.
         let _ = self.gateway.router().send(Shutdown).await;
         self.close_storage();

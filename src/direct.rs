@@ -74,8 +74,22 @@ struct Routes {
     quorums: Option<Quorums>,
     /// During a move: the next ring and its R. Updates reach its replicas too.
     next: Option<(Arc<Ring>, usize)>,
-    /// Indexed by node id (ids are small and dense).
+    /// Indexed by node id, for the small ids of nodes started in one process (1, 2, ...).
     nodes: Vec<Option<Route>>,
+    /// Nodes with large ids (those that joined from another process: their ids are random).
+    far: Vec<(NodeId, Route)>,
+}
+
+/// Ids below this are indexed directly; larger ones are looked up in [`Routes::far`].
+const DENSE_IDS: usize = 4096;
+
+impl Routes {
+    fn route(&self, id: NodeId) -> Option<&Route> {
+        match self.nodes.get(id as usize) {
+            Some(route) => route.as_ref(),
+            None => self.far.iter().find(|(n, _)| *n == id).map(|(_, r)| r),
+        }
+    }
 }
 
 /// The direct path of one cluster: the Router's published view, shared with every session.
@@ -101,6 +115,7 @@ impl Direct {
             quorums: None,
             next: None,
             nodes: Vec::new(),
+            far: Vec::new(),
         };
         Direct {
             routes: RwLock::new(routes),
@@ -140,8 +155,13 @@ impl Direct {
         nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
     ) {
         let mut by_id: Vec<Option<Route>> = Vec::new();
+        let mut far = Vec::new();
         for (id, node, up) in nodes {
             let i = id as usize;
+            if i >= DENSE_IDS {
+                far.push((id, Route { node, up }));
+                continue;
+            }
             if by_id.len() <= i {
                 by_id.resize_with(i + 1, || None);
             }
@@ -154,6 +174,7 @@ impl Direct {
             quorums: Some(quorums),
             next,
             nodes,
+            far,
         };
     }
 
@@ -164,7 +185,8 @@ impl Direct {
 
     /// How many nodes the last published view has.
     pub fn node_count(&self) -> usize {
-        self.read().nodes.iter().flatten().count()
+        let routes = self.read();
+        routes.nodes.iter().flatten().count() + routes.far.len()
     }
 
     /// How many replicas direct reads have repaired.
@@ -218,7 +240,7 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Repli
         return None;
     }
     let usable = |id: NodeId| {
-        let route = routes.nodes.get(id as usize)?.as_ref()?;
+        let route = routes.route(id)?;
         (route.up && route.node.is_ready()).then_some(&*route.node)
     };
     let token = key_token(key.as_bytes());

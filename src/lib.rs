@@ -24,6 +24,8 @@ pub mod command;
 pub mod counter;
 pub mod direct;
 mod error;
+mod joining;
+pub mod layout;
 pub mod membership;
 pub mod node_data;
 pub mod persist;

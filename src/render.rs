@@ -31,6 +31,12 @@ pub fn render(response: &Response) -> String {
         Response::Error(e) => format!("Error: {}", quote::escape_controls(&e.message)),
         Response::StatusPage(page) => render_page(page),
         Response::NodeReply(Ok(_)) => "(a node-to-node answer)".to_owned(),
+        Response::Layout(l) => format!(
+            "Layout epoch {}: {} nodes in {} processes",
+            l.epoch,
+            l.members.len(),
+            l.processes().len()
+        ),
         Response::NodeReply(Err(e)) => format!("Error: {}", quote::escape_controls(&e.message)),
         Response::NodePaused { port, millis } => {
             format!(
@@ -92,7 +98,11 @@ fn render_status(report: &StatusReport) -> String {
 
 /// The first two lines of `status`: the port list and the heading.
 pub fn status_header(report: &StatusReport) -> String {
-    let ports: Vec<String> = report.nodes.iter().map(|n| n.port.to_string()).collect();
+    let ports: Vec<String> = report
+        .nodes
+        .iter()
+        .map(|n| n.addr.clone().unwrap_or_else(|| n.port.to_string()))
+        .collect();
     format!(
         "Nodes running on ports: [{}]\nCurrent counters on all nodes:",
         ports.join(" ")
@@ -101,7 +111,20 @@ pub fn status_header(report: &StatusReport) -> String {
 
 /// A node's heading in `status`: `Node on port 5001:`, with its state if not up.
 pub fn node_header(node: &NodeStatus) -> String {
-    format!("Node on port {}:{}", node.port, state_suffix(node.state))
+    format!(
+        "{}:{}",
+        node_name(node.port, node.addr.as_deref()),
+        state_suffix(node.state)
+    )
+}
+
+/// How a node is named: `Node on port 5001` while every node shares one host, else
+/// `Node 127.0.0.2:5001`.
+pub fn node_name(port: u16, addr: Option<&str>) -> String {
+    match addr {
+        Some(addr) => format!("Node {addr}"),
+        None => format!("Node on port {port}"),
+    }
 }
 
 /// The line after a node's keys in `status`, if it keeps hints.
@@ -149,8 +172,8 @@ fn render_ring(report: &RingReport) -> String {
     for node in &report.nodes {
         let _ = write!(
             out,
-            "\nNode on port {}:{} {:.2}% of the ring, {} {}",
-            node.port,
+            "\n{}:{} {:.2}% of the ring, {} {}",
+            node_name(node.port, node.addr.as_deref()),
             state_suffix(node.state),
             node.share * 100.0,
             node.keys,
@@ -168,6 +191,7 @@ mod tests {
     #[test]
     fn status_matches_the_seed() {
         let node = |port, counters: Vec<(String, u64)>| NodeStatus {
+            addr: None,
             port,
             state: NodeState::Up,
             counters,

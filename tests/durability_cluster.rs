@@ -98,6 +98,7 @@ fn a_cluster_restarted_in_a_new_system_has_its_ring_and_counts() {
         // The same nodes own the same shares; only the ports are new (base port 0).
         let shares = |r: &ringkv::protocol::RingReport| -> Vec<_> {
             let no_port = |n: &NodeShare| NodeShare {
+                addr: None,
                 port: 0,
                 ..n.clone()
             };

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use actix::Addr;
 
 use super::budget::Budget;
+use super::change_lock::ChangeLock;
 use super::router::{Exec, Router};
 use crate::direct::{Direct, Served};
 use crate::error::{Error, Result};
@@ -36,6 +37,7 @@ pub struct Gateway {
     router: Addr<Router>,
     direct: Arc<Direct>,
     budget: Budget,
+    changes: ChangeLock,
 }
 
 /// Per-connection order keeper: how many of its requests the Router has not answered yet.
@@ -71,12 +73,19 @@ impl Drop for AtRouter {
 
 impl Gateway {
     /// A gateway to `router`, with the direct path `direct` (which the Router publishes into)
-    /// and the server's byte budget, shared by every connection that enters through it.
-    pub fn new(router: Addr<Router>, direct: Arc<Direct>, budget: Budget) -> Self {
+    /// and the server's byte budget, shared by every connection that enters through it, and the
+    /// Router's promise to membership changes ([`ChangeLock`]).
+    pub fn new(
+        router: Addr<Router>,
+        direct: Arc<Direct>,
+        budget: Budget,
+        changes: ChangeLock,
+    ) -> Self {
         Gateway {
             router,
             direct,
             budget,
+            changes,
         }
     }
 
@@ -98,6 +107,12 @@ impl Gateway {
     /// Starts `request` for a connection whose order is kept by `order`: directly if it can and
     /// nothing of the connection is still at the Router, else through the Router.
     pub fn start(&self, request: Request, order: &Order) -> Started {
+        if let Request::PushLayout { layout, moving: true } = &request {
+            // Answered here, not behind a Router that may be busy running its own change.
+            if let Err(e) = self.changes.promise(layout) {
+                return Started::Now(Response::from(e));
+            }
+        }
         let request = if order.clear() {
             match self.try_direct(request) {
                 Ok(started) => return started,

@@ -10,6 +10,7 @@
 //!   up, else a message to the Router.
 
 pub mod budget;
+pub mod change_lock;
 pub mod gateway;
 mod listener;
 pub mod node;
@@ -20,6 +21,7 @@ pub(crate) mod router;
 mod session;
 
 pub use budget::Budget;
+pub use change_lock::ChangeLock;
 pub use gateway::Gateway;
 pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};

@@ -40,10 +40,13 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let resp = args.bind_resp()?;
     let system = System::new();
     let started = system.block_on(async {
-        let cluster = Cluster::start(args.config(nodes))?;
+        let config = args.config(nodes);
+        let joining = !config.join.is_empty();
+        let cluster = Cluster::start(config)?;
         for port in cluster.ports() {
             say!("Node listening on port {port}");
         }
+        super::serve::connect(&cluster, joining).await?;
         args.start_resp(resp, cluster.gateway())?;
         // On a terminal the line editor prints the prompt; from a pipe there is none.
         let editor = if tty {
@@ -61,7 +64,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
                 System::current().stop();
             });
         }
-        Ok::<_, ringkv::Error>(cluster)
+        Ok::<_, anyhow::Error>(cluster)
     });
     let cluster = started.context("cannot start the cluster")?;
     system.run().context("the actor system failed")?;

@@ -34,7 +34,7 @@ pub fn response(response: &Response) -> Value {
             json!({"ok": true, "type": "node_paused", "port": port, "millis": millis})
         }
         Response::Error(reply) => failure(code(reply.code), &reply.message),
-        Response::StatusPage(_) | Response::NodeReply(_) => {
+        Response::StatusPage(_) | Response::NodeReply(_) | Response::Layout(_) => {
             failure("internal", "an answer for another kind of client")
         }
     }

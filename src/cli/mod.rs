@@ -126,6 +126,14 @@ pub struct ClusterArgs {
     /// When updates reach the disk: `always` (before the answer), `every-second`, or `never`.
     #[arg(long, default_value = "every-second")]
     fsync: FsyncPolicy,
+    /// A node (`HOST:PORT`) of a running cluster to join; may repeat (tried in turn). A data
+    /// directory that already holds a member rejoins by itself.
+    #[arg(long, value_name = "HOST:PORT")]
+    join: Vec<String>,
+    /// The host other processes reach this one's nodes at [default: --bind]. With it (or
+    /// --join), the interactive store may span processes too; `serve` always may.
+    #[arg(long, value_name = "HOST")]
+    advertise: Option<String>,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -194,7 +202,24 @@ impl ClusterArgs {
             data_dir: self.data_dir(),
             fsync: self.fsync,
             max_nodes: self.max_nodes as usize,
+            join: self.join.clone(),
+            advertise: self.advertise.clone(),
         }
+    }
+
+    /// Like [`ClusterArgs::config`], for `serve`: a server may always be joined by others, so it
+    /// advertises its bind address unless told another (or it binds every address: then only
+    /// with --advertise).
+    fn serve_config(&self, nodes: usize) -> ClusterConfig {
+        let mut config = self.config(nodes);
+        let unspecified = self
+            .bind
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        if config.advertise.is_none() && !unspecified {
+            config.advertise = Some(self.bind.clone());
+        }
+        config
     }
 
     /// One line on stderr when `--replicas` or `--vnodes` given on the command line differ from

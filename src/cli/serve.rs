@@ -6,6 +6,27 @@ use ringkv::Cluster;
 
 use super::{shutdown_signal, ClusterArgs};
 
+/// Joins the cluster (or catches up with it) and starts failure detection. Without `--join`, a
+/// failure to start failure detection is one warning line: the process still serves alone.
+pub(super) async fn connect(cluster: &Cluster, joining: bool) -> anyhow::Result<()> {
+    match cluster.connect().await {
+        Ok(()) => {}
+        Err(e) if joining => return Err(anyhow::anyhow!(e).context("cannot join the cluster")),
+        Err(e) => eprintln!("warning: other processes cannot watch this one: {e}"),
+    }
+    if let ringkv::Response::Layout(layout) = cluster.execute(ringkv::Request::Layout).await {
+        if layout.processes().len() > 1 {
+            say!(
+                "Joined the cluster: ring epoch {}, {} nodes in {} processes",
+                layout.epoch,
+                layout.members.len(),
+                layout.processes().len()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let nodes = args.nodes_or(Some(3))?.unwrap_or(3);
@@ -16,10 +37,13 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         // Listen for the signals before anything is announced: a SIGTERM sent as soon as the
         // first port is printed must still shut down cleanly.
         let signal = shutdown_signal()?;
-        let cluster = Cluster::start(args.config(nodes)).context("cannot start the cluster")?;
+        let config = args.serve_config(nodes);
+        let joining = !config.join.is_empty();
+        let cluster = Cluster::start(config).context("cannot start the cluster")?;
         for port in cluster.ports() {
             say!("Node listening on port {port}");
         }
+        connect(&cluster, joining).await?;
         let resp = args.start_resp(resp, cluster.gateway())?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         signal.await;

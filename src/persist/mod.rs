@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::ring::NodeId;
 
 pub use log::{Ack, NodeLog, Opened};
-pub use meta::ClusterMeta;
+pub use meta::{ClusterMeta, StoredPeers};
 
 /// When a node's log is synced to disk, like Redis's `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -346,6 +346,7 @@ mod tests {
             replicas: 2,
             next_id: 3,
             nodes: vec![(1, 0), (2, 0)],
+            peers: None,
         };
         data.save_meta(&meta).unwrap();
         assert_eq!(read_meta(dir.path()).unwrap(), Some(meta));
@@ -363,6 +364,7 @@ mod tests {
             replicas: 1,
             next_id: 2,
             nodes: vec![(1, 0)],
+            peers: None,
         };
         data.save_meta(&meta).unwrap();
         assert!(data.open_node(1).unwrap().incarnation > 100_000_000);

@@ -5,8 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::net::SocketAddr;
+
 use super::peer::{WireOp, WireReply};
 use crate::error::Error;
+pub use crate::layout::Layout;
+use crate::ring::NodeId;
 pub use crate::replication::NodeState;
 
 /// A command for the cluster, as the REPL, the framed protocol and the embedding API send it.
@@ -68,6 +72,25 @@ pub enum Request {
     RemoveNodeForce {
         /// The node's port.
         port: u16,
+    },
+    /// From a process that joins the cluster: add its nodes (copying them the keys they now
+    /// replicate); answered with the new [`Layout`] once they are on the ring. Tag 11.
+    Join {
+        /// The joining process's membership address (its first node's `HOST:PORT`).
+        process: SocketAddr,
+        /// Its nodes: their ids and addresses.
+        nodes: Vec<(NodeId, SocketAddr)>,
+    },
+    /// The layout this process holds (answered with [`Response::Layout`]). Tag 12.
+    Layout,
+    /// From the process that runs a membership change: while keys are copied (`moving`), the
+    /// layout to also write to; then the layout in force. Answered with the receiver's layout.
+    /// Tag 13.
+    PushLayout {
+        /// The new layout.
+        layout: Layout,
+        /// Whether keys are still being copied to it.
+        moving: bool,
     },
 }
 
@@ -131,6 +154,9 @@ pub enum Response {
     StatusPage(StatusPage),
     /// A node's answer to a `NodeCall`. Tag 10.
     NodeReply(std::result::Result<WireReply, ErrorReply>),
+    /// The cluster's layout as the answering process holds it (answer to `Join`, `Layout` and
+    /// `PushLayout`). Tag 11.
+    Layout(Layout),
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.
@@ -179,6 +205,9 @@ pub struct NodeStatus {
     /// How many keys it holds beyond those listed (a node lists at most
     /// [`STATUS_KEYS_PER_NODE`]; `StatusPage` requests give the rest).
     pub more: u64,
+    /// Its `HOST:PORT` once the cluster's nodes live on more than one host (`None` while they
+    /// share one: then it is named by its port).
+    pub addr: Option<String>,
 }
 
 /// Each node's share of the ring.
@@ -203,6 +232,8 @@ pub struct NodeShare {
     pub keys: u64,
     /// How many of them it holds as the key's primary (owner).
     pub primaries: u64,
+    /// Its `HOST:PORT` once the cluster's nodes live on more than one host.
+    pub addr: Option<String>,
 }
 
 /// A failed request: a machine-readable code and a one-line message.

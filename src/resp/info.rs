@@ -180,6 +180,7 @@ mod tests {
         let ring = RingReport {
             vnodes: 8,
             nodes: vec![NodeShare {
+                addr: None,
                 port: 5001,
                 state: crate::replication::NodeState::Up,
                 share: 1.0,

@@ -10,6 +10,7 @@
 //! [`Error::Unavailable`](crate::Error::Unavailable), as a call to a crashed local node does; the
 //! next call tries to connect again (at most one attempt per [`RETRY`]).
 
+mod ask;
 mod convert;
 mod link;
 pub(crate) mod serve;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+pub use self::ask::ask;
 use self::convert::{op_to_wire, reply_from_wire};
 use self::link::Link;
 use super::node::{NodeCall, NodeReply};

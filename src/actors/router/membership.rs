@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::join_all;
 
+use super::peers::Announce;
 use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};
@@ -29,7 +30,7 @@ use crate::store::Entry;
 const BATCH: usize = 4096;
 
 /// What a ring change needs, copied out of the Router.
-struct Change {
+pub(super) struct Change {
     new: Arc<Ring>,
     replicas: usize,
     moves: MovePlan,
@@ -41,6 +42,8 @@ struct Change {
     leaving: Option<NodeId>,
     stats: Arc<Stats>,
     timeout: Duration,
+    /// In a cluster of processes: what the other processes are told, before and after.
+    pub(super) announce: Option<Announce>,
 }
 
 /// Keys received, per new replica.
@@ -65,7 +68,11 @@ impl Router {
             Err(e) => return fail(e),
         };
         let port = self.nodes[&id].port;
-        if !self.nodes[&id].shared.lock().store().is_empty() {
+        let holds_keys = self.nodes[&id]
+            .shared
+            .as_ref()
+            .is_some_and(|s| !s.lock().store().is_empty());
+        if holds_keys {
             // A directory left by an add cut short before the ring switched: its copies are
             // kept (its counter slot may live on elsewhere) and swept after the change.
             self.tidy.note();
@@ -184,7 +191,7 @@ impl Router {
     }
 
     /// After a node's keys were handed off: deletes its directory, stores the membership.
-    fn forget(&self, id: NodeId) {
+    pub(super) fn forget(&self, id: NodeId) {
         if let Some(data) = &self.config.data {
             if let Err(e) = data.remove_node(id) {
                 tracing::error!("node {id}: cannot delete its data: {e}");
@@ -195,7 +202,8 @@ impl Router {
 
     /// Plans the change to `new` and starts it: the direct path begins writing to the new
     /// replicas too.
-    fn change(&mut self, new: Arc<Ring>, leaving: Option<NodeId>) -> Change {
+    pub(super) fn change(&mut self, new: Arc<Ring>, leaving: Option<NodeId>) -> Change {
+        let announce = self.announce(&new, None);
         self.stats.epoch.fetch_add(1, Ordering::SeqCst);
         self.begin_move(&new);
         let states = self.states();
@@ -215,14 +223,15 @@ impl Router {
             leaving,
             stats: self.stats.clone(),
             timeout: self.config.request_timeout,
+            announce,
         }
     }
 
     /// Copies the keys, switches to the new ring (`finish` then updates the Router and makes the
     /// answer), has the old replicas drop what they no longer hold, then starts a sweep.
-    fn run_change(
+    pub(super) fn run_change(
         &mut self,
-        change: Change,
+        mut change: Change,
         finish: impl FnOnce(&mut Router, &Moved) -> Response + 'static,
     ) -> ResponseActFuture<Router, Response> {
         let drops: Vec<_> = change
@@ -234,9 +243,10 @@ impl Router {
         let timeout = change.timeout * 10;
         // A node that is not up neither sends nor drops: it may keep copies the ring moved.
         let all_up = change.states.values().all(|&s| s == NodeState::Up);
+        let announce = change.announce.take();
         Box::pin(
-            actix::fut::wrap_future(copy(change)).then(move |copied, act: &mut Router, _| {
-                let (new, moved) = match copied {
+            actix::fut::wrap_future(copy(change, announce)).then(move |copied, act: &mut Router, _| {
+                let (new, moved, announce) = match copied {
                     Ok(done) => done,
                     Err(e) => {
                         act.end_move();
@@ -245,9 +255,16 @@ impl Router {
                     }
                 };
                 act.ring = new;
+                if let Some(peers) = act.peers.as_mut() {
+                    peers.epoch += 1;
+                }
                 let response = finish(act, &moved);
                 act.end_move();
                 let dropped = async move {
+                    // Every other process switches before any old copy goes.
+                    if let Some(announce) = &announce {
+                        announce.switched().await;
+                    }
                     let started = Instant::now();
                     let mut all_dropped = true;
                     for (node, arcs) in drops {
@@ -298,9 +315,29 @@ async fn quiesce(stats: &Stats, timeout: Duration) {
     }
 }
 
+/// Copies the keys of the plan (and the hints kept for a leaving node) to their new replicas,
+/// once every other process writes to them too (`announce`). Returns the new ring, how many keys
+/// each new replica received, and what to tell the other processes after the switch.
+async fn copy(
+    change: Change,
+    announce: Option<Announce>,
+) -> Result<(Arc<Ring>, Moved, Option<Announce>)> {
+    if let Some(announce) = &announce {
+        announce.moving().await?;
+    }
+    match copy_keys(change).await {
+        Ok((ring, moved)) => Ok((ring, moved, announce)),
+        Err(e) => {
+            if let Some(announce) = &announce {
+                announce.called_off().await;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Copies the keys of the plan (and the hints kept for a leaving node) to their new replicas.
-/// Returns the new ring and how many keys each new replica received.
-async fn copy(change: Change) -> Result<(Arc<Ring>, Moved)> {
+async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
     let started = Instant::now();
     quiesce(&change.stats, change.timeout).await;
     let timeout = change.timeout * 10;

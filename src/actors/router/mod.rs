@@ -14,6 +14,7 @@
 mod health;
 mod limits;
 mod membership;
+mod peers;
 mod reports;
 mod requests;
 mod sweep;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::budget::Budget;
+use super::change_lock::ChangeLock;
 use super::gateway::Gateway;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
@@ -36,12 +38,16 @@ use crate::node_data::{NodeData, SharedNode};
 use crate::persist::{ClusterMeta, DataDir, Opened};
 use crate::protocol::{Request, Response};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
+use crate::layout::Member;
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
 use health::Drift;
 pub use health::NodeRestarted;
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
+pub(crate) use peers::Learned;
+pub use peers::{PeerConfig, ASK_TIMEOUT};
+use peers::Peers;
 use sweep::Tidy;
 
 /// How the Router builds and watches nodes.
@@ -69,6 +75,8 @@ pub struct RouterConfig {
     pub data: Option<Arc<DataDir>>,
     /// The most nodes the cluster may have; `add-node` past it is refused.
     pub max_nodes: usize,
+    /// How this Router takes part in a cluster of several processes (`None`: one process).
+    pub peers: Option<PeerConfig>,
 }
 
 impl Default for RouterConfig {
@@ -85,6 +93,7 @@ impl Default for RouterConfig {
             anti_entropy_interval: Duration::from_secs(2),
             data: None,
             max_nodes: MAX_NODES,
+            peers: None,
         }
     }
 }
@@ -125,7 +134,7 @@ impl Handler<Shutdown> for Router {
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let timeout = self.config.request_timeout;
-        let nodes: Vec<_> = self.nodes.values().map(|n| n.call.clone()).collect();
+        let nodes: Vec<_> = self.local_nodes().map(|n| n.call.clone()).collect();
         self.nodes.clear();
         let stops = async move {
             join_all(nodes.iter().map(|n| call(n, NodeOp::Stop, timeout))).await;
@@ -138,8 +147,10 @@ impl Handler<Shutdown> for Router {
 pub(crate) struct NodeInfo {
     pub port: u16,
     pub call: Recipient<NodeCall>,
-    /// The node's data, for the direct path.
-    pub shared: Arc<SharedNode>,
+    /// The node's data, for the direct path (`None` for a node in another process).
+    pub shared: Option<Arc<SharedNode>>,
+    /// Where it listens and which process runs it, once the cluster spans processes.
+    pub member: Option<Member>,
     pub state: NodeState,
     /// Crashed and not yet restarted (so not probed by the health check).
     pub crashed: bool,
@@ -179,6 +190,10 @@ pub struct Router {
     tidy: Tidy,
     /// The `status` being gathered now, which requests arriving meanwhile share.
     status_flight: reports::StatusFlight,
+    /// Its part in a cluster of several processes, if any.
+    peers: Option<Peers>,
+    /// The membership change this process has promised to, if any.
+    changes: ChangeLock,
 }
 
 impl Actor for Router {
@@ -193,7 +208,7 @@ impl Actor for Router {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for node in self.nodes.values() {
+        for node in self.local_nodes() {
             node.call.do_send(NodeCall(NodeOp::Stop));
         }
     }
@@ -224,6 +239,8 @@ impl Router {
         let shared = direct.clone();
         let budget = Budget::new(config.limits.max_server_bytes);
         let budget_here = budget.clone();
+        let changes = ChangeLock::default();
+        let changes_here = changes.clone();
         let router = Router::create(move |ctx| {
             let mut router = Router {
                 ring: Arc::new(Ring::new(config.vnodes)),
@@ -239,21 +256,31 @@ impl Router {
                 start_ports: Vec::new(),
                 tidy: Tidy::default(),
                 status_flight: reports::StatusFlight::default(),
+                peers: None,
+                changes: changes_here,
             };
+            let mut local = Vec::new();
             for seed in seeds {
                 match router.spawn_node(seed) {
-                    Ok(id) => Arc::make_mut(&mut router.ring).add_node(id),
-                    Err(e) => {
-                        tracing::error!("cannot start node: {e}");
-                        false
-                    }
-                };
+                    Ok(id) => local.push(id),
+                    Err(e) => tracing::error!("cannot start node: {e}"),
+                }
+            }
+            let on_ring = match router.config.peers.clone() {
+                Some(peers) => router.start_peers(&peers),
+                None => true,
+            };
+            let ids: Vec<NodeId> = router.nodes.keys().copied().collect();
+            for id in ids {
+                if on_ring || !local.contains(&id) {
+                    Arc::make_mut(&mut router.ring).add_node(id);
+                }
             }
             router.start_ports = router.nodes.values().map(|n| n.port).collect();
             router.publish();
             router
         });
-        Ok(Gateway::new(router, direct, budget))
+        Ok(Gateway::new(router, direct, budget, changes))
     }
 
     /// Starts a node under a supervisor (not yet on the ring).
@@ -273,7 +300,8 @@ impl Router {
         let info = NodeInfo {
             port,
             call: addr.recipient(),
-            shared,
+            shared: Some(shared),
+            member: None,
             state: NodeState::Up,
             crashed: false,
         };
@@ -283,7 +311,12 @@ impl Router {
 
     /// The way into this cluster, for node listeners.
     fn gateway(&self) -> Gateway {
-        Gateway::new(self.address(), self.direct.clone(), self.budget.clone())
+        Gateway::new(
+            self.address(),
+            self.direct.clone(),
+            self.budget.clone(),
+            self.changes.clone(),
+        )
     }
 
     /// Publishes the current ring and node states to the direct path (unless keys are moving).
@@ -302,7 +335,7 @@ impl Router {
         let up = |n: &NodeInfo| n.state == NodeState::Up && !n.crashed;
         self.nodes
             .iter()
-            .map(|(&id, n)| (id, n.shared.clone(), up(n)))
+            .filter_map(|(&id, n)| Some((id, n.shared.clone()?, up(n))))
             .collect()
     }
 
@@ -334,10 +367,16 @@ impl Router {
         self.publish();
     }
 
+    /// This process's own nodes.
+    fn local_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.values().filter(|n| n.shared.is_some())
+    }
+
+    /// This process's node listening on `port`.
     fn node_by_port(&self, port: u16) -> Result<NodeId> {
         self.nodes
             .iter()
-            .find(|(_, n)| n.port == port)
+            .find(|(_, n)| n.port == port && n.shared.is_some())
             .map(|(&id, _)| id)
             .ok_or(Error::NoSuchNode(port))
     }
@@ -362,8 +401,17 @@ impl Router {
             vnodes: self.config.vnodes,
             replicas: self.config.replication.replicas,
             next_id: self.next_id,
-            nodes: self.nodes.iter().map(|(&id, n)| (id, n.port)).collect(),
+            nodes: self.local_nodes_by_id().map(|(id, n)| (id, n.port)).collect(),
+            peers: self.stored_peers(),
         }
+    }
+
+    /// This process's own nodes, by id.
+    fn local_nodes_by_id(&self) -> impl Iterator<Item = (NodeId, &NodeInfo)> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.shared.is_some())
+            .map(|(&id, n)| (id, n))
     }
 
     /// Stores the membership after a change (a failure is logged: the change already happened).
@@ -406,6 +454,18 @@ impl Handler<Exec> for Router {
                 after,
                 limit,
             } => AtomicOrNot::Free(self.status_page(port, owned, after, limit)),
+            Request::Join { process, nodes } => AtomicOrNot::Atomic(self.join(process, nodes)),
+            Request::Layout => {
+                let answer = self.layout().map_or_else(
+                    || Error::BadRequest("this process is not part of a cluster of processes".into()).into(),
+                    Response::Layout,
+                );
+                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
+            }
+            Request::PushLayout { layout, moving } => {
+                let answer = self.push_layout(layout, moving);
+                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
+            }
             Request::NodeCall(_) => {
                 let e = Error::BadRequest("a node call is answered by a node's own port".into());
                 AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))

@@ -43,13 +43,14 @@ impl Router {
         let direct_repairs = self.direct.read_repairs();
         let ring = self.ring.clone();
         let q = self.quorums();
-        let nodes: Vec<(u16, NodeState, Recipient<NodeCall>)> = self
+        let many = self.many_hosts();
+        let nodes: Vec<(u16, NodeState, Recipient<NodeCall>, Option<String>)> = self
             .nodes
             .values()
-            .map(|n| (n.port, n.state, n.call.clone()))
+            .map(|n| (n.port, n.state, n.call.clone(), self.shown_addr(n, many)))
             .collect();
         Box::pin(async move {
-            let summaries = join_all(nodes.iter().map(|(_, state, node)| {
+            let summaries = join_all(nodes.iter().map(|(_, state, node, _)| {
                 let op = NodeOp::Summary {
                     ring: ring.clone(),
                     limit: STATUS_KEYS_PER_NODE,
@@ -74,7 +75,7 @@ impl Router {
                 anti_entropy_repairs: ctx.stats.anti_entropy_repairs.load(Ordering::Relaxed),
                 anti_entropy_passes: ctx.stats.anti_entropy_passes.load(Ordering::Relaxed),
             };
-            for ((port, state, _), summary) in nodes.iter().zip(summaries) {
+            for ((port, state, _, addr), summary) in nodes.iter().zip(summaries) {
                 let listed = summary.counters.len() + summary.replicas.len();
                 report.nodes.push(NodeStatus {
                     port: *port,
@@ -83,6 +84,7 @@ impl Router {
                     replicas: summary.replicas,
                     hints: summary.hints as u64,
                     more: summary.keys.saturating_sub(listed) as u64,
+                    addr: addr.clone(),
                 });
             }
             Response::Status(report)
@@ -126,24 +128,29 @@ impl Router {
     pub(super) fn ring_report(&self) -> ResponseFuture<Response> {
         let timeout = self.config.request_timeout;
         let vnodes = self.ring.vnodes();
+        let many = self.many_hosts();
         let nodes: Vec<_> = self
             .nodes
             .iter()
-            .map(|(&id, n)| (n.port, n.state, self.ring.share(id), n.call.clone()))
+            .filter(|(&id, _)| self.peers.is_none() || self.ring.contains(id))
+            .map(|(&id, n)| {
+                let addr = self.shown_addr(n, many);
+                (n.port, n.state, self.ring.share(id), n.call.clone(), addr)
+            })
             .collect();
         let ring = self.ring.clone();
         Box::pin(async move {
             let counts = join_all(
                 nodes
                     .iter()
-                    .map(|(_, _, _, node)| call(node, NodeOp::KeyCount(ring.clone()), timeout)),
+                    .map(|(_, _, _, node, _)| call(node, NodeOp::KeyCount(ring.clone()), timeout)),
             )
             .await;
             let mut report = RingReport {
                 vnodes,
                 nodes: Vec::new(),
             };
-            for ((port, state, share, _), count) in nodes.into_iter().zip(counts) {
+            for ((port, state, share, _, addr), count) in nodes.into_iter().zip(counts) {
                 let (keys, primaries) = match count {
                     Ok(NodeReply::Counts(n, owned)) => (n as u64, owned as u64),
                     _ => (0, 0),
@@ -154,6 +161,7 @@ impl Router {
                     share,
                     keys,
                     primaries,
+                    addr,
                 });
             }
             Response::Ring(report)

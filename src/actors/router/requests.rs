@@ -39,10 +39,10 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    /// Calls a node; a timeout marks it down.
+    /// Calls a node; a timeout, or a node that cannot be reached, marks it down.
     async fn call(&self, reach: &Reach, op: NodeOp) -> Result<NodeReply> {
         let result = call(&reach.call, op, self.timeout).await;
-        if let Err(Error::Timeout(_)) = result {
+        if let Err(Error::Timeout(_) | Error::Unavailable(_)) = result {
             self.me.do_send(NodeTimedOut(reach.target.node));
         }
         result

@@ -1,0 +1,473 @@
+//! A cluster that spans processes: joins, layouts pushed by the process that runs a change, and
+//! what the membership layer reports.
+//!
+//! Every process runs its own Router over the same [`Layout`]: its own nodes are local actors,
+//! the nodes of other processes [`RemoteNode`] stand-ins reached over TCP. A membership change is
+//! run by one process (the one that got `Join`, `add-node` or `remove-node`) exactly as a change
+//! in one process is, with two announcements around the copy (see `membership`): before it, every
+//! other process promises the change ([`crate::actors::ChangeLock`]) and starts writing to the
+//! next ring's replicas too; after the switch, every process installs the new layout. A process
+//! that was away asks the others for their layout when it comes back and installs a newer one.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::{NodeInfo, Router};
+use crate::actors::change_lock::ChangeLock;
+use crate::actors::node::{NodeCall, NodeOp};
+use crate::actors::remote::{ask, RemoteNode};
+use crate::error::{Error, Result};
+use crate::layout::{Layout, Member};
+use crate::membership::MemberEvent;
+use crate::persist::StoredPeers;
+use crate::protocol::{Request, Response};
+use crate::replication::NodeState;
+use crate::ring::{NodeId, Ring};
+
+/// How long one process may take to answer another about a layout.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a Router takes part in a cluster of several processes.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The address other processes reach this process's nodes at (`--advertise`).
+    pub advertise: IpAddr,
+    /// The layout epoch restored from the data directory (0 for a new process).
+    pub epoch: u64,
+    /// The nodes of other processes, as the data directory remembers them.
+    pub remote: Vec<(NodeId, Member)>,
+    /// Whether this process is joining: its nodes stay off the ring until a layout names them.
+    pub joining: bool,
+}
+
+/// The Router's part in a cluster of processes.
+#[derive(Debug)]
+pub(crate) struct Peers {
+    /// This process's membership address (its first node's `HOST:PORT`).
+    pub me: SocketAddr,
+    /// The epoch of the layout in force.
+    pub epoch: u64,
+    /// The change another process runs now: the layout keys move to.
+    pub moving: Option<Layout>,
+}
+
+/// What a change announces to the other processes (see `membership::copy`).
+pub(super) struct Announce {
+    /// The processes to tell, but this one.
+    pub to: Vec<SocketAddr>,
+    /// Processes whose nodes are all down: one that cannot be reached does not stop the change.
+    pub down: BTreeSet<SocketAddr>,
+    /// The layout in force, to call a change off.
+    pub current: Layout,
+    /// The layout the change makes.
+    pub next: Layout,
+    /// This process's own promise.
+    pub lock: ChangeLock,
+}
+
+impl Announce {
+    /// Takes this process's promise, then every other's, and has them write to the next ring
+    /// too. A refusal, or a live process that does not answer, calls the change off.
+    pub async fn moving(&self) -> Result<()> {
+        self.lock.promise(&self.next)?;
+        let request = Request::PushLayout {
+            layout: self.next.clone(),
+            moving: true,
+        };
+        for (i, &to) in self.to.iter().enumerate() {
+            match ask(&to.to_string(), &request, ASK_TIMEOUT).await {
+                Ok(_) => {}
+                Err(_) if self.down.contains(&to) => {}
+                Err(e) => {
+                    self.call_off(&self.to[..=i]).await;
+                    return Err(Error::Unavailable(format!(
+                        "the process at {to} did not take the change: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells every process the change is off (the copy failed), and ends this process's promise.
+    pub async fn called_off(&self) {
+        self.call_off(&self.to).await;
+    }
+
+    /// Tells `to` the change is off, and ends this process's promise.
+    async fn call_off(&self, to: &[SocketAddr]) {
+        self.tell(to, &self.current).await;
+        self.lock.release(self.next.epoch);
+    }
+
+    /// Tells every process the new layout is in force, and ends this process's promise.
+    pub async fn switched(&self) {
+        self.tell(&self.to, &self.next).await;
+        self.lock.release(self.next.epoch);
+    }
+
+    async fn tell(&self, to: &[SocketAddr], layout: &Layout) {
+        let request = Request::PushLayout {
+            layout: layout.clone(),
+            moving: false,
+        };
+        for &addr in to {
+            if let Err(e) = ask(&addr.to_string(), &request, ASK_TIMEOUT).await {
+                tracing::warn!("cannot tell {addr} of ring epoch {}: {e}", layout.epoch);
+            }
+        }
+    }
+}
+
+impl Router {
+    /// At start: gives local nodes their addresses and starts stand-ins for remembered remote
+    /// ones. Returns whether local nodes go on the ring now (not while joining).
+    pub(super) fn start_peers(&mut self, config: &PeerConfig) -> bool {
+        let Some(first) = self.nodes.values().next().map(|n| n.port) else {
+            return true;
+        };
+        let me = SocketAddr::new(config.advertise, first);
+        for node in self.nodes.values_mut() {
+            node.member = Some(Member {
+                addr: SocketAddr::new(config.advertise, node.port),
+                process: me,
+            });
+        }
+        for &(id, member) in &config.remote {
+            self.add_remote(id, member);
+        }
+        self.peers = Some(Peers {
+            me,
+            epoch: config.epoch.max(1),
+            moving: None,
+        });
+        !config.joining
+    }
+
+    /// What the data directory keeps so that this process rejoins after a restart.
+    pub(super) fn stored_peers(&self) -> Option<StoredPeers> {
+        let peers = self.peers.as_ref()?;
+        let remote = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.shared.is_none())
+            .filter_map(|(&id, n)| Some((id, n.member?)))
+            .collect();
+        Some(StoredPeers {
+            advertise: peers.me.ip(),
+            epoch: peers.epoch,
+            remote,
+        })
+    }
+
+    /// This process's membership address, if it takes part in a cluster of processes.
+    pub fn process_addr(&self) -> Option<SocketAddr> {
+        self.peers.as_ref().map(|p| p.me)
+    }
+
+    /// The layout in force (`None` for a cluster in one process).
+    pub(super) fn layout(&self) -> Option<Layout> {
+        let epoch = self.peers.as_ref()?.epoch;
+        Some(self.layout_for(&self.ring, epoch))
+    }
+
+    /// The layout of the nodes on `ring`, at `epoch`.
+    pub(super) fn layout_for(&self, ring: &Ring, epoch: u64) -> Layout {
+        let members = ring
+            .nodes()
+            .filter_map(|id| Some((id, self.nodes.get(&id)?.member?)))
+            .collect();
+        Layout {
+            epoch,
+            vnodes: ring.vnodes(),
+            replicas: self.config.replication.replicas as u32,
+            members,
+        }
+    }
+
+    /// Whether nodes are named by `HOST:PORT` (they live on more than one host).
+    pub(super) fn many_hosts(&self) -> bool {
+        let hosts: BTreeSet<_> = self
+            .nodes
+            .values()
+            .filter_map(|n| Some(n.member?.addr.ip()))
+            .collect();
+        hosts.len() > 1
+    }
+
+    /// A node's `HOST:PORT` for reports, when nodes live on more than one host.
+    pub(super) fn shown_addr(&self, node: &NodeInfo, many_hosts: bool) -> Option<String> {
+        many_hosts.then(|| node.member.map(|m| m.addr.to_string()))?
+    }
+
+    /// What a change to `next` must announce (`None` in one process).
+    pub(super) fn announce(&self, next: &Ring, except: Option<SocketAddr>) -> Option<Announce> {
+        let peers = self.peers.as_ref()?;
+        let current = self.layout_for(&self.ring, peers.epoch);
+        let next = self.layout_for(next, peers.epoch + 1);
+        let mut to: BTreeSet<SocketAddr> = current.processes();
+        to.extend(next.processes());
+        to.remove(&peers.me);
+        let down = to
+            .iter()
+            .copied()
+            .filter(|&p| self.process_down(p))
+            .collect();
+        if let Some(joiner) = except {
+            to.remove(&joiner);
+        }
+        Some(Announce {
+            to: to.into_iter().collect(),
+            down,
+            current,
+            next,
+            lock: self.changes.clone(),
+        })
+    }
+
+    /// Whether every node of process `p` is down here.
+    fn process_down(&self, p: SocketAddr) -> bool {
+        self.nodes
+            .values()
+            .filter(|n| n.member.is_some_and(|m| m.process == p))
+            .all(|n| n.state == NodeState::Down)
+    }
+
+    /// Starts a stand-in for a node of another process.
+    pub(super) fn add_remote(&mut self, id: NodeId, member: Member) {
+        let info = NodeInfo {
+            port: member.addr.port(),
+            call: RemoteNode::start_for(member.addr.to_string()),
+            shared: None,
+            member: Some(member),
+            state: NodeState::Up,
+            crashed: false,
+        };
+        self.nodes.insert(id, info);
+        self.next_id = self.next_id.max(id.saturating_add(1));
+    }
+
+    /// `Join` from another process: puts its nodes on the ring as `add-node` does (copy, switch,
+    /// drop), telling every other process. Answers the new layout.
+    pub(super) fn join(
+        &mut self,
+        process: SocketAddr,
+        nodes: Vec<(NodeId, SocketAddr)>,
+    ) -> ResponseActFuture<Router, Response> {
+        let next = match self.check_join(process, &nodes) {
+            Ok(next) => next,
+            Err(e) => return Box::pin(actix::fut::ready(Response::from(e))),
+        };
+        let ids: Vec<NodeId> = nodes.iter().map(|&(id, _)| id).collect();
+        for (&id, &member) in &next.members {
+            if ids.contains(&id) {
+                self.add_remote(id, member);
+            }
+        }
+        let ring = Arc::new(next.ring());
+        let change = self.change(ring, None);
+        tracing::info!("{process} joins with {} nodes", ids.len());
+        let run = self.run_change(change, |act, _| {
+            act.save_meta();
+            act.layout().map_or_else(
+                || Response::from(Error::Server("no layout".into())),
+                Response::Layout,
+            )
+        });
+        Box::pin(run.map(move |response, act: &mut Router, _| {
+            if matches!(response, Response::Error(_)) {
+                for id in &ids {
+                    act.nodes.remove(id);
+                }
+            }
+            response
+        }))
+    }
+
+    /// The layout a join makes, if this process may run it.
+    fn check_join(&self, process: SocketAddr, nodes: &[(NodeId, SocketAddr)]) -> Result<Layout> {
+        let current = self.layout().ok_or_else(|| {
+            Error::BadRequest("this process does not take joins: start it with `ringkv serve`".into())
+        })?;
+        if let Some(pending) = self.changes.promised() {
+            return Err(Error::Unavailable(format!(
+                "another membership change (to ring epoch {}) is under way; try again",
+                pending.epoch
+            )));
+        }
+        if nodes.is_empty() {
+            return Err(Error::BadRequest("a join must bring at least one node".into()));
+        }
+        if current.members.len() + nodes.len() > self.config.max_nodes {
+            return Err(Error::BadRequest(format!(
+                "the cluster may have at most {} nodes",
+                self.config.max_nodes
+            )));
+        }
+        let next = current.joined(process, nodes)?;
+        next.check()?;
+        Ok(next)
+    }
+
+    /// A layout from the process that runs a change: start writing to it (`moving`), install it
+    /// (a newer epoch), or call the change off (the epoch in force). Answers this process's layout.
+    pub(super) fn push_layout(&mut self, layout: Layout, moving: bool) -> Response {
+        if let Err(e) = layout.check() {
+            return Response::from(e);
+        }
+        let Some(epoch) = self.peers.as_ref().map(|p| p.epoch) else {
+            return Response::from(Error::BadRequest(
+                "this process is not part of a cluster of processes".into(),
+            ));
+        };
+        if moving && layout.epoch > epoch {
+            self.start_moving(&layout);
+        } else if !moving && layout.epoch > epoch {
+            self.install(&layout);
+        } else if !moving && layout.epoch == epoch {
+            self.called_off();
+        }
+        self.layout().map_or_else(
+            || Response::from(Error::Server("no layout".into())),
+            Response::Layout,
+        )
+    }
+
+    /// Another process copies keys towards `layout`: write to its replicas too.
+    fn start_moving(&mut self, layout: &Layout) {
+        self.add_members(layout);
+        let next = Arc::new(layout.ring());
+        if let Some(p) = self.peers.as_mut() {
+            p.moving = Some(layout.clone());
+        }
+        self.begin_move(&next);
+    }
+
+    /// The change under way was called off: back to the layout in force.
+    fn called_off(&mut self) {
+        let Some(p) = self.peers.as_mut() else { return };
+        if let Some(off) = p.moving.take() {
+            tracing::info!("membership change to ring epoch {} called off", off.epoch);
+            self.changes.release(off.epoch);
+            let on_ring: BTreeSet<NodeId> = self.ring.nodes().collect();
+            let stale: Vec<NodeId> = off
+                .members
+                .keys()
+                .filter(|id| !on_ring.contains(id))
+                .copied()
+                .collect();
+            self.drop_nodes(&stale);
+            self.end_move();
+        }
+    }
+
+    /// Installs a newer layout: its nodes, its ring, its epoch.
+    pub(super) fn install(&mut self, layout: &Layout) {
+        self.add_members(layout);
+        let gone: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .filter(|id| !layout.members.contains_key(id))
+            .copied()
+            .collect();
+        self.drop_nodes(&gone);
+        self.config.vnodes = layout.vnodes;
+        self.config.replication.replicas = layout.replicas as usize;
+        self.ring = Arc::new(layout.ring());
+        if let Some(p) = self.peers.as_mut() {
+            p.epoch = layout.epoch;
+            p.moving = None;
+        }
+        self.changes.release(layout.epoch);
+        tracing::info!(
+            "ring epoch {}: {} nodes in {} processes",
+            layout.epoch,
+            layout.members.len(),
+            layout.processes().len()
+        );
+        self.end_move();
+        self.save_meta();
+    }
+
+    /// Starts stand-ins for the nodes of `layout` this process does not know yet.
+    fn add_members(&mut self, layout: &Layout) {
+        for (&id, &member) in &layout.members {
+            if !self.nodes.contains_key(&id) {
+                self.add_remote(id, member);
+            }
+        }
+    }
+
+    /// Stops and forgets nodes that are no longer members.
+    fn drop_nodes(&mut self, ids: &[NodeId]) {
+        for id in ids {
+            // A stand-in stops once dropped; a local node is told to stop.
+            if let Some(node) = self.nodes.remove(id) {
+                if node.shared.is_some() {
+                    node.call.do_send(NodeCall(NodeOp::Stop));
+                    tracing::warn!(port = node.port, "node removed from the cluster; stopped");
+                    self.forget(*id);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<MemberEvent> for Router {
+    type Result = ();
+
+    /// A process went down: its nodes are down here (hints, sloppy quorum), as a local node
+    /// that timed out. A process came up: the probe of down nodes brings its nodes back through
+    /// refill, and its layout is asked for, in case it is newer.
+    fn handle(&mut self, event: MemberEvent, ctx: &mut Context<Self>) {
+        match event {
+            MemberEvent::Down(process) => {
+                for node in self.nodes.values_mut() {
+                    let remote = node.shared.is_none();
+                    if remote && node.member.is_some_and(|m| m.process == process) {
+                        node.state = NodeState::Down;
+                    }
+                }
+                tracing::warn!("process {process} is down; its nodes are marked down");
+                self.publish();
+            }
+            MemberEvent::Up(process) => self.catch_up_from(process, ctx),
+        }
+    }
+}
+
+/// Install a layout learned from another process, if it is newer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Learned(pub Layout);
+
+impl Handler<Learned> for Router {
+    type Result = ();
+    fn handle(&mut self, Learned(layout): Learned, _: &mut Context<Self>) {
+        let newer = self.peers.as_ref().is_some_and(|p| layout.epoch > p.epoch);
+        if newer && layout.check().is_ok() && self.changes.promised().is_none() {
+            self.install(&layout);
+        }
+    }
+}
+
+impl Router {
+    /// Asks `process` for its layout and installs it if newer.
+    fn catch_up_from(&mut self, process: SocketAddr, ctx: &mut Context<Self>) {
+        if self.peers.as_ref().is_none_or(|p| p.me == process) {
+            return;
+        }
+        let me = self.address();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            if let Ok(Response::Layout(layout)) =
+                ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
+            {
+                me.do_send(Learned(layout));
+            }
+        }));
+    }
+}

@@ -1,0 +1,212 @@
+//! How a [`Cluster`](crate::Cluster) takes part in a cluster of several processes: which
+//! settings make it one ([`peer_config`]), the `Join` handshake, catching up with a layout that
+//! changed while it was away, and the failure detector ([`crate::membership`]) that tells its
+//! Router when another process goes down or comes back.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+
+use crate::actors::remote::ask;
+use crate::actors::router::{Learned, PeerConfig, ASK_TIMEOUT};
+use crate::actors::{Exec, Router};
+use crate::cluster::ClusterConfig;
+use crate::error::{Error, Result};
+use crate::layout::{fresh_id, Layout};
+use crate::membership::{self, MembershipActor, MembershipConfig};
+use crate::persist::StoredPeers;
+use crate::protocol::{Request, Response};
+use crate::ring::NodeId;
+
+/// How long a join may take: the contacted process copies this process's share of the keys
+/// before it answers.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The Router's part in a cluster of processes, from the cluster's settings and what its data
+/// directory remembers (`None`: a cluster in one process, as before).
+///
+/// # Errors
+/// [`Error::BadRequest`] for an advertised address that is not an IP others can reach.
+pub(crate) fn peer_config(
+    config: &ClusterConfig,
+    stored: Option<StoredPeers>,
+) -> Result<Option<PeerConfig>> {
+    if config.advertise.is_none() && config.join.is_empty() && stored.is_none() {
+        return Ok(None);
+    }
+    let advertise = match (&config.advertise, &stored) {
+        (Some(host), _) => parse_ip(host)?,
+        (None, Some(s)) => s.advertise,
+        (None, None) => parse_ip(&config.host)?,
+    };
+    if advertise.is_unspecified() {
+        return Err(Error::BadRequest(format!(
+            "other processes cannot reach {advertise}: give --advertise HOST"
+        )));
+    }
+    let joining = stored.is_none() && !config.join.is_empty();
+    Ok(Some(PeerConfig {
+        advertise,
+        epoch: stored.as_ref().map_or(0, |s| s.epoch),
+        remote: stored.map(|s| s.remote).unwrap_or_default(),
+        joining,
+    }))
+}
+
+fn parse_ip(host: &str) -> Result<IpAddr> {
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| Error::BadRequest(format!("'{host}' is not an address of this host")))
+}
+
+/// Gives the nodes of a joining process ids of their own (random, so that two processes joining
+/// at once through two different nodes do not pick the same).
+pub(crate) fn fresh_ids(layout: &mut [(NodeId, u16)]) {
+    let mut taken = std::collections::BTreeSet::new();
+    for (id, _) in layout.iter_mut() {
+        *id = fresh_id(&taken);
+        taken.insert(*id);
+    }
+}
+
+/// What a process of a cluster of processes needs to join it and watch the others.
+pub(crate) struct Peering {
+    me: SocketAddr,
+    bind: SocketAddr,
+    join: Vec<String>,
+    joining: bool,
+    nodes: Vec<(NodeId, SocketAddr)>,
+    membership: Mutex<Option<Addr<MembershipActor>>>,
+}
+
+impl Peering {
+    /// The peering of a process whose nodes are `layout` (ids) listening on `ports`.
+    pub(crate) fn new(
+        config: &ClusterConfig,
+        peers: &PeerConfig,
+        layout: &[(NodeId, u16)],
+        ports: &[u16],
+    ) -> Peering {
+        let first = ports.first().copied().unwrap_or(0);
+        let nodes = layout
+            .iter()
+            .zip(ports)
+            .map(|(&(id, _), &port)| (id, SocketAddr::new(peers.advertise, port)))
+            .collect();
+        let bind_ip = parse_ip(&config.host).unwrap_or(peers.advertise);
+        Peering {
+            me: SocketAddr::new(peers.advertise, first),
+            bind: SocketAddr::new(bind_ip, first),
+            join: config.join.clone(),
+            joining: peers.joining,
+            nodes,
+            membership: Mutex::new(None),
+        }
+    }
+
+    /// This process's membership address.
+    pub(crate) fn me(&self) -> SocketAddr {
+        self.me
+    }
+
+    /// Joins (or catches up), then starts failure detection with every other process as a seed.
+    pub(crate) async fn connect(&self, router: &Addr<Router>) -> Result<()> {
+        if self.joining {
+            let layout = self.join_any().await?;
+            let _ = router
+                .send(Exec(Request::PushLayout {
+                    layout,
+                    moving: false,
+                }))
+                .await;
+        }
+        let layout = current_layout(router).await?;
+        if !self.joining {
+            catch_up(router, &layout, self.me).await;
+        }
+        let generation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
+        let events = router.clone().recipient();
+        let config = MembershipConfig::default();
+        let (actor, _) =
+            MembershipActor::start(self.bind, Some(self.me), generation, config, events).await?;
+        let seeds: Vec<SocketAddr> = layout
+            .processes()
+            .into_iter()
+            .filter(|&p| p != self.me)
+            .collect();
+        actor.do_send(membership::Join(seeds));
+        *self.membership.lock().unwrap_or_else(|p| p.into_inner()) = Some(actor);
+        Ok(())
+    }
+
+    /// Asks each `--join` address in turn to take this process's nodes in.
+    async fn join_any(&self) -> Result<Layout> {
+        let request = Request::Join {
+            process: self.me,
+            nodes: self.nodes.clone(),
+        };
+        let mut failures = Vec::new();
+        for addr in &self.join {
+            match ask(addr, &request, JOIN_TIMEOUT).await {
+                Ok(Response::Layout(layout)) => {
+                    layout.check()?;
+                    return Ok(layout);
+                }
+                Ok(other) => failures.push(format!("{addr}: unexpected answer {other:?}")),
+                Err(e) => failures.push(format!("{addr}: {e}")),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "cannot join the cluster: {}",
+            failures.join("; ")
+        )))
+    }
+
+    /// Tells the other processes this one is going down (SIGTERM: down, not gone).
+    pub(crate) async fn leave(&self) {
+        let actor = self
+            .membership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(actor) = actor {
+            let _ = actor.send(membership::Leave).await;
+        }
+    }
+}
+
+/// The layout the Router holds now.
+async fn current_layout(router: &Addr<Router>) -> Result<Layout> {
+    match router.send(Exec(Request::Layout)).await {
+        Ok(Response::Layout(layout)) => Ok(layout),
+        Ok(Response::Error(e)) => Err(Error::from(e)),
+        _ => Err(Error::Shutdown),
+    }
+}
+
+/// Asks the other processes of `layout` for theirs and installs the newest, so that a process
+/// that was away learns the changes it missed before it serves.
+async fn catch_up(router: &Addr<Router>, layout: &Layout, me: SocketAddr) {
+    let mut newest: Option<Layout> = None;
+    for process in layout.processes().into_iter().filter(|&p| p != me) {
+        if let Ok(Response::Layout(l)) = ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
+        {
+            if l.epoch > newest.as_ref().map_or(layout.epoch, |n| n.epoch) {
+                newest = Some(l);
+            }
+        }
+    }
+    if let Some(layout) = newest {
+        let _ = router.send(Learned(layout)).await;
+    }
+}
