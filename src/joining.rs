@@ -199,7 +199,8 @@ async fn current_layout(router: &Addr<Router>) -> Result<Layout> {
 async fn catch_up(router: &Addr<Router>, layout: &Layout, me: SocketAddr) {
     let mut newest: Option<Layout> = None;
     for process in layout.processes().into_iter().filter(|&p| p != me) {
-        if let Ok(Response::Layout(l)) = ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
+        if let Ok(Response::Layout(l)) =
+            ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
         {
             if l.epoch > newest.as_ref().map_or(layout.epoch, |n| n.epoch) {
                 newest = Some(l);

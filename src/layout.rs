@@ -135,7 +135,15 @@ mod tests {
         let p = addr("127.0.0.1:5001");
         let members = [(1, p), (2, addr("127.0.0.1:5002"))]
             .into_iter()
-            .map(|(id, a)| (id, Member { addr: a, process: p }))
+            .map(|(id, a)| {
+                (
+                    id,
+                    Member {
+                        addr: a,
+                        process: p,
+                    },
+                )
+            })
             .collect();
         Layout {
             epoch: 1,

@@ -78,7 +78,11 @@ impl Proc {
             .args(["client", "--addr", &self.addrs()[0], "status"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -148,12 +152,21 @@ fn three_hosts_join_serve_survive_a_sigkill_and_rejoin() {
     let second = Proc::start("127.0.0.2", port, dirs[1].path(), Some(&contact));
     let via_second = second.addrs()[0].clone();
     let mut procs = vec![first, second];
-    procs.push(Proc::start("127.0.0.3", port, dirs[2].path(), Some(&via_second)));
+    procs.push(Proc::start(
+        "127.0.0.3",
+        port,
+        dirs[2].path(),
+        Some(&via_second),
+    ));
     let addrs: Vec<String> = procs.iter().flat_map(Proc::addrs).collect();
 
     // Every node takes updates; every key then reads 6 through every node.
     for addr in &addrs {
-        assert_eq!(block_on(update_all(addr)), (KEYS as u64, 0), "through {addr}");
+        assert_eq!(
+            block_on(update_all(addr)),
+            (KEYS as u64, 0),
+            "through {addr}"
+        );
     }
     let mut want = vec![addrs.len() as u64; KEYS];
     assert!(converges(&addrs, &want, Duration::from_secs(5)));
@@ -211,6 +224,9 @@ fn three_hosts_join_serve_survive_a_sigkill_and_rejoin() {
     };
     assert!(agreed.0, "the nodes did not converge");
     for (got, want) in agreed.1.iter().zip(&want) {
-        assert!(*got >= *want && *got <= *want + unknown, "{got} vs {want} (+{unknown} unknown)");
+        assert!(
+            *got >= *want && *got <= *want + unknown,
+            "{got} vs {want} (+{unknown} unknown)"
+        );
     }
 }

@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use common::*;
 use piped::run_piped;
 use ringkv::actors::ServerLimits;
+use ringkv::layout::{Layout, Member};
 use ringkv::protocol::codec::{decode, encode};
 use ringkv::protocol::peer::{RingSpec, WireOp, WireReply};
 use ringkv::protocol::{
@@ -171,6 +172,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::StatusPage { .. } => "StatusPage",
         Request::NodeCall(_) => "NodeCall",
         Request::RemoveNodeForce { .. } => "RemoveNodeForce",
+        Request::Join { .. } => "Join",
+        Request::Layout => "Layout",
+        Request::PushLayout { .. } => "PushLayout",
     }
 }
 
@@ -187,6 +191,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodePaused { .. } => "NodePaused",
         Response::StatusPage(_) => "StatusPage",
         Response::NodeReply(_) => "NodeReply",
+        Response::Layout(_) => "Layout",
     }
 }
 
@@ -345,6 +350,15 @@ fn tag_tables_match_the_code() {
         },
         Request::NodeCall(WireOp::Ping),
         Request::RemoveNodeForce { port: 1 },
+        Request::Join {
+            process: "127.0.0.2:5001".parse().unwrap(),
+            nodes: vec![],
+        },
+        Request::Layout,
+        Request::PushLayout {
+            layout: layout(),
+            moving: true,
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -393,6 +407,7 @@ fn tag_tables_match_the_code() {
             entries: vec![],
         }),
         Response::NodeReply(Ok(WireReply::Done)),
+        Response::Layout(layout()),
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
@@ -456,6 +471,15 @@ fn documented_fields(name: &str) -> Vec<String> {
         .collect()
 }
 
+fn layout() -> Layout {
+    Layout {
+        epoch: 1,
+        vnodes: 1,
+        replicas: 1,
+        members: Default::default(),
+    }
+}
+
 #[test]
 fn struct_field_lists_match_the_code() {
     let structs = [
@@ -464,6 +488,8 @@ fn struct_field_lists_match_the_code() {
         ("RingReport", fields_of::<RingReport>()),
         ("NodeShare", fields_of::<NodeShare>()),
         ("ErrorReply", fields_of::<ErrorReply>()),
+        ("Layout", fields_of::<Layout>()),
+        ("Member", fields_of::<Member>()),
     ];
     for (name, fields) in structs {
         assert_eq!(documented_fields(name), fields, "fields of {name}");

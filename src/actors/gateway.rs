@@ -107,7 +107,11 @@ impl Gateway {
     /// Starts `request` for a connection whose order is kept by `order`: directly if it can and
     /// nothing of the connection is still at the Router, else through the Router.
     pub fn start(&self, request: Request, order: &Order) -> Started {
-        if let Request::PushLayout { layout, moving: true } = &request {
+        if let Request::PushLayout {
+            layout,
+            moving: true,
+        } = &request
+        {
             // Answered here, not behind a Router that may be busy running its own change.
             if let Err(e) = self.changes.promise(layout) {
                 return Started::Now(Response::from(e));

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use super::peer::{WireOp, WireReply};
 use crate::error::Error;
 pub use crate::layout::Layout;
-use crate::ring::NodeId;
 pub use crate::replication::NodeState;
+use crate::ring::NodeId;
 
 /// A command for the cluster, as the REPL, the framed protocol and the embedding API send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

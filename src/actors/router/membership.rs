@@ -244,8 +244,8 @@ impl Router {
         // A node that is not up neither sends nor drops: it may keep copies the ring moved.
         let all_up = change.states.values().all(|&s| s == NodeState::Up);
         let announce = change.announce.take();
-        Box::pin(
-            actix::fut::wrap_future(copy(change, announce)).then(move |copied, act: &mut Router, _| {
+        Box::pin(actix::fut::wrap_future(copy(change, announce)).then(
+            move |copied, act: &mut Router, _| {
                 let (new, moved, announce) = match copied {
                     Ok(done) => done,
                     Err(e) => {
@@ -282,8 +282,8 @@ impl Router {
                         response
                     },
                 ))
-            }),
-        )
+            },
+        ))
     }
 }
 

@@ -34,11 +34,11 @@ use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
 use crate::direct::Direct;
 use crate::error::{Error, Result};
+use crate::layout::Member;
 use crate::node_data::{NodeData, SharedNode};
 use crate::persist::{ClusterMeta, DataDir, Opened};
 use crate::protocol::{Request, Response};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
-use crate::layout::Member;
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
@@ -46,8 +46,8 @@ use health::Drift;
 pub use health::NodeRestarted;
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
 pub(crate) use peers::Learned;
-pub use peers::{PeerConfig, ASK_TIMEOUT};
 use peers::Peers;
+pub use peers::{PeerConfig, ASK_TIMEOUT};
 use sweep::Tidy;
 
 /// How the Router builds and watches nodes.
@@ -401,7 +401,10 @@ impl Router {
             vnodes: self.config.vnodes,
             replicas: self.config.replication.replicas,
             next_id: self.next_id,
-            nodes: self.local_nodes_by_id().map(|(id, n)| (id, n.port)).collect(),
+            nodes: self
+                .local_nodes_by_id()
+                .map(|(id, n)| (id, n.port))
+                .collect(),
             peers: self.stored_peers(),
         }
     }
@@ -457,7 +460,12 @@ impl Handler<Exec> for Router {
             Request::Join { process, nodes } => AtomicOrNot::Atomic(self.join(process, nodes)),
             Request::Layout => {
                 let answer = self.layout().map_or_else(
-                    || Error::BadRequest("this process is not part of a cluster of processes".into()).into(),
+                    || {
+                        Error::BadRequest(
+                            "this process is not part of a cluster of processes".into(),
+                        )
+                        .into()
+                    },
                     Response::Layout,
                 );
                 AtomicOrNot::Free(Box::pin(std::future::ready(answer)))

@@ -291,7 +291,9 @@ impl Router {
     /// The layout a join makes, if this process may run it.
     fn check_join(&self, process: SocketAddr, nodes: &[(NodeId, SocketAddr)]) -> Result<Layout> {
         let current = self.layout().ok_or_else(|| {
-            Error::BadRequest("this process does not take joins: start it with `ringkv serve`".into())
+            Error::BadRequest(
+                "this process does not take joins: start it with `ringkv serve`".into(),
+            )
         })?;
         if let Some(pending) = self.changes.promised() {
             return Err(Error::Unavailable(format!(
@@ -300,7 +302,9 @@ impl Router {
             )));
         }
         if nodes.is_empty() {
-            return Err(Error::BadRequest("a join must bring at least one node".into()));
+            return Err(Error::BadRequest(
+                "a join must bring at least one node".into(),
+            ));
         }
         if current.members.len() + nodes.len() > self.config.max_nodes {
             return Err(Error::BadRequest(format!(
