@@ -192,7 +192,7 @@ impl Cluster {
         }
     }
 
-    /// This process's membership address (`HOST:PORT` of its first node), once it may span
+    /// This process's membership address (`HOST:PORT` of its node with the lowest port), once it may span
     /// processes.
     pub fn process_addr(&self) -> Option<std::net::SocketAddr> {
         self.peers.as_ref().map(|p| p.me())

@@ -95,7 +95,8 @@ impl Peering {
         layout: &[(NodeId, u16)],
         ports: &[u16],
     ) -> Peering {
-        let first = ports.first().copied().unwrap_or(0);
+        // The process is named by its node with the lowest port (as its Router names it).
+        let first = ports.iter().copied().min().unwrap_or(0);
         let nodes = layout
             .iter()
             .zip(ports)

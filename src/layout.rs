@@ -24,7 +24,8 @@ pub const MAX_VNODES: u32 = 4096;
 pub struct Member {
     /// The node's own `HOST:PORT` (its framed-protocol port).
     pub addr: SocketAddr,
-    /// The process that runs it, named by its membership address (its first node's address).
+    /// The process that runs it, named by its membership address (the address of its node with
+    /// the lowest port).
     pub process: SocketAddr,
 }
 

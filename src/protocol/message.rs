@@ -76,7 +76,7 @@ pub enum Request {
     /// From a process that joins the cluster: add its nodes (copying them the keys they now
     /// replicate); answered with the new [`Layout`] once they are on the ring. Tag 11.
     Join {
-        /// The joining process's membership address (its first node's `HOST:PORT`).
+        /// The joining process's membership address (the `HOST:PORT` of its node with the lowest port).
         process: SocketAddr,
         /// Its nodes: their ids and addresses.
         nodes: Vec<(NodeId, SocketAddr)>,

@@ -47,7 +47,7 @@ pub struct PeerConfig {
 /// The Router's part in a cluster of processes.
 #[derive(Debug)]
 pub(crate) struct Peers {
-    /// This process's membership address (its first node's `HOST:PORT`).
+    /// This process's membership address (the `HOST:PORT` of its node with the lowest port).
     pub me: SocketAddr,
     /// The epoch of the layout in force.
     pub epoch: u64,
@@ -124,10 +124,11 @@ impl Announce {
 }
 
 impl Router {
-    /// At start: gives local nodes their addresses and starts stand-ins for remembered remote
-    /// ones. Returns whether local nodes go on the ring now (not while joining).
+    /// At start: gives local nodes their addresses (the process is named by its node with the
+    /// lowest port) and starts stand-ins for remembered remote ones. Returns whether local nodes
+    /// go on the ring now (not while joining).
     pub(super) fn start_peers(&mut self, config: &PeerConfig) -> bool {
-        let Some(first) = self.nodes.values().next().map(|n| n.port) else {
+        let Some(first) = self.nodes.values().map(|n| n.port).min() else {
             return true;
         };
         let me = SocketAddr::new(config.advertise, first);
