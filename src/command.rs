@@ -28,7 +28,7 @@ Commands:
   update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
-  remove-node PORT [--force]
+  remove-node PORT|HOST:PORT [--force]
                          stop a node after handing its keys to their new owners
                          (--force: even if fewer nodes than R copies would remain)
   kill-node PORT         crash a node: no handoff (it restarts and is refilled from replicas)
@@ -168,17 +168,25 @@ fn parse_pause(args: &[&str]) -> Result<Request> {
 }
 
 fn parse_remove(args: &[&str]) -> Result<Request> {
-    match args {
-        [port] => Ok(Request::RemoveNode {
-            port: parse_port(port)?,
-        }),
-        [port, force] | [force, port] if force.eq_ignore_ascii_case("--force") => {
-            Ok(Request::RemoveNodeForce {
-                port: parse_port(port)?,
-            })
-        }
-        _ => Err(bad("usage: remove-node PORT [--force]".into())),
+    let (node, force) = match args {
+        [node] => (*node, false),
+        [node, force] | [force, node] if force.eq_ignore_ascii_case("--force") => (*node, true),
+        _ => return Err(bad("usage: remove-node PORT|HOST:PORT [--force]".into())),
+    };
+    if node.contains(':') {
+        let addr = node.parse().map_err(|_| {
+            bad(format!(
+                "'{node}' is not a node address like 127.0.0.2:5001 (or give a PORT of this host)"
+            ))
+        })?;
+        return Ok(Request::RemoveNodeAt { addr, force });
     }
+    let port = parse_port(node)?;
+    Ok(if force {
+        Request::RemoveNodeForce { port }
+    } else {
+        Request::RemoveNode { port }
+    })
 }
 
 fn one_port(word: &str, args: &[&str]) -> Result<u16> {
@@ -225,6 +233,14 @@ mod tests {
             Request::RemoveNodeForce { port: 5001 }
         );
         assert!(parse("remove-node 5001 --forc").is_err());
+        assert_eq!(
+            req("remove-node 127.0.0.2:5001 --force"),
+            Request::RemoveNodeAt {
+                addr: "127.0.0.2:5001".parse().unwrap(),
+                force: true
+            }
+        );
+        assert!(parse("remove-node 127.0.0.2:").is_err());
         assert_eq!(parse("   ").unwrap(), None);
     }
 

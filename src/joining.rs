@@ -24,6 +24,9 @@ use crate::ring::NodeId;
 /// before it answers.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a join keeps trying while other membership changes are under way.
+const BUSY_FOR: Duration = Duration::from_secs(60);
+
 /// The Router's part in a cluster of processes, from the cluster's settings and what its data
 /// directory remembers (`None`: a cluster in one process, as before).
 ///
@@ -150,27 +153,47 @@ impl Peering {
         Ok(())
     }
 
-    /// Asks each `--join` address in turn to take this process's nodes in.
+    /// Asks each `--join` address in turn to take this process's nodes in. While another
+    /// membership change is under way (two started at once refuse each other), tries again after
+    /// a random pause, for up to [`BUSY_FOR`].
     async fn join_any(&self) -> Result<Layout> {
+        let deadline = tokio::time::Instant::now() + BUSY_FOR;
+        loop {
+            let (failures, busy) = match self.try_each().await {
+                Ok(layout) => return Ok(layout),
+                Err(failed) => failed,
+            };
+            if !busy || tokio::time::Instant::now() > deadline {
+                return Err(Error::Unavailable(format!(
+                    "cannot join the cluster: {}",
+                    failures.join("; ")
+                )));
+            }
+            let pause = Duration::from_millis(100 + rand::random::<u64>() % 900);
+            tracing::info!("another membership change is under way; joining again in {pause:?}");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// One try of every `--join` address: the layout, or each failure and whether one of them
+    /// was a change under way.
+    async fn try_each(&self) -> std::result::Result<Layout, (Vec<String>, bool)> {
         let request = Request::Join {
             process: self.me,
             nodes: self.nodes.clone(),
         };
-        let mut failures = Vec::new();
+        let (mut failures, mut busy) = (Vec::new(), false);
         for addr in &self.join {
             match ask(addr, &request, JOIN_TIMEOUT).await {
-                Ok(Response::Layout(layout)) => {
-                    layout.check()?;
-                    return Ok(layout);
-                }
+                Ok(Response::Layout(layout)) if layout.check().is_ok() => return Ok(layout),
                 Ok(other) => failures.push(format!("{addr}: unexpected answer {other:?}")),
-                Err(e) => failures.push(format!("{addr}: {e}")),
+                Err(e) => {
+                    busy |= e.to_string().contains("under way");
+                    failures.push(format!("{addr}: {e}"));
+                }
             }
         }
-        Err(Error::Unavailable(format!(
-            "cannot join the cluster: {}",
-            failures.join("; ")
-        )))
+        Err((failures, busy))
     }
 
     /// Tells the other processes this one is going down (SIGTERM: down, not gone).

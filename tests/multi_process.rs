@@ -4,144 +4,12 @@
 //! process lists every node by `HOST:PORT`; one process SIGKILLed under load, the others keep
 //! acknowledging, and the process restarted on its data directory rejoins by itself.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringkv::Client;
+#[path = "support/procs.rs"]
+mod procs;
 
-const KEYS: usize = 20;
-
-/// One `ringkv serve` process bound to `host`.
-struct Proc {
-    child: Child,
-    host: String,
-    ports: Vec<u16>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Proc {
-    fn start(host: &str, base_port: u16, dir: &Path, join: Option<&str>) -> Proc {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
-        command
-            .args(["serve", "--nodes", "2", "--bind", host])
-            .args(["--base-port", &base_port.to_string(), "--data-dir"])
-            .arg(dir)
-            .args(["--request-timeout", "500ms"]);
-        if let Some(join) = join {
-            command.args(["--join", join]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ringkv serve starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut ports = Vec::new();
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(port) = line.strip_prefix("Node listening on port ") {
-                ports.push(port.parse().unwrap());
-            }
-            if line.starts_with("Serving") {
-                break;
-            }
-        }
-        assert_eq!(ports.len(), 2, "stderr: {}", stderr.lock().unwrap());
-        std::thread::spawn(move || for _ in lines {});
-        Proc {
-            child,
-            host: host.to_owned(),
-            ports,
-            stderr,
-        }
-    }
-
-    fn addrs(&self) -> Vec<String> {
-        self.ports
-            .iter()
-            .map(|p| format!("{}:{p}", self.host))
-            .collect()
-    }
-
-    fn status(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-            .args(["client", "--addr", &self.addrs()[0], "status"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn sigkill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(fut)
-}
-
-/// Adds 1 to every key through `addr`; answers how many were acknowledged and how many failed.
-async fn update_all(addr: &str) -> (u64, u64) {
-    let Ok(mut client) = Client::connect(addr).await else {
-        return (0, KEYS as u64);
-    };
-    let (mut acked, mut failed) = (0, 0);
-    for i in 0..KEYS {
-        match client.update(&format!("k{i}"), 1).await {
-            Ok(_) => acked += 1,
-            Err(_) => failed += 1,
-        }
-    }
-    (acked, failed)
-}
-
-async fn read_all(addr: &str) -> Vec<u64> {
-    let mut client = Client::connect(addr).await.unwrap();
-    let mut out = Vec::new();
-    for i in 0..KEYS {
-        out.push(client.get(&format!("k{i}")).await.unwrap_or(u64::MAX));
-    }
-    out
-}
-
-/// Reads every key through every address until they all read `want` (bounded by `wait`).
-fn converges(addrs: &[String], want: &[u64], wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        let all = addrs.iter().all(|a| block_on(read_all(a)) == want);
-        if all || Instant::now() > deadline {
-            return all;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use procs::{block_on, converges, layout_at, read_all, start_later, update_all, Proc, KEYS};
 
 #[test]
 fn three_hosts_join_serve_survive_a_sigkill_and_rejoin() {
@@ -211,6 +79,16 @@ fn three_hosts_join_serve_survive_a_sigkill_and_rejoin() {
 
     // Restart it on its data directory, without --join: it rejoins and every node reads alike.
     let restarted = Proc::start("127.0.0.2", port, dirs[1].path(), None);
+    let sorted = |p: &[u16]| {
+        let mut p = p.to_vec();
+        p.sort_unstable();
+        p
+    };
+    assert_eq!(
+        sorted(&restarted.ports),
+        sorted(&procs[1].ports),
+        "same ports"
+    );
     assert!(!restarted.stderr.lock().unwrap().contains("ERROR"));
     procs[1] = restarted;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -229,4 +107,177 @@ fn three_hosts_join_serve_survive_a_sigkill_and_rejoin() {
             "{got} vs {want} (+{unknown} unknown)"
         );
     }
+}
+
+/// Three processes on `hosts` (the first started alone, the others joined through it).
+fn three(hosts: [&'static str; 3], dirs: &[tempfile::TempDir]) -> Vec<Proc> {
+    let first = Proc::start(hosts[0], 0, dirs[0].path(), None);
+    let port = first.ports[0];
+    let contact = first.addrs()[0].clone();
+    let mut procs = vec![first];
+    for (host, dir) in hosts[1..].iter().zip(&dirs[1..]) {
+        procs.push(Proc::start(host, port, dir.path(), Some(&contact)));
+    }
+    procs
+}
+
+/// Updates every key through each of `addrs` in turn for `rounds` rounds (bounded by `wait`);
+/// answers how many updates of each key were acknowledged and how many failed (unknown).
+fn load(addrs: &[String], rounds: usize, wait: Duration) -> (u64, u64) {
+    let deadline = Instant::now() + wait;
+    let (mut acked, mut failed) = (0, 0);
+    for round in 0..rounds {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (a, f) = block_on(update_all(&addrs[round % addrs.len()]));
+        acked += a;
+        failed += f;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (acked, failed)
+}
+
+#[test]
+fn a_process_stopped_past_detection_comes_back_and_counts_stay_exact() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let procs = three(["127.0.0.4", "127.0.0.5", "127.0.0.6"], &dirs);
+    let addrs: Vec<String> = procs.iter().flat_map(Proc::addrs).collect();
+    let alive: Vec<String> = [&procs[0], &procs[2]]
+        .iter()
+        .flat_map(|p| p.addrs())
+        .collect();
+
+    procs[1].signal("-STOP");
+    // Longer than detection (2.5 s for three processes): the others mark it down and go on.
+    let (acked, failed) = load(&alive, 60, Duration::from_secs(4));
+    std::thread::sleep(Duration::from_millis(500));
+    let down = procs[0].status();
+    procs[1].signal("-CONT");
+    assert!(down.contains("(down)"), "{down}");
+    assert!(
+        acked > 0,
+        "nothing was acknowledged while a process was stopped"
+    );
+
+    // Every node converges to one value per key within the acknowledged and the unknown ones.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reads = loop {
+        let reads: Vec<Vec<u64>> = addrs.iter().map(|a| block_on(read_all(a))).collect();
+        if reads.iter().all(|r| r == &reads[0]) || Instant::now() > deadline {
+            break reads;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(reads.iter().all(|r| r == &reads[0]), "{reads:?}");
+    let total: u64 = reads[0].iter().sum();
+    assert!(
+        total >= acked && total <= acked + failed,
+        "{total} vs {acked} (+{failed})"
+    );
+    assert!(!procs[0].status().contains("(down)"));
+}
+
+#[test]
+fn two_joins_at_once_through_two_processes_leave_one_ring() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = Proc::start("127.0.0.7", 0, dirs[0].path(), None);
+    let port = first.ports[0];
+    let second = Proc::start("127.0.0.8", port, dirs[1].path(), Some(&first.addrs()[0]));
+    let a = start_later(
+        "127.0.0.9",
+        port,
+        dirs[2].path().into(),
+        first.addrs()[0].clone(),
+    );
+    let b = start_later(
+        "127.0.0.10",
+        port,
+        dirs[3].path().into(),
+        second.addrs()[0].clone(),
+    );
+    let joined: Vec<Proc> = [a, b]
+        .into_iter()
+        .filter_map(|h| h.join().unwrap())
+        .collect();
+    assert!(!joined.is_empty(), "both joins were refused");
+
+    // Every process that serves holds the same layout, naming every process that serves.
+    let serving: Vec<&Proc> = [&first, &second].into_iter().chain(&joined).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let layouts = loop {
+        let layouts: Vec<_> = serving
+            .iter()
+            .map(|p| block_on(layout_at(&p.addrs()[0])))
+            .collect();
+        if layouts.iter().all(|l| l == &layouts[0]) || Instant::now() > deadline {
+            break layouts;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(layouts.iter().all(|l| l == &layouts[0]), "{layouts:?}");
+    let layout = layouts[0].clone().unwrap();
+    assert_eq!(layout.processes().len(), serving.len());
+    assert_eq!(layout.members.len(), 2 * serving.len());
+
+    // And it serves: updates through every node read back through every node.
+    let addrs: Vec<String> = serving.iter().flat_map(|p| p.addrs()).collect();
+    for addr in &addrs {
+        assert_eq!(
+            block_on(update_all(addr)),
+            (KEYS as u64, 0),
+            "through {addr}"
+        );
+    }
+    assert!(converges(
+        &addrs,
+        &[addrs.len() as u64; KEYS],
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
+fn a_fourth_process_joins_under_load_and_is_removed_with_totals_exact() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let procs = three(["127.0.0.11", "127.0.0.12", "127.0.0.13"], &dirs[..3]);
+    let addrs: Vec<String> = procs.iter().flat_map(Proc::addrs).collect();
+    let port = procs[0].ports[0];
+
+    // Load through the first three while the fourth joins.
+    let loader = {
+        let addrs = addrs.clone();
+        std::thread::spawn(move || load(&addrs, 40, Duration::from_secs(20)))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let fourth = Proc::start("127.0.0.14", port, dirs[3].path(), Some(&addrs[1]));
+    let (acked, failed) = loader.join().unwrap();
+    assert_eq!(failed, 0, "updates failed while a process joined");
+    let mut all = addrs.clone();
+    all.extend(fourth.addrs());
+    let want = vec![acked / KEYS as u64; KEYS];
+    assert!(converges(&all, &want, Duration::from_secs(10)));
+
+    // Remove its two nodes from another process, under load again.
+    let loader = {
+        let addrs = addrs.clone();
+        std::thread::spawn(move || load(&addrs, 20, Duration::from_secs(20)))
+    };
+    for node in fourth.addrs() {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["client", "--addr", &addrs[0], "remove-node", &node])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && text.contains("removed"),
+            "{text}{err}"
+        );
+    }
+    let (more, failed) = loader.join().unwrap();
+    assert_eq!(failed, 0, "updates failed while nodes were removed");
+    let want = vec![(acked + more) / KEYS as u64; KEYS];
+    assert!(converges(&addrs, &want, Duration::from_secs(10)));
+    let status = procs[2].status();
+    assert!(!status.contains("127.0.0.14"), "{status}");
 }

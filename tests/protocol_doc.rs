@@ -175,6 +175,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::Join { .. } => "Join",
         Request::Layout => "Layout",
         Request::PushLayout { .. } => "PushLayout",
+        Request::RemoveNodeAt { .. } => "RemoveNodeAt",
     }
 }
 
@@ -358,6 +359,10 @@ fn tag_tables_match_the_code() {
         Request::PushLayout {
             layout: layout(),
             moving: true,
+        },
+        Request::RemoveNodeAt {
+            addr: "127.0.0.2:5001".parse().unwrap(),
+            force: false,
         },
     ];
     check_tags("### Requests", &requests, request_name);

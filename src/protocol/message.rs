@@ -92,6 +92,14 @@ pub enum Request {
         /// Whether keys are still being copied to it.
         moving: bool,
     },
+    /// `remove-node HOST:PORT [--force]`: remove the node at this address, whichever process runs
+    /// it (as `RemoveNode`, or `RemoveNodeForce` with `force`). Tag 14.
+    RemoveNodeAt {
+        /// The node's address.
+        addr: SocketAddr,
+        /// Even when fewer nodes than R would remain.
+        force: bool,
+    },
 }
 
 /// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].

@@ -97,10 +97,39 @@ impl Router {
         port: u16,
         force: bool,
     ) -> ResponseActFuture<Router, Response> {
-        let id = match self.node_by_port(port) {
-            Ok(id) => id,
-            Err(e) => return fail(e),
-        };
+        match self.node_by_port(port) {
+            Ok(id) => self.remove_node_id(id, port, force),
+            Err(e) => fail(e),
+        }
+    }
+
+    /// `remove-node HOST:PORT`: the node at `addr`, in this process or another.
+    pub(super) fn remove_node_at(
+        &mut self,
+        addr: std::net::SocketAddr,
+        force: bool,
+    ) -> ResponseActFuture<Router, Response> {
+        let found = self
+            .nodes
+            .iter()
+            .find(|(_, n)| n.member.is_some_and(|m| m.addr == addr))
+            .map(|(&id, _)| id);
+        match found {
+            Some(id) => self.remove_node_id(id, addr.port(), force),
+            None if self.peers.is_none() && addr.ip().is_loopback() => {
+                self.remove_node(addr.port(), force)
+            }
+            None => fail(Error::BadRequest(format!("no node listens at {addr}"))),
+        }
+    }
+
+    /// Removes node `id` (listening on `port`): hands its keys off, switches, stops it.
+    fn remove_node_id(
+        &mut self,
+        id: NodeId,
+        port: u16,
+        force: bool,
+    ) -> ResponseActFuture<Router, Response> {
         if let Err(e) = self.check_remove(port, force) {
             return fail(e);
         }
@@ -109,9 +138,14 @@ impl Router {
         let change = self.change(Arc::new(new), Some(id));
         self.run_change(change, move |act, moved| {
             if let Some(node) = act.nodes.remove(&id) {
+                // A node of another process is told to stop too: it is decommissioned.
                 node.call.do_send(NodeCall(NodeOp::Stop));
+                if node.shared.is_some() {
+                    act.forget(id);
+                } else {
+                    act.save_meta();
+                }
             }
-            act.forget(id);
             Response::NodeRemoved {
                 port,
                 keys_moved: moved.values().sum(),
@@ -203,7 +237,7 @@ impl Router {
     /// Plans the change to `new` and starts it: the direct path begins writing to the new
     /// replicas too.
     pub(super) fn change(&mut self, new: Arc<Ring>, leaving: Option<NodeId>) -> Change {
-        let announce = self.announce(&new, None);
+        let announce = self.announce(&new);
         self.stats.epoch.fetch_add(1, Ordering::SeqCst);
         self.begin_move(&new);
         let states = self.states();

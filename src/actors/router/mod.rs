@@ -449,6 +449,9 @@ impl Handler<Exec> for Router {
             Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
             Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),
             Request::RemoveNodeForce { port } => AtomicOrNot::Atomic(self.remove_node(port, true)),
+            Request::RemoveNodeAt { addr, force } => {
+                AtomicOrNot::Atomic(self.remove_node_at(addr, force))
+            }
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
             Request::StatusPage {

@@ -9,7 +9,7 @@
 //! next ring's replicas too; after the switch, every process installs the new layout. A process
 //! that was away asks the others for their layout when it comes back and installs a newer one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +57,9 @@ pub(crate) struct Peers {
 
 /// What a change announces to the other processes (see `membership::copy`).
 pub(super) struct Announce {
-    /// The processes to tell, but this one.
-    pub to: Vec<SocketAddr>,
+    /// The processes to tell, but this one, each with the addresses of its nodes (any of them
+    /// answers for the process: its first may be the node being removed).
+    pub to: Vec<(SocketAddr, Vec<SocketAddr>)>,
     /// Processes whose nodes are all down: one that cannot be reached does not stop the change.
     pub down: BTreeSet<SocketAddr>,
     /// The layout in force, to call a change off.
@@ -78,10 +79,10 @@ impl Announce {
             layout: self.next.clone(),
             moving: true,
         };
-        for (i, &to) in self.to.iter().enumerate() {
-            match ask(&to.to_string(), &request, ASK_TIMEOUT).await {
+        for (i, (to, nodes)) in self.to.iter().enumerate() {
+            match ask_any(nodes, &request).await {
                 Ok(_) => {}
-                Err(_) if self.down.contains(&to) => {}
+                Err(_) if self.down.contains(to) => {}
                 Err(e) => {
                     self.call_off(&self.to[..=i]).await;
                     return Err(Error::Unavailable(format!(
@@ -99,7 +100,7 @@ impl Announce {
     }
 
     /// Tells `to` the change is off, and ends this process's promise.
-    async fn call_off(&self, to: &[SocketAddr]) {
+    async fn call_off(&self, to: &[(SocketAddr, Vec<SocketAddr>)]) {
         self.tell(to, &self.current).await;
         self.lock.release(self.next.epoch);
     }
@@ -110,17 +111,30 @@ impl Announce {
         self.lock.release(self.next.epoch);
     }
 
-    async fn tell(&self, to: &[SocketAddr], layout: &Layout) {
+    async fn tell(&self, to: &[(SocketAddr, Vec<SocketAddr>)], layout: &Layout) {
         let request = Request::PushLayout {
             layout: layout.clone(),
             moving: false,
         };
-        for &addr in to {
-            if let Err(e) = ask(&addr.to_string(), &request, ASK_TIMEOUT).await {
-                tracing::warn!("cannot tell {addr} of ring epoch {}: {e}", layout.epoch);
+        for (process, nodes) in to {
+            if let Err(e) = ask_any(nodes, &request).await {
+                tracing::warn!("cannot tell {process} of ring epoch {}: {e}", layout.epoch);
             }
         }
     }
+}
+
+/// Asks the nodes of one process in turn until one answers.
+async fn ask_any(nodes: &[SocketAddr], request: &Request) -> Result<Response> {
+    let mut last = Error::Unavailable("the process has no nodes".into());
+    for node in nodes {
+        match ask(&node.to_string(), request, ASK_TIMEOUT).await {
+            Ok(answer) => return Ok(answer),
+            Err(e @ Error::Unavailable(_)) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 impl Router {
@@ -206,21 +220,23 @@ impl Router {
     }
 
     /// What a change to `next` must announce (`None` in one process).
-    pub(super) fn announce(&self, next: &Ring, except: Option<SocketAddr>) -> Option<Announce> {
+    pub(super) fn announce(&self, next: &Ring) -> Option<Announce> {
         let peers = self.peers.as_ref()?;
         let current = self.layout_for(&self.ring, peers.epoch);
         let next = self.layout_for(next, peers.epoch + 1);
-        let mut to: BTreeSet<SocketAddr> = current.processes();
-        to.extend(next.processes());
+        let mut to: BTreeMap<SocketAddr, Vec<SocketAddr>> = BTreeMap::new();
+        for m in current.members.values().chain(next.members.values()) {
+            let nodes = to.entry(m.process).or_default();
+            if !nodes.contains(&m.addr) {
+                nodes.push(m.addr);
+            }
+        }
         to.remove(&peers.me);
         let down = to
-            .iter()
+            .keys()
             .copied()
             .filter(|&p| self.process_down(p))
             .collect();
-        if let Some(joiner) = except {
-            to.remove(&joiner);
-        }
         Some(Announce {
             to: to.into_iter().collect(),
             down,
