@@ -281,3 +281,47 @@ fn a_fourth_process_joins_under_load_and_is_removed_with_totals_exact() {
     let status = procs[2].status();
     assert!(!status.contains("127.0.0.14"), "{status}");
 }
+
+#[test]
+fn a_process_stopped_with_sigterm_is_down_at_once_not_gone() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut procs = three(["127.0.0.15", "127.0.0.16", "127.0.0.17"], &dirs);
+    let addrs: Vec<String> = procs.iter().flat_map(Proc::addrs).collect();
+    assert_eq!(block_on(update_all(&addrs[0])), (KEYS as u64, 0));
+    let ports = procs[1].ports.clone();
+    // Failure detection takes in a new process about a second after it serves.
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    procs[1].signal("-TERM");
+    assert!(procs[1].child.wait().unwrap().success(), "a clean exit");
+    // It said it was going: the others mark it down well before failure detection would.
+    let down = loop {
+        let ring = procs[0].status();
+        if ring.matches("(down)").count() == 2 || started.elapsed() > Duration::from_secs(3) {
+            break ring;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(down.matches("(down)").count(), 2, "{down}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Down, not gone: it is still a member, and comes back on its data directory.
+    let alive: Vec<String> = [&procs[0], &procs[2]]
+        .iter()
+        .flat_map(|p| p.addrs())
+        .collect();
+    let (acked, failed) = load(&alive, 4, Duration::from_secs(10));
+    assert_eq!(failed, 0);
+    let back = Proc::start(
+        "127.0.0.16",
+        ports.iter().copied().min().unwrap(),
+        dirs[1].path(),
+        None,
+    );
+    procs[1] = back;
+    let want = vec![1 + acked / KEYS as u64; KEYS];
+    assert!(converges(&addrs, &want, Duration::from_secs(15)));
+}
