@@ -325,3 +325,41 @@ fn a_process_stopped_with_sigterm_is_down_at_once_not_gone() {
     let want = vec![1 + acked / KEYS as u64; KEYS];
     assert!(converges(&addrs, &want, Duration::from_secs(15)));
 }
+
+#[test]
+fn add_node_in_one_process_reaches_every_process() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let procs = three(["127.0.0.18", "127.0.0.19", "127.0.0.20"], &dirs);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["client", "--addr", &procs[1].addrs()[0], "add-node"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("added"), "{text}");
+    let layouts: Vec<_> = procs
+        .iter()
+        .map(|p| block_on(layout_at(&p.addrs()[0])).unwrap())
+        .collect();
+    assert!(layouts.iter().all(|l| l == &layouts[0]), "{layouts:?}");
+    assert_eq!(layouts[0].members.len(), 7);
+    let mut addrs: Vec<String> = procs.iter().flat_map(Proc::addrs).collect();
+    let added = layouts[0]
+        .members
+        .values()
+        .map(|m| m.addr.to_string())
+        .find(|a| !addrs.contains(a))
+        .unwrap();
+    addrs.push(added);
+    for addr in &addrs {
+        assert_eq!(
+            block_on(update_all(addr)),
+            (KEYS as u64, 0),
+            "through {addr}"
+        );
+    }
+    assert!(converges(
+        &addrs,
+        &[addrs.len() as u64; KEYS],
+        Duration::from_secs(5)
+    ));
+}

@@ -301,7 +301,11 @@ impl Router {
             port,
             call: addr.recipient(),
             shared: Some(shared),
-            member: None,
+            // A node added to a cluster of processes is a member of this process.
+            member: self.peers.as_ref().map(|p| Member {
+                addr: std::net::SocketAddr::new(p.me.ip(), port),
+                process: p.me,
+            }),
             state: NodeState::Up,
             crashed: false,
         };
