@@ -24,6 +24,7 @@ pub mod command;
 pub mod counter;
 pub mod direct;
 mod error;
+pub mod hashtag;
 pub mod membership;
 pub mod node_data;
 pub mod persist;
