@@ -12,7 +12,7 @@ use super::reply::{self, Frame, Proto};
 use super::table::Spec;
 
 /// What one connection remembers about its client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     /// The client id (`CLIENT ID`).
     pub id: u64,
@@ -30,6 +30,8 @@ pub struct Session {
     pub last: Instant,
     /// The protocol the client chose with `HELLO` (RESP2 until then).
     pub proto: Proto,
+    /// The transaction being queued, between `MULTI` and `EXEC` (see `txn`).
+    pub multi: Option<super::txn::Queue>,
 }
 
 impl Session {
@@ -45,6 +47,7 @@ impl Session {
             since: now,
             last: now,
             proto: Proto::Resp2,
+            multi: None,
         }
     }
 }
@@ -76,7 +79,7 @@ fn select(index: &[u8]) -> Frame {
     match super::commands::parse_i64(index) {
         None => reply::not_integer(),
         Some(0) => reply::ok(),
-        Some(_) => reply::err("DB index is out of range"),
+        Some(_) => reply::err("SELECT is not allowed in cluster mode"),
     }
 }
 

@@ -51,6 +51,7 @@ struct Outcome {
 enum Deferred {
     Ask(Ask),
     Fanout(Fanout),
+    Task(super::task::Task),
 }
 
 /// What a request of `words` is charged beyond its reply's keys.
@@ -257,6 +258,7 @@ impl Conn {
                 let items = fanout.len();
                 (Deferred::Fanout(fanout), items)
             }
+            Plan::Task(task) => (Deferred::Task(task), 1),
         };
         let request_bytes: usize = words.iter().map(|w| w.len() + 16).sum();
         let cost = request_bytes + REQUEST_PART + items * REPLY_ITEM;
@@ -278,7 +280,28 @@ impl Conn {
         match deferred {
             Deferred::Ask(ask) => self.ask(ask, held),
             Deferred::Fanout(fanout) => self.fan_out(fanout, held),
+            Deferred::Task(task) => self.run_task(task, held),
         }
+    }
+
+    /// Queues the reply of a task (SCAN, EXEC...); like a fan-out, nothing after it starts until
+    /// it ends.
+    fn run_task(&mut self, task: super::task::Task, held: Held) {
+        let (gateway, order) = (self.gateway.clone(), self.order.clone());
+        let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
+        let running = self.fanout.enter();
+        self.pending.push_back(Box::pin(async move {
+            let frame = tokio::time::timeout(timeout, task(gateway, order, proto))
+                .await
+                .unwrap_or_else(|_| reply::err(TIMED_OUT));
+            drop(running);
+            Outcome {
+                frame,
+                proto,
+                close: false,
+                held: Some(held),
+            }
+        }));
     }
 
     /// Queues the reply of a fan-out, which reads its keys as this connection's pending replies

@@ -12,6 +12,7 @@
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
 mod health;
+mod keyspace;
 mod limits;
 mod membership;
 mod reports;
@@ -41,6 +42,7 @@ use futures_util::future::join_all;
 
 use health::Drift;
 pub use health::NodeRestarted;
+pub use keyspace::{FlushAll, SameReplicas, ScanPage, ScanRange};
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
 use sweep::Tidy;
 
