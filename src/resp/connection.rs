@@ -106,6 +106,9 @@ pub async fn run(
     };
     let id = stats.connected();
     let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
+    // CLIENT KILL closes this connection through its own token; shutdown closes them all.
+    let kill = shutdown.child_token();
+    stats.registry().add(&session, kill.clone());
     let (mut reader, mut writer) = stream.into_split();
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
@@ -124,10 +127,11 @@ pub async fn run(
         waiting: None,
     };
     tokio::select! {
-        _ = shutdown.cancelled() => {}
+        _ = kill.cancelled() => {}
         _ = conn.serve(&mut reader, &mut writer) => {}
     }
     let _ = writer.shutdown().await;
+    stats.registry().remove(id);
     stats.disconnected();
 }
 
@@ -162,7 +166,10 @@ impl Conn {
                 read = read_more(reader, &mut self.input, &self.limits), if can_read => {
                     match read {
                         Ok(0) | Err(ReadError::Io) => self.reading = false,
-                        Ok(_) => self.session.last = Instant::now(),
+                        Ok(_) => {
+                            self.session.last = Instant::now();
+                            self.stats.registry().touch(&self.session);
+                        }
                         Err(ReadError::Timeout) => {
                             let e = "ERR Protocol error: timed out waiting for the rest of the request";
                             self.close_with(reply::error(e));
@@ -247,7 +254,11 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
-        let (deferred, items) = match commands::plan(words, &mut self.session, &self.stats) {
+        let plan = commands::plan(words, &mut self.session, &self.stats);
+        if words[0].eq_ignore_ascii_case(b"client") || words[0].eq_ignore_ascii_case(b"hello") {
+            self.stats.registry().touch(&self.session);
+        }
+        let (deferred, items) = match plan {
             Plan::Reply(frame) => return self.reply(frame, false),
             Plan::Quit => return self.close_with(reply::ok()),
             Plan::Ask(ask) => {

@@ -20,6 +20,7 @@
 //! missing key (see `docs/RESP.md`).
 
 mod admin;
+mod clients;
 mod commands;
 mod connection;
 mod describe;
