@@ -7,6 +7,9 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # tmux: tests/repl_tty.rs drives the REPL on a real terminal.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# node and npm: tests/ioredis.rs runs ioredis 5 (installed below into target/npm).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true
@@ -20,5 +23,11 @@ fi
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) != 8)' >/dev/null 2>&1; then
   python3 -m pip install -q 'redis>=8,<9' >/dev/null 2>&1 \
     || echo "warning: could not pip install redis>=8,<9; tests/redis_py.rs is skipped" >&2
+fi
+# ioredis 5, the Node.js client tests/ioredis.rs runs with its default settings.
+if command -v npm >/dev/null 2>&1 && [ ! -f target/npm/node_modules/ioredis/package.json ]; then
+  mkdir -p target/npm
+  npm install --prefix target/npm --no-audit --no-fund --silent 'ioredis@5' >/dev/null 2>&1 \
+    || echo "warning: could not npm install ioredis@5; tests/ioredis.rs is skipped" >&2
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -24,6 +24,7 @@ pub mod command;
 pub mod counter;
 pub mod direct;
 mod error;
+pub mod hashtag;
 mod joining;
 pub mod layout;
 pub mod membership;

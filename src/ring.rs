@@ -17,15 +17,22 @@ pub type Token = u64;
 /// The number of virtual nodes each physical node places on the ring unless told otherwise.
 pub const DEFAULT_VNODES: u32 = 256;
 
-/// The token of a key: the low 64 bits of murmur3 x64-128 (seed 0) of its bytes.
+/// The token of a key: the low 64 bits of murmur3 x64-128 (seed 0) of its hashed part, which
+/// is the whole key unless it has a Redis Cluster hash tag (`{user:1}:hits` hashes by `user:1`,
+/// see [`crate::hashtag`]).
 pub fn key_token(key: &[u8]) -> Token {
+    murmur(crate::hashtag::hashed_part(key))
+}
+
+/// The low 64 bits of murmur3 x64-128 (seed 0) of `bytes`.
+fn murmur(bytes: &[u8]) -> Token {
     // Reading from an in-memory cursor cannot fail.
-    murmur3::murmur3_x64_128(&mut Cursor::new(key), 0).unwrap_or(0) as u64
+    murmur3::murmur3_x64_128(&mut Cursor::new(bytes), 0).unwrap_or(0) as u64
 }
 
 /// The token of virtual node `vnode` of node `node`: murmur3 of the text `n<id>v<vnode>`.
 fn vnode_token(node: NodeId, vnode: u32) -> Token {
-    key_token(format!("n{node}v{vnode}").as_bytes())
+    murmur(format!("n{node}v{vnode}").as_bytes())
 }
 
 /// A half-open arc of the ring: tokens `t` with `start < t <= end`, wrapping past `u64::MAX` when

@@ -84,7 +84,7 @@ CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command
 CONFIG SET save x | ERR CONFIG SET is not supported
 HELLO 4 | NOPROTO unsupported protocol version
 HELLO x | ERR Protocol version is not an integer or out of range
-SELECT 1 | ERR DB index is out of range
+SELECT 1 | ERR SELECT is not allowed in cluster mode
 AUTH secret | ERR AUTH <password> called without any password configured for the default user.
 AUTH root secret | WRONGPASS invalid username-password pair or user is disabled.";
 

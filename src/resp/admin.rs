@@ -12,7 +12,7 @@ use super::reply::{self, Frame, Proto};
 use super::table::Spec;
 
 /// What one connection remembers about its client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     /// The client id (`CLIENT ID`).
     pub id: u64,
@@ -30,6 +30,8 @@ pub struct Session {
     pub last: Instant,
     /// The protocol the client chose with `HELLO` (RESP2 until then).
     pub proto: Proto,
+    /// The transaction being queued, between `MULTI` and `EXEC` (see `txn`).
+    pub multi: Option<super::txn::Queue>,
 }
 
 impl Session {
@@ -45,6 +47,7 @@ impl Session {
             since: now,
             last: now,
             proto: Proto::Resp2,
+            multi: None,
         }
     }
 }
@@ -55,7 +58,7 @@ pub fn run(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) ->
         "ping" => ping(args),
         "echo" => reply::bulk(args[0].clone()),
         "hello" => hello(args, session),
-        "client" => client(spec, args, session),
+        "client" => client(spec, args, session, stats),
         "config" => config(spec, args, stats),
         "select" => select(&args[0]),
         "auth" => auth(args),
@@ -76,7 +79,7 @@ fn select(index: &[u8]) -> Frame {
     match super::commands::parse_i64(index) {
         None => reply::not_integer(),
         Some(0) => reply::ok(),
-        Some(_) => reply::err("DB index is out of range"),
+        Some(_) => reply::err("SELECT is not allowed in cluster mode"),
     }
 }
 
@@ -189,7 +192,7 @@ fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Frame> {
     Ok(())
 }
 
-fn client(spec: &Spec, args: &[Bytes], session: &mut Session) -> Frame {
+fn client(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) -> Frame {
     let sub = match sub(spec, args) {
         Ok(sub) => sub,
         Err(e) => return e,
@@ -202,6 +205,8 @@ fn client(spec: &Spec, args: &[Bytes], session: &mut Session) -> Frame {
             .map_or(reply::nil(), reply::bulk_str),
         "client|id" => reply::int(session.id as i64),
         "client|info" => reply::verbatim(client_info(session)),
+        "client|list" => stats.registry().list(session, &args[1..]),
+        "client|kill" => stats.registry().kill(session, &args[1..]),
         _ => set_info(session, &args[1], &args[2]),
     }
 }
@@ -248,6 +253,8 @@ fn config(spec: &Spec, args: &[Bytes], stats: &Stats) -> Frame {
         ("appendonly", "no".to_owned()),
         ("databases", "1".to_owned()),
         ("maxmemory", "0".to_owned()),
+        ("maxmemory-policy", "noeviction".to_owned()),
+        ("timeout", "0".to_owned()),
         ("port", stats.port().to_string()),
         ("proto-max-bulk-len", stats.max_request_len().to_string()),
     ];

@@ -35,8 +35,6 @@ const REFUSED: &[&str] = &[
     "incrbyfloat",
     "append",
     "setrange",
-    "flushdb",
-    "flushall",
 ];
 
 /// The cluster requests of one RESP request (one for most commands).
@@ -54,6 +52,8 @@ pub enum Plan {
     Ask(Ask),
     /// Read many keys a chunk at a time ([`Fanout::run`]).
     Fanout(Fanout),
+    /// Run an async task to its reply (SCAN, EXEC...; see `task`).
+    Task(super::task::Task),
 }
 
 /// Requests for the cluster and how their answers become one reply.
@@ -80,19 +80,16 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
         return Plan::Reply(reply::err("empty request"));
     };
     // The commands of the hot path, before the general lookup.
-    if args.len() == 1 && name.eq_ignore_ascii_case(b"incr") {
+    if args.len() == 1 && session.multi.is_none() && name.eq_ignore_ascii_case(b"incr") {
         return incr(&args[0], 1);
     }
-    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    if REFUSED.contains(&lower.as_str()) {
-        return Plan::Reply(reply::grow_only(&lower.to_ascii_uppercase()));
+    if let Some(plan) = super::txn::intercept(words, session, stats) {
+        return plan;
     }
-    let Some(spec) = table::find(name) else {
-        return Plan::Reply(reply::unknown_command(name, args));
+    let spec = match lookup(words) {
+        Ok(spec) => spec,
+        Err(frame) => return Plan::Reply(frame),
     };
-    if !spec.arity_ok(words.len()) {
-        return Plan::Reply(reply::wrong_arity(spec.name));
-    }
     match spec.name {
         "incr" => incr(&args[0], 1),
         "incrby" => match parse_i64(&args[1]) {
@@ -116,8 +113,30 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
             Finish::Info(info::sections(args), stats.clone()),
         ),
         "quit" => Plan::Quit,
+        "scan" | "keys" | "randomkey" | "type" | "object" | "flushall" | "flushdb" | "function" => {
+            super::keyspace::plan(spec, args)
+        }
         _ => Plan::Reply(admin::run(spec, args, session, stats)),
     }
+}
+
+/// The table entry of the request `words` (name first; never empty), or the error to answer:
+/// a command refused because counters only grow, an unknown command, a wrong arity.
+pub fn lookup(words: &[Bytes]) -> Result<&'static table::Spec, Frame> {
+    let Some((name, args)) = words.split_first() else {
+        return Err(reply::err("empty request"));
+    };
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    if REFUSED.contains(&lower.as_str()) {
+        return Err(reply::grow_only(&lower.to_ascii_uppercase()));
+    }
+    let Some(spec) = table::find(name) else {
+        return Err(reply::unknown_command(name, args));
+    };
+    if !spec.arity_ok(words.len()) {
+        return Err(reply::wrong_arity(spec.name));
+    }
+    Ok(spec)
 }
 
 fn ask(requests: Requests, finish: Finish) -> Plan {

@@ -51,6 +51,7 @@ struct Outcome {
 enum Deferred {
     Ask(Ask),
     Fanout(Fanout),
+    Task(super::task::Task),
 }
 
 /// What a request of `words` is charged beyond its reply's keys.
@@ -105,6 +106,9 @@ pub async fn run(
     };
     let id = stats.connected();
     let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
+    // CLIENT KILL closes this connection through its own token; shutdown closes them all.
+    let kill = shutdown.child_token();
+    stats.registry().add(&session, kill.clone());
     let (mut reader, mut writer) = stream.into_split();
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
@@ -123,10 +127,11 @@ pub async fn run(
         waiting: None,
     };
     tokio::select! {
-        _ = shutdown.cancelled() => {}
+        _ = kill.cancelled() => {}
         _ = conn.serve(&mut reader, &mut writer) => {}
     }
     let _ = writer.shutdown().await;
+    stats.registry().remove(id);
     stats.disconnected();
 }
 
@@ -161,7 +166,10 @@ impl Conn {
                 read = read_more(reader, &mut self.input, &self.limits), if can_read => {
                     match read {
                         Ok(0) | Err(ReadError::Io) => self.reading = false,
-                        Ok(_) => self.session.last = Instant::now(),
+                        Ok(_) => {
+                            self.session.last = Instant::now();
+                            self.stats.registry().touch(&self.session);
+                        }
                         Err(ReadError::Timeout) => {
                             let e = "ERR Protocol error: timed out waiting for the rest of the request";
                             self.close_with(reply::error(e));
@@ -246,7 +254,11 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
-        let (deferred, items) = match commands::plan(words, &mut self.session, &self.stats) {
+        let plan = commands::plan(words, &mut self.session, &self.stats);
+        if words[0].eq_ignore_ascii_case(b"client") || words[0].eq_ignore_ascii_case(b"hello") {
+            self.stats.registry().touch(&self.session);
+        }
+        let (deferred, items) = match plan {
             Plan::Reply(frame) => return self.reply(frame, false),
             Plan::Quit => return self.close_with(reply::ok()),
             Plan::Ask(ask) => {
@@ -257,6 +269,7 @@ impl Conn {
                 let items = fanout.len();
                 (Deferred::Fanout(fanout), items)
             }
+            Plan::Task(task) => (Deferred::Task(task), 1),
         };
         let request_bytes: usize = words.iter().map(|w| w.len() + 16).sum();
         let cost = request_bytes + REQUEST_PART + items * REPLY_ITEM;
@@ -278,7 +291,28 @@ impl Conn {
         match deferred {
             Deferred::Ask(ask) => self.ask(ask, held),
             Deferred::Fanout(fanout) => self.fan_out(fanout, held),
+            Deferred::Task(task) => self.run_task(task, held),
         }
+    }
+
+    /// Queues the reply of a task (SCAN, EXEC...); like a fan-out, nothing after it starts until
+    /// it ends.
+    fn run_task(&mut self, task: super::task::Task, held: Held) {
+        let (gateway, order) = (self.gateway.clone(), self.order.clone());
+        let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
+        let running = self.fanout.enter();
+        self.pending.push_back(Box::pin(async move {
+            let frame = tokio::time::timeout(timeout, task(gateway, order, proto))
+                .await
+                .unwrap_or_else(|_| reply::err(TIMED_OUT));
+            drop(running);
+            Outcome {
+                frame,
+                proto,
+                close: false,
+                held: Some(held),
+            }
+        }));
     }
 
     /// Queues the reply of a fan-out, which reads its keys as this connection's pending replies

@@ -9,7 +9,7 @@ use super::table::{self, Arg, Spec};
 /// Runs `COMMAND [COUNT | INFO name... | DOCS [name...]]`; the arity is already checked.
 pub fn run(spec: &Spec, args: &[Bytes]) -> Frame {
     if args.is_empty() {
-        return reply::array(table::COMMANDS.iter().map(info).collect());
+        return reply::array(table::all().map(info).collect());
     }
     let sub = match super::admin::sub(spec, args) {
         Ok(sub) => sub,
@@ -26,7 +26,7 @@ pub fn run(spec: &Spec, args: &[Bytes]) -> Frame {
         }
         _ => {
             let specs: Vec<&Spec> = if names.is_empty() {
-                table::COMMANDS.iter().collect()
+                table::all().collect()
             } else {
                 names.iter().filter_map(|n| table::find(n)).collect()
             };

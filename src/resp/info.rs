@@ -20,6 +20,7 @@ pub struct Stats {
     connected: AtomicU64,
     connections_total: AtomicU64,
     commands_total: AtomicU64,
+    clients: super::clients::Registry,
 }
 
 impl Stats {
@@ -33,6 +34,7 @@ impl Stats {
             connected: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             commands_total: AtomicU64::new(0),
+            clients: Default::default(),
         }
     }
 
@@ -63,6 +65,11 @@ impl Stats {
         self.commands_total.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Every connection, for `CLIENT LIST` and `CLIENT KILL`.
+    pub fn registry(&self) -> &super::clients::Registry {
+        &self.clients
+    }
+
     /// How many clients are connected now.
     pub fn clients(&self) -> u64 {
         self.connected.load(Ordering::Relaxed)
@@ -70,7 +77,15 @@ impl Stats {
 }
 
 /// The INFO sections ringkv has, in the order they are printed.
-const SECTIONS: &[&str] = &["server", "clients", "stats", "ringkv", "keyspace"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "stats",
+    "replication",
+    "ringkv",
+    "keyspace",
+];
 
 /// The sections an `INFO` request asks for (no argument, `default`, `all` or `everything`: every
 /// section; unknown names: nothing, as in Redis).
@@ -100,8 +115,13 @@ pub fn render(sections: &[&str], stats: &Stats, ring: &RingReport) -> String {
         }
         let body = match *section {
             "server" => server(stats),
-            "clients" => format!("connected_clients:{}\r\n", stats.clients()),
+            "clients" => format!(
+                "connected_clients:{}\r\nblocked_clients:0\r\n",
+                stats.clients()
+            ),
+            "memory" => memory(),
             "stats" => stats_section(stats),
+            "replication" => replication(ring),
             "ringkv" => ringkv(ring),
             _ => keyspace(ring),
         };
@@ -125,6 +145,33 @@ fn server(stats: &Stats) -> String {
         std::process::id(),
         stats.port,
         uptime / 86_400,
+    )
+}
+
+/// The process's resident memory (Linux: `/proc/self/statm`; elsewhere 0), as Redis's
+/// `used_memory` and `used_memory_rss`: ringkv has no allocator of its own to ask.
+fn memory() -> String {
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096);
+    format!(
+        "used_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+         maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n",
+        rss as f64 / (1024.0 * 1024.0)
+    )
+}
+
+/// Redis's replication section: ringkv's replicas are its own (each key on R nodes, see the
+/// ringkv section), not Redis replicas, so this server is a master with none.
+fn replication(ring: &RingReport) -> String {
+    let up = (ring.nodes.iter())
+        .filter(|n| n.state == crate::replication::NodeState::Up)
+        .count();
+    format!(
+        "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
+         master_replid:{}\r\nmaster_repl_offset:0\r\nringkv_nodes_up:{up}\r\n",
+        "0".repeat(40)
     )
 }
 

@@ -20,17 +20,23 @@
 //! missing key (see `docs/RESP.md`).
 
 mod admin;
+mod clients;
 mod commands;
 mod connection;
 mod describe;
 mod encode;
 mod fanout;
+mod glob;
 mod info;
 mod inline;
+mod keyspace;
 pub mod parse;
 pub mod reply;
 mod server;
 mod table;
+mod table_more;
+mod task;
+mod txn;
 
 use std::time::Duration;
 

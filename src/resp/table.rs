@@ -53,11 +53,15 @@ impl Spec {
     }
 }
 
-const fn arg(name: &'static str, kind: &'static str, flags: &'static [&'static str]) -> Arg {
+pub(super) const fn arg(
+    name: &'static str,
+    kind: &'static str,
+    flags: &'static [&'static str],
+) -> Arg {
     Arg { name, kind, flags }
 }
 
-const fn cmd(
+pub(super) const fn cmd(
     name: &'static str,
     arity: i64,
     flags: &'static [&'static str],
@@ -150,6 +154,24 @@ const CLIENT_SUBS: &[Spec] = &[
         "6.2.0",
         "Returns information about the connection.",
         NONE,
+    ),
+    cmd(
+        "client|kill",
+        -3,
+        &["admin", "noscript", "loading", "stale"],
+        "connection",
+        "2.4.0",
+        "Terminates open connections.",
+        &[arg("filter", "string", &["multiple"])],
+    ),
+    cmd(
+        "client|list",
+        -2,
+        &["admin", "noscript", "loading", "stale"],
+        "connection",
+        "2.4.0",
+        "Lists open connections.",
+        &[arg("filter", "string", &["optional", "multiple"])],
     ),
     cmd(
         "client|setinfo",
@@ -342,15 +364,21 @@ pub const COMMANDS: &[Spec] = &[
     ),
 ];
 
+/// Every command: [`COMMANDS`], then the keyspace, transaction and server commands of
+/// `table_more`.
+pub fn all() -> impl Iterator<Item = &'static Spec> {
+    COMMANDS.iter().chain(super::table_more::COMMANDS)
+}
+
 /// The command named `name` (any case).
 pub fn find(name: &[u8]) -> Option<&'static Spec> {
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    COMMANDS.iter().find(|s| s.name == name)
+    all().find(|s| s.name == name)
 }
 
-/// How many commands and subcommands there are (`COMMAND COUNT`).
+/// How many commands there are (`COMMAND COUNT`).
 pub fn count() -> usize {
-    COMMANDS.len()
+    all().count()
 }
 
 #[cfg(test)]

@@ -26,15 +26,20 @@ impl Server {
 
     /// A server with `limits`.
     pub fn with_limits(limits: RespLimits) -> Server {
+        let config = ClusterConfig {
+            nodes: 3,
+            base_port: 0,
+            ..ClusterConfig::default()
+        };
+        Server::with_cluster(config, limits)
+    }
+
+    /// A server on a cluster started with `config`.
+    pub fn with_cluster(config: ClusterConfig, limits: RespLimits) -> Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let system = actix::System::new();
             system.block_on(async move {
-                let config = ClusterConfig {
-                    nodes: 3,
-                    base_port: 0,
-                    ..ClusterConfig::default()
-                };
                 let cluster = Cluster::start(config).expect("cluster starts");
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let resp = ringkv::resp::start(listener, cluster.gateway(), limits).expect("resp");

@@ -12,6 +12,7 @@
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
 mod health;
+mod keyspace;
 mod limits;
 mod membership;
 mod peers;
@@ -44,6 +45,7 @@ use futures_util::future::join_all;
 
 use health::Drift;
 pub use health::NodeRestarted;
+pub use keyspace::{FlushAll, SameReplicas, ScanPage, ScanRange};
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
 pub(crate) use peers::Learned;
 use peers::Peers;
