@@ -7,6 +7,8 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # tmux: tests/repl_tty.rs drives the REPL on a real terminal.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# chromium: tests/dashboard.rs loads the dashboard in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true

@@ -167,6 +167,11 @@ impl Direct {
         self.read().nodes.iter().flatten().count()
     }
 
+    /// During a membership change, the ring keys move to (for the dashboard).
+    pub fn next_ring(&self) -> Option<Arc<Ring>> {
+        self.read().next.as_ref().map(|(ring, _)| ring.clone())
+    }
+
     /// How many replicas direct reads have repaired.
     pub fn read_repairs(&self) -> u64 {
         self.read_repairs.load(Ordering::Relaxed)

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::Addr;
 
@@ -96,8 +97,27 @@ impl Gateway {
     }
 
     /// Starts `request` for a connection whose order is kept by `order`: directly if it can and
-    /// nothing of the connection is still at the Router, else through the Router.
+    /// nothing of the connection is still at the Router, else through the Router. Its answer and
+    /// latency are counted in [`crate::metrics`].
     pub fn start(&self, request: Request, order: &Order) -> Started {
+        let (op, began) = (crate::metrics::op_of(&request), Instant::now());
+        if let Request::Update { key, .. } = &request {
+            crate::hotkeys::record(key);
+        }
+        match self.start_unmetered(request, order) {
+            Started::Now(response) => {
+                crate::metrics::request(op, &response, began.elapsed());
+                Started::Now(response)
+            }
+            Started::Later(later) => Started::Later(Box::pin(async move {
+                let response = later.await;
+                crate::metrics::request(op, &response, began.elapsed());
+                response
+            })),
+        }
+    }
+
+    fn start_unmetered(&self, request: Request, order: &Order) -> Started {
         let request = if order.clear() {
             match self.try_direct(request) {
                 Ok(started) => return started,

@@ -38,6 +38,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     }
     args.warn_ignored()?;
     let resp = args.bind_resp()?;
+    let http = args.bind_http()?;
     let system = System::new();
     let started = system.block_on(async {
         let cluster = Cluster::start(args.config(nodes))?;
@@ -45,6 +46,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             say!("Node listening on port {port}");
         }
         args.start_resp(resp, cluster.gateway())?;
+        let _http = args.start_http(http, &cluster)?;
         // On a terminal the line editor prints the prompt; from a pipe there is none.
         let editor = if tty {
             LineEditor::new(cluster.router())

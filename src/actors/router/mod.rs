@@ -11,6 +11,7 @@
 //! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
+mod figures;
 mod health;
 mod limits;
 mod membership;
@@ -39,6 +40,7 @@ use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
+pub use figures::Figures;
 use health::Drift;
 pub use health::NodeRestarted;
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
@@ -395,9 +397,13 @@ impl Handler<Exec> for Router {
             }
             Request::Status => AtomicOrNot::Free(self.shared_status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
-            Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
-            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),
-            Request::RemoveNodeForce { port } => AtomicOrNot::Atomic(self.remove_node(port, true)),
+            Request::AddNode { port } => AtomicOrNot::Atomic(counted(self.add_node(port))),
+            Request::RemoveNode { port } => {
+                AtomicOrNot::Atomic(counted(self.remove_node(port, false)))
+            }
+            Request::RemoveNodeForce { port } => {
+                AtomicOrNot::Atomic(counted(self.remove_node(port, true)))
+            }
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
             Request::StatusPage {
@@ -412,6 +418,14 @@ impl Handler<Exec> for Router {
             }
         }
     }
+}
+
+/// Counts the keys a membership change moved in the metrics, from its answer.
+fn counted(change: ResponseActFuture<Router, Response>) -> ResponseActFuture<Router, Response> {
+    Box::pin(change.map(|response, _, _| {
+        crate::metrics::moved(&response);
+        response
+    }))
 }
 
 /// Binds a listener on `host:port` (port 0: any free port).
