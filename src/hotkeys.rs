@@ -129,7 +129,7 @@ impl SpaceSaving {
 }
 
 /// One key of the top list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HotKey {
     /// The key.
     pub key: String,
@@ -243,9 +243,10 @@ pub fn top(n: usize) -> Vec<HotKey> {
     }
 }
 
-/// The top list as text lines, as `hot-keys` and `INFO hotkeys` print it.
-pub fn lines(top: &[HotKey]) -> Vec<String> {
-    if !enabled() {
+/// The top list as text lines, as `hot-keys` prints it (`enabled`: whether the server tracks
+/// hot keys).
+pub fn lines(enabled: bool, top: &[HotKey]) -> Vec<String> {
+    if !enabled {
         return vec!["Hot keys are off (start with --hot-keys)".to_owned()];
     }
     if top.is_empty() {
@@ -261,4 +262,19 @@ pub fn lines(top: &[HotKey]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The body of `INFO hotkeys`: `hotkeys_enabled:1`, then one
+/// `hotkey_N:key=K,updates_per_second=R,updates=U` line per key, most updated first.
+pub fn info_section() -> String {
+    let mut out = format!("hotkeys_enabled:{}\r\n", enabled() as u8);
+    for (i, k) in top(10).iter().enumerate() {
+        out.push_str(&format!(
+            "hotkey_{i}:key={},updates_per_second={:.2},updates={}\r\n",
+            crate::quote::key(&k.key),
+            k.per_second,
+            k.updates
+        ));
+    }
+    out
 }

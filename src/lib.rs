@@ -30,6 +30,7 @@ pub mod membership;
 pub mod metrics;
 pub mod node_data;
 pub mod persist;
+pub mod progress;
 pub mod protocol;
 pub mod quote;
 pub mod rebalance;

@@ -1,9 +1,13 @@
 //! The hot-keys sketch (Space-Saving): its guarantees under proptest, its one-minute window, and
 //! `INFO hotkeys` / `hot-keys` against a running `ringkv serve --hot-keys`.
 
-mod common;
+#[path = "support/http.rs"]
+mod http;
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -64,4 +68,105 @@ fn windows_forget_updates_older_than_a_minute() {
     assert_eq!(top.len(), 1, "the first window fell out: {top:?}");
     assert_eq!(top[0].key, "new");
     assert!((top[0].per_second - 20.0 / 60.0).abs() < 1e-9);
+}
+
+/// One RESP command over a raw socket; the whole first reply read.
+fn resp(port: u16, words: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to RESP");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut request = format!("*{}\r\n", words.len());
+    for w in words {
+        request.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+    }
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = stream.read(&mut buf).expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn client(port: u16, words: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["client", "--addr", &format!("127.0.0.1:{port}")])
+        .args(words)
+        .output()
+        .expect("ringkv client runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn hot_keys_show_in_info_client_json_and_metrics() {
+    let server = http::HttpServe::start(&[
+        "--nodes",
+        "3",
+        "--in-memory",
+        "--resp-port",
+        "0",
+        "--hot-keys",
+    ]);
+    let port = server.resp.expect("RESP port");
+    let mut pipeline = String::new();
+    for (key, times) in [("hot", 300), ("warm", 40), ("cold", 3)] {
+        for _ in 0..times {
+            pipeline.push_str(&format!("*2\r\n$4\r\nINCR\r\n${}\r\n{key}\r\n", key.len()));
+        }
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(pipeline.as_bytes()).expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while got.iter().filter(|&&b| b == b'\n').count() < 343 {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "the server closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let info = resp(port, &["INFO", "hotkeys"]);
+    assert!(
+        info.contains("# Hotkeys\r\nhotkeys_enabled:1\r\n"),
+        "{info}"
+    );
+    assert!(info.contains("hotkey_0:key=hot,"), "{info}");
+    assert!(info.contains("updates=300\r\nhotkey_1:key=warm,"), "{info}");
+    assert!(
+        !resp(port, &["INFO"]).contains("Hotkeys"),
+        "not in the default INFO"
+    );
+
+    let (ok, text) = client(server.nodes[0], &["hot-keys", "2"]);
+    assert!(ok, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("hot: ") && lines[0].ends_with("(300 in the last minute)"),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("warm: "), "{text}");
+    let (ok, json) = client(server.nodes[1], &["--json", "hot-keys"]);
+    assert!(ok, "{json}");
+    let json: serde_json::Value = serde_json::from_str(json.trim()).expect("JSON");
+    assert_eq!(json["type"], "hot_keys");
+    assert_eq!(json["enabled"], true);
+    assert_eq!(json["keys"][0]["key"], "hot");
+    assert_eq!(json["keys"][0]["updates"], 300);
+    assert_eq!(json["keys"].as_array().map(Vec::len), Some(3));
+
+    let (_, _, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("ringkv_hot_key_updates_per_second{key=\"hot\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn without_the_flag_hot_keys_says_it_is_off() {
+    let server = http::HttpServe::start(&["--nodes", "1", "--in-memory"]);
+    let (ok, text) = client(server.nodes[0], &["hot-keys"]);
+    assert!(ok);
+    assert_eq!(text, "Hot keys are off (start with --hot-keys)\n");
+    let (ok, _) = client(server.nodes[0], &["hot-keys", "0"]);
+    assert!(!ok, "0 keys is refused");
 }

@@ -119,7 +119,10 @@ fn metrics_families_exist_and_move() {
     let moved = |name: &str| value(&after, name) - value(&before, name);
     assert_eq!(moved("ringkv_requests_total{op=update,outcome=ok}"), 20.0);
     assert_eq!(moved("ringkv_requests_total{op=get,outcome=ok}"), 1.0);
-    assert_eq!(moved("ringkv_request_duration_seconds{op=update}"), 20.0);
+    assert!(
+        moved("ringkv_request_duration_seconds{op=update}") >= 1.0,
+        "one in 16 timed"
+    );
     assert_eq!(moved("ringkv_connections_total{port=resp}"), 21.0);
     assert!(moved("ringkv_log_appends_total{}") >= 20.0);
     assert!(moved("ringkv_log_appended_bytes_total{}") > 0.0);

@@ -171,6 +171,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::StatusPage { .. } => "StatusPage",
         Request::NodeCall(_) => "NodeCall",
         Request::RemoveNodeForce { .. } => "RemoveNodeForce",
+        Request::HotKeys { .. } => "HotKeys",
     }
 }
 
@@ -187,6 +188,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodePaused { .. } => "NodePaused",
         Response::StatusPage(_) => "StatusPage",
         Response::NodeReply(_) => "NodeReply",
+        Response::HotKeys { .. } => "HotKeys",
     }
 }
 
@@ -345,6 +347,7 @@ fn tag_tables_match_the_code() {
         },
         Request::NodeCall(WireOp::Ping),
         Request::RemoveNodeForce { port: 1 },
+        Request::HotKeys { limit: 1 },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -393,6 +396,10 @@ fn tag_tables_match_the_code() {
             entries: vec![],
         }),
         Response::NodeReply(Ok(WireReply::Done)),
+        Response::HotKeys {
+            enabled: false,
+            keys: vec![],
+        },
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
@@ -464,6 +471,7 @@ fn struct_field_lists_match_the_code() {
         ("RingReport", fields_of::<RingReport>()),
         ("NodeShare", fields_of::<NodeShare>()),
         ("ErrorReply", fields_of::<ErrorReply>()),
+        ("HotKey", fields_of::<ringkv::hotkeys::HotKey>()),
     ];
     for (name, fields) in structs {
         assert_eq!(documented_fields(name), fields, "fields of {name}");

@@ -22,6 +22,7 @@ mod http;
 mod interactive;
 mod json;
 mod line_editor;
+mod progress;
 mod serve;
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! The HTTP routes: `/metrics`, `/api/status`, `/api/ring`, and the dashboard page `/`.
 
+use std::time::Duration;
+
 use actix_web::{http::header, web, HttpResponse};
 use serde_json::json;
 
@@ -23,9 +25,21 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/api/ring", web::get().to(ring));
 }
 
-/// The Router's snapshot, or an empty one if the Router is gone (shutting down).
+/// How long the Router gets to answer before the figures noted at the start of a membership
+/// change are used (its mailbox waits for the change to end).
+const ROUTER_WAIT: Duration = Duration::from_millis(300);
+
+/// The Router's snapshot; during a membership change, the one noted when it began with live key
+/// counts. `None` if the Router is gone (shutting down).
 async fn figures(state: &HttpState, arcs: bool) -> Option<ClusterFigures> {
-    state.router.send(Figures { arcs }).await.ok()
+    let mut asked = Box::pin(state.gateway.router().send(Figures { arcs }));
+    match tokio::time::timeout(ROUTER_WAIT, &mut asked).await {
+        Ok(answer) => answer.ok(),
+        Err(_) => match state.gateway.direct().move_view() {
+            Some((_, view)) => Some(view),
+            None => asked.await.ok(),
+        },
+    }
 }
 
 fn unavailable() -> HttpResponse {

@@ -8,18 +8,18 @@ use std::net::TcpListener;
 use std::rc::Rc;
 use std::time::Instant;
 
-use actix::Addr;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
-use crate::actors::Router;
+use crate::actors::Gateway;
 use crate::error::{Error, Result};
 use crate::metrics::{self, PortKind};
 
-/// What every handler shares: the Router to ask for figures, and when the server started.
+/// What every handler shares: the way into the cluster (its Router and direct path), and when
+/// the server started.
 #[derive(Clone)]
 pub struct HttpState {
-    router: Addr<Router>,
+    gateway: Gateway,
     started: Instant,
 }
 
@@ -54,15 +54,15 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener> {
     })
 }
 
-/// Serves the HTTP port on `listener` for the cluster whose Router is `router`. Call it inside
-/// the actix `System`.
+/// Serves the HTTP port on `listener` for the cluster `gateway` leads into. Call it inside the
+/// actix `System`.
 ///
 /// # Errors
 /// [`Error::Bind`] if the listener cannot be used.
-pub fn start(listener: TcpListener, router: Addr<Router>) -> Result<HttpPort> {
+pub fn start(listener: TcpListener, gateway: Gateway) -> Result<HttpPort> {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let state = HttpState {
-        router,
+        gateway,
         started: Instant::now(),
     };
     let server = HttpServer::new(move || {

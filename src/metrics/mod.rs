@@ -13,7 +13,7 @@ mod hot;
 pub mod requests;
 
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -145,10 +145,32 @@ impl Metrics {
     }
 }
 
-/// Counts one answered request (`op` from [`requests::op_of`]) that took `took`.
+/// One request in this many has its latency measured (two clock reads and a histogram
+/// observation); every request is counted.
+pub const LATENCY_SAMPLE: u32 = 16;
+
+thread_local! {
+    static TICK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// When a request starts: the time now for one request in [`LATENCY_SAMPLE`] on this thread,
+/// else `None` (its latency is not measured).
 #[inline]
-pub fn request(op: usize, response: &Response, took: Duration) {
-    global().requests.record(op, response, took);
+pub fn sample_start() -> Option<Instant> {
+    TICK.with(|tick| {
+        let n = tick.get().wrapping_add(1);
+        tick.set(n);
+        (n % LATENCY_SAMPLE == 0).then(Instant::now)
+    })
+}
+
+/// Counts one answered request (`op` from [`requests::op_of`]) and, if it was sampled by
+/// [`sample_start`], its latency.
+#[inline]
+pub fn request(op: usize, response: &Response, began: Option<Instant>) {
+    global()
+        .requests
+        .record(op, response, began.map(|b| b.elapsed()));
 }
 
 /// How many reads and updates were answered so far: `(reads, updates)`.

@@ -13,7 +13,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::protocol::{Request, Response};
 
 /// The operations requests are counted by (the `op` label).
-pub const OPS: [&str; 10] = [
+pub const OPS: [&str; 11] = [
     "get",
     "update",
     "status",
@@ -24,6 +24,7 @@ pub const OPS: [&str; 10] = [
     "pause_node",
     "status_page",
     "node_call",
+    "hot_keys",
 ];
 
 /// The `op` label's index of `request`.
@@ -39,6 +40,7 @@ pub fn op_of(request: &Request) -> usize {
         Request::PauseNode { .. } => 7,
         Request::StatusPage { .. } => 8,
         Request::NodeCall(_) => 9,
+        Request::HotKeys { .. } => 10,
     }
 }
 
@@ -65,7 +67,7 @@ impl RequestMetrics {
         );
         registry.register_with_unit(
             "request_duration",
-            "Time from a request's start to its answer, by operation",
+            "Time from a request's start to its answer, by operation (one request in 16 is timed)",
             Unit::Seconds,
             latency.clone(),
         );
@@ -92,11 +94,13 @@ impl RequestMetrics {
         self.counts.get(op).map_or(0, |c| c[0].get() + c[1].get())
     }
 
-    /// Counts one answered request of operation `op` that took `took`.
-    pub fn record(&self, op: usize, response: &Response, took: Duration) {
+    /// Counts one answered request of operation `op`, and its latency `took` if measured.
+    pub fn record(&self, op: usize, response: &Response, took: Option<Duration>) {
         let failed = matches!(response, Response::Error(_)) as usize;
-        if let (Some(counts), Some(latency)) = (self.counts.get(op), self.latency.get(op)) {
+        if let Some(counts) = self.counts.get(op) {
             counts[failed].inc();
+        }
+        if let (Some(took), Some(latency)) = (took, self.latency.get(op)) {
             latency.observe(took.as_secs_f64());
         }
     }

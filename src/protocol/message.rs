@@ -69,7 +69,16 @@ pub enum Request {
         /// The node's port.
         port: u16,
     },
+    /// The keys updated most over the last minute (`--hot-keys`), at most `limit` (capped at
+    /// [`MAX_HOT_KEYS`]). Tag 11.
+    HotKeys {
+        /// How many keys to list.
+        limit: u32,
+    },
 }
+
+/// The most keys one [`Request::HotKeys`] answer lists.
+pub const MAX_HOT_KEYS: u32 = 100;
 
 /// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].
 pub const STATUS_KEYS_PER_NODE: usize = 100;
@@ -131,6 +140,13 @@ pub enum Response {
     StatusPage(StatusPage),
     /// A node's answer to a `NodeCall`. Tag 10.
     NodeReply(std::result::Result<WireReply, ErrorReply>),
+    /// The keys updated most over the last minute, most first (answer to `HotKeys`). Tag 11.
+    HotKeys {
+        /// Whether the server tracks them (`--hot-keys`); the list is empty when not.
+        enabled: bool,
+        /// The keys.
+        keys: Vec<crate::hotkeys::HotKey>,
+    },
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.

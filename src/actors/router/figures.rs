@@ -23,17 +23,25 @@ impl Handler<Figures> for Router {
     type Result = MessageResult<Figures>;
 
     fn handle(&mut self, ask: Figures, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.figures(ask.arcs))
+    }
+}
+
+impl Router {
+    /// The cluster's figures now; `arcs` adds each node's arcs and, during a change, the moving
+    /// ones.
+    pub(crate) fn figures(&self, arcs: bool) -> ClusterFigures {
         let next = self.direct.next_ring();
         let nodes = self
             .nodes
             .iter()
-            .map(|(&id, n)| self.node_figures(id, n, ask.arcs, next.as_deref()))
+            .map(|(&id, n)| self.node_figures(id, n, arcs, next.as_deref()))
             .collect();
-        let moving = match (&next, ask.arcs) {
+        let moving = match (&next, arcs) {
             (Some(next), true) => self.moving_arcs(next),
             _ => Vec::new(),
         };
-        MessageResult(ClusterFigures {
+        ClusterFigures {
             vnodes: self.ring.vnodes(),
             nodes,
             read_repairs: self.stats.read_repairs.load(Ordering::Relaxed)
@@ -42,11 +50,9 @@ impl Handler<Figures> for Router {
             anti_entropy_repairs: self.stats.anti_entropy_repairs.load(Ordering::Relaxed),
             moving,
             changing: self.moving,
-        })
+        }
     }
-}
 
-impl Router {
     fn node_figures(
         &self,
         id: NodeId,

@@ -328,10 +328,12 @@ impl Router {
             (next.clone(), next_r),
             self.routed_nodes(),
         );
+        self.direct.set_move_view(Some(self.figures(true)));
     }
 
     /// The membership change is over: the direct path opens with the new view.
     pub(crate) fn end_move(&mut self) {
+        self.direct.set_move_view(None);
         self.moving = false;
         self.publish();
     }
@@ -412,6 +414,12 @@ impl Handler<Exec> for Router {
                 after,
                 limit,
             } => AtomicOrNot::Free(self.status_page(port, owned, after, limit)),
+            Request::HotKeys { limit } => {
+                let keys = crate::hotkeys::top(limit.min(crate::protocol::MAX_HOT_KEYS) as usize);
+                let enabled = crate::hotkeys::enabled();
+                let answer = Response::HotKeys { enabled, keys };
+                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
+            }
             Request::NodeCall(_) => {
                 let e = Error::BadRequest("a node call is answered by a node's own port".into());
                 AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
