@@ -54,7 +54,9 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             None
         };
         let repl = Repl::new(cluster.router(), tty && editor.is_none()).start();
-        let direct = tty.then(|| cluster.gateway().direct().clone());
+        // The progress line only where a person watches: stdin and stdout both a terminal.
+        let watched = tty && std::io::stdout().is_terminal();
+        let direct = watched.then(|| cluster.gateway().direct().clone());
         spawn_reader(repl, editor, direct, System::current());
         // SIGTERM or Ctrl-C end the session like `exit`: the logs are synced before the process ends.
         if let Ok(signal) = shutdown_signal() {
