@@ -118,3 +118,65 @@ fn the_dashboard_draws_the_ring_and_a_killed_node_as_down() {
     }
     panic!("node {victim} never shown as down: {seen:?}");
 }
+
+/// While `add-node` copies keys, the Router's mailbox waits for it; the dashboard and `/metrics`
+/// then read the figures noted when the change began: the arcs that move and the joining node,
+/// whose key count grows as the copy goes.
+#[actix_rt::test]
+async fn during_a_move_the_noted_figures_show_the_moving_arcs_and_the_joining_node() {
+    use ringkv::{Cluster, ClusterConfig, Request};
+    let config = ClusterConfig {
+        nodes: 3,
+        base_port: 0,
+        ..Default::default()
+    };
+    let cluster = Cluster::start(config).expect("cluster starts");
+    let gateway = cluster.gateway();
+    for i in 0..100_000 {
+        let update = Request::Update {
+            key: format!("k{i}"),
+            amount: 1,
+        };
+        gateway.execute(update).await;
+    }
+    assert!(
+        gateway.direct().move_view().is_none(),
+        "no change under way"
+    );
+    let router = cluster.router();
+    let add = actix_rt::spawn(async move {
+        router
+            .send(ringkv::actors::Exec(Request::AddNode { port: None }))
+            .await
+    });
+    let mut seen = None;
+    for _ in 0..20_000 {
+        if add.is_finished() {
+            break;
+        }
+        if let Some((_, view)) = gateway.direct().move_view() {
+            seen = Some(view);
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let answer = add
+        .await
+        .expect("the add ran")
+        .expect("the Router answered");
+    assert!(
+        matches!(answer, ringkv::Response::NodeAdded { .. }),
+        "{answer:?}"
+    );
+    let view = seen.expect("the change was seen under way");
+    assert!(view.changing);
+    assert!(!view.moving.is_empty(), "arcs move");
+    let joining: Vec<_> = view.nodes.iter().filter(|n| n.state == "joining").collect();
+    assert_eq!(joining.len(), 1, "{:?}", view.nodes);
+    let new = joining[0].port;
+    assert!(
+        view.moving.iter().all(|m| m.to == new && m.from != new),
+        "arcs move to the new node"
+    );
+    assert!(gateway.direct().move_view().is_none(), "the change ended");
+    cluster.shutdown().await;
+}
