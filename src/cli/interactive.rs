@@ -21,20 +21,9 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let tty = std::io::stdin().is_terminal();
     say!("{WELCOME}");
-    // A data directory that holds a cluster says how many nodes there are: the seed's question
-    // is not asked (a piped first command is not eaten as its answer).
-    let nodes = match restored_nodes(args)? {
-        Some(n) => n,
-        None => match args.nodes {
-            Some(n) => n as usize,
-            None => match ask_nodes(tty)? {
-                Some(n) => n,
-                None => {
-                    say!("Exiting...");
-                    return Ok(());
-                }
-            },
-        },
+    let Some(nodes) = node_count(args, tty)? else {
+        say!("Exiting...");
+        return Ok(());
     };
     args.warn_ignored()?;
     let resp = args.bind_resp()?;
@@ -72,6 +61,19 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     system.run().context("the actor system failed")?;
     cluster.close_storage();
     Ok(())
+}
+
+/// How many nodes to start: what the data directory holds (then the seed's question is not asked,
+/// so a piped first command is not eaten as its answer), else `--nodes`, else the answer to the
+/// question; `None` at the end of input.
+fn node_count(args: &ClusterArgs, tty: bool) -> anyhow::Result<Option<usize>> {
+    if let Some(n) = restored_nodes(args)? {
+        return Ok(Some(n));
+    }
+    match args.nodes {
+        Some(n) => Ok(Some(n as usize)),
+        None => ask_nodes(tty),
+    }
 }
 
 /// The number of nodes the data directory holds, if it holds a cluster: says `Restoring N nodes
