@@ -137,6 +137,22 @@ fn metrics_families_exist_and_move() {
         let bytes = format!("ringkv_node_bytes{{port={p}}}");
         assert!(moved(&bytes) > 0.0, "node {p}'s log grew");
     }
+    let added = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args([
+            "client",
+            "--addr",
+            &format!("127.0.0.1:{}", server.nodes[0]),
+        ])
+        .arg("add-node")
+        .output()
+        .expect("ringkv client runs");
+    assert!(added.status.success(), "{added:?}");
+    let last = scrape(&server);
+    let moved = |name: &str| value(&last, name) - value(&after, name);
+    assert_eq!(moved("ringkv_requests_total{op=add_node,outcome=ok}"), 1.0);
+    assert!(moved("ringkv_keys_moved_total{change=add_node}") > 0.0);
+    assert_eq!(moved("ringkv_nodes{}"), 1.0);
+    assert!(moved("ringkv_connections_total{port=framed}") >= 1.0);
 }
 
 #[test]
