@@ -10,6 +10,8 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # node and npm: tests/ioredis.rs runs ioredis 5 (installed below into target/npm).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# chromium: tests/dashboard.rs loads the dashboard in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1 || true

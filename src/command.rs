@@ -33,8 +33,28 @@ Commands:
                          (--force: even if fewer nodes than R copies would remain)
   kill-node PORT         crash a node: no handoff (it restarts and is refilled from replicas)
   pause-node PORT SECS   make a node stop answering for SECS seconds (like SIGSTOP)
+  hot-keys [N]           the N keys (default 10) updated most over the last minute (--hot-keys)
   help                   show this help
   exit                   leave";
+
+/// `hot-keys [N]`: N from 1 to [`crate::protocol::MAX_HOT_KEYS`], default 10.
+fn parse_hot_keys(args: &[&str]) -> Result<Request> {
+    let max = crate::protocol::MAX_HOT_KEYS;
+    let limit = match args {
+        [] => 10,
+        [n] => match n.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "bad number of keys {} (expected 1 to {max})",
+                    quote::in_message(n)
+                )))
+            }
+        },
+        _ => return Err(bad("usage: hot-keys [N]".into())),
+    };
+    Ok(Request::HotKeys { limit })
+}
 
 /// Parses a command line. Blank lines give `Ok(None)`.
 ///
@@ -67,6 +87,7 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             port: one_port(word, args)?,
         },
         "pause-node" => parse_pause(args)?,
+        "hot-keys" => parse_hot_keys(args)?,
         _ => {
             return Err(bad(format!(
                 "unknown command {} (type 'help' for the list)",

@@ -95,6 +95,9 @@ impl Routes {
 /// The direct path of one cluster: the Router's published view, shared with every session.
 pub struct Direct {
     routes: RwLock<Routes>,
+    /// During a membership change: the cluster's figures when it began (the Router's mailbox is
+    /// busy until it ends), for the dashboard and the REPL's progress line.
+    move_view: std::sync::Mutex<Option<(std::time::Instant, crate::metrics::ClusterFigures)>>,
     read_repairs: AtomicU64,
     /// Direct requests that found or left replicas apart (a failed merge, a read repair).
     diverged: AtomicU64,
@@ -119,6 +122,7 @@ impl Direct {
         };
         Direct {
             routes: RwLock::new(routes),
+            move_view: std::sync::Mutex::new(None),
             read_repairs: AtomicU64::new(0),
             diverged: AtomicU64::new(0),
         }
@@ -187,6 +191,34 @@ impl Direct {
     pub fn node_count(&self) -> usize {
         let routes = self.read();
         routes.nodes.iter().flatten().count() + routes.far.len()
+    }
+
+    /// Notes the figures of a membership change that begins (`None`: it ended).
+    pub fn set_move_view(&self, view: Option<crate::metrics::ClusterFigures>) {
+        let view = view.map(|v| (std::time::Instant::now(), v));
+        *self.move_view.lock().unwrap_or_else(|p| p.into_inner()) = view;
+    }
+
+    /// During a membership change: how long it has run, and the figures noted when it began with
+    /// each node's key count as it is now.
+    pub fn move_view(&self) -> Option<(std::time::Duration, crate::metrics::ClusterFigures)> {
+        let (began, mut view) = self
+            .move_view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let routes = self.read();
+        for node in &mut view.nodes {
+            if let Some(Some(route)) = routes.nodes.get(node.id as usize) {
+                node.keys = route.node.lock().store().len() as u64;
+            }
+        }
+        Some((began.elapsed(), view))
+    }
+
+    /// During a membership change, the ring keys move to (for the dashboard).
+    pub fn next_ring(&self) -> Option<Arc<Ring>> {
+        self.read().next.as_ref().map(|(ring, _)| ring.clone())
     }
 
     /// How many replicas direct reads have repaired.

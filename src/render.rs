@@ -44,6 +44,7 @@ pub fn render(response: &Response) -> String {
                 *millis as f64 / 1000.0
             )
         }
+        Response::HotKeys { enabled, keys } => crate::hotkeys::lines(*enabled, keys).join("\n"),
     }
 }
 

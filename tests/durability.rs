@@ -57,18 +57,27 @@ fn the_interactive_store_keeps_counts_across_exit() {
     let args = ["--nodes", "2", "--base-port", "0"];
     let (ok, out, err) = run(&args, dir.path(), "update a 5\nupdate b\nexit\n");
     assert!(ok && out.contains("Update successful"), "{out}{err}");
-    // The seed's question is still asked; the answer must match the stored cluster.
-    let (ok, out, err) = run(&["--base-port", "0"], dir.path(), "2\nget a\nget b\nexit\n");
+    // The directory says how many nodes: no question, so the first piped line is a command.
+    let (ok, out, err) = run(&["--base-port", "0"], dir.path(), "get a\nget b\nexit\n");
     assert!(ok, "{err}");
-    assert!(out.contains("Enter number of nodes to start: "), "{out}");
+    assert!(!out.contains("Enter number of nodes to start: "), "{out}");
     assert!(out.contains("Restoring 2 nodes from"), "{out}");
     assert!(
         out.contains("Count for a: 5") && out.contains("Count for b: 1"),
         "{out}"
     );
-    let (ok, _, err) = run(&["--base-port", "0"], dir.path(), "3\nget a\nexit\n");
+    assert!(err.is_empty(), "{err}");
+    // A --nodes that disagrees is one warning line; the stored cluster is restored.
+    let (ok, out, err) = run(
+        &["--nodes", "3", "--base-port", "0"],
+        dir.path(),
+        "get a\nexit\n",
+    );
+    assert!(ok && out.contains("Count for a: 5"), "{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        !ok && err.contains("holds a cluster of 2 nodes, not 3"),
+        err.starts_with("Warning: --nodes 3 ignored: the data directory")
+            && err.contains("holds 2 nodes"),
         "{err}"
     );
 }

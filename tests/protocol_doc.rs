@@ -176,6 +176,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::Layout => "Layout",
         Request::PushLayout { .. } => "PushLayout",
         Request::RemoveNodeAt { .. } => "RemoveNodeAt",
+        Request::HotKeys { .. } => "HotKeys",
     }
 }
 
@@ -193,6 +194,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::StatusPage(_) => "StatusPage",
         Response::NodeReply(_) => "NodeReply",
         Response::Layout(_) => "Layout",
+        Response::HotKeys { .. } => "HotKeys",
     }
 }
 
@@ -364,6 +366,7 @@ fn tag_tables_match_the_code() {
             addr: "127.0.0.2:5001".parse().unwrap(),
             force: false,
         },
+        Request::HotKeys { limit: 1 },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -413,6 +416,10 @@ fn tag_tables_match_the_code() {
         }),
         Response::NodeReply(Ok(WireReply::Done)),
         Response::Layout(layout()),
+        Response::HotKeys {
+            enabled: false,
+            keys: vec![],
+        },
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
@@ -495,6 +502,7 @@ fn struct_field_lists_match_the_code() {
         ("ErrorReply", fields_of::<ErrorReply>()),
         ("Layout", fields_of::<Layout>()),
         ("Member", fields_of::<Member>()),
+        ("HotKey", fields_of::<ringkv::hotkeys::HotKey>()),
     ];
     for (name, fields) in structs {
         assert_eq!(documented_fields(name), fields, "fields of {name}");

@@ -99,14 +99,41 @@ impl Gateway {
         self.direct.node_count()
     }
 
+    /// The direct path (the Router's published view).
+    pub fn direct(&self) -> &Arc<Direct> {
+        &self.direct
+    }
+
     /// The Router's address.
     pub fn router(&self) -> &Addr<Router> {
         &self.router
     }
 
     /// Starts `request` for a connection whose order is kept by `order`: directly if it can and
-    /// nothing of the connection is still at the Router, else through the Router.
+    /// nothing of the connection is still at the Router, else through the Router. Its answer and
+    /// latency are counted in [`crate::metrics`].
     pub fn start(&self, request: Request, order: &Order) -> Started {
+        let (op, began) = (
+            crate::metrics::op_of(&request),
+            crate::metrics::sample_start(),
+        );
+        if let Request::Update { key, .. } = &request {
+            crate::hotkeys::record(key);
+        }
+        match self.start_unmetered(request, order) {
+            Started::Now(response) => {
+                crate::metrics::request(op, &response, began);
+                Started::Now(response)
+            }
+            Started::Later(later) => Started::Later(Box::pin(async move {
+                let response = later.await;
+                crate::metrics::request(op, &response, began);
+                response
+            })),
+        }
+    }
+
+    fn start_unmetered(&self, request: Request, order: &Order) -> Started {
         if let Request::PushLayout {
             layout,
             moving: true,

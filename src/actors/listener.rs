@@ -97,6 +97,7 @@ async fn accept_loop(
         let (gateway, limits, token) = (gateway.clone(), limits.clone(), shutdown.clone());
         let calls = NodeCalls::new(node.clone());
         actix_rt::spawn(async move {
+            let _open = crate::metrics::connection(crate::metrics::PortKind::Framed);
             session::run(stream, gateway, limits, calls, token).await;
             drop(permit);
         });

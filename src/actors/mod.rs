@@ -28,5 +28,5 @@ pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use remote::RemoteNode;
 pub use repl::{Line, Repl, ReplAction};
 pub use router::{
-    Exec, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
+    Exec, Figures, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
 };

@@ -40,6 +40,7 @@ impl Repl {
     }
 
     fn print(&self, text: &str) {
+        crate::progress::clear();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
         if self.prompt {

@@ -33,6 +33,9 @@ pub fn response(response: &Response) -> Value {
         Response::NodePaused { port, millis } => {
             json!({"ok": true, "type": "node_paused", "port": port, "millis": millis})
         }
+        Response::HotKeys { enabled, keys } => {
+            json!({"ok": true, "type": "hot_keys", "enabled": enabled, "keys": keys})
+        }
         Response::Error(reply) => failure(code(reply.code), &reply.message),
         Response::StatusPage(_) | Response::NodeReply(_) | Response::Layout(_) => {
             failure("internal", "an answer for another kind of client")

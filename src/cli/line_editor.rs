@@ -25,6 +25,7 @@ const WORDS: &[&str] = &[
     "remove-node",
     "kill-node",
     "pause-node",
+    "hot-keys",
     "help",
     "exit",
 ];

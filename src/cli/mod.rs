@@ -18,9 +18,11 @@ macro_rules! say_raw {
 
 mod bench;
 mod client;
+mod http;
 mod interactive;
 mod json;
 mod line_editor;
+mod progress;
 mod serve;
 
 use std::path::PathBuf;
@@ -114,6 +116,13 @@ pub struct ClusterArgs {
     /// (0 picks any free port).
     #[arg(long)]
     resp_port: Option<u16>,
+    /// Serve `/metrics`, `/api/status`, `/api/ring` and the dashboard `/` over HTTP on this port
+    /// (0 picks any free port).
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Track the keys updated most over the last minute (`hot-keys`, `INFO hotkeys`, `/metrics`).
+    #[arg(long)]
+    hot_keys: bool,
     /// The largest RESP request accepted, in bytes.
     #[arg(long, default_value_t = ringkv::resp::DEFAULT_MAX_REQUEST_LEN)]
     resp_max_request_len: usize,

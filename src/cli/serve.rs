@@ -32,6 +32,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let nodes = args.nodes_or(Some(3))?.unwrap_or(3);
     args.warn_ignored()?;
     let resp = args.bind_resp()?;
+    let http = args.bind_http()?;
     let system = System::new();
     system.block_on(async {
         // Listen for the signals before anything is announced: a SIGTERM sent as soon as the
@@ -45,11 +46,15 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         }
         connect(&cluster, joining).await?;
         let resp = args.start_resp(resp, cluster.gateway())?;
+        let http = args.start_http(http, &cluster)?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
         signal.await;
         say!("Shutting down");
         if let Some(resp) = resp {
             resp.shutdown();
+        }
+        if let Some(http) = http {
+            http.shutdown();
         }
         cluster.shutdown().await;
         Ok::<_, anyhow::Error>(())

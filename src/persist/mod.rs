@@ -151,7 +151,8 @@ impl DataDir {
         write_atomically(&self.root.join(meta::META_FILE), meta.to_text().as_bytes())
     }
 
-    fn node_dir(&self, id: NodeId) -> PathBuf {
+    /// The directory of node `id`'s files.
+    pub fn node_dir(&self, id: NodeId) -> PathBuf {
         self.root.join(format!("node-{id}"))
     }
 

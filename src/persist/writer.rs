@@ -203,6 +203,7 @@ impl Writer {
 
     /// The pending records are in the file.
     fn written(&mut self) {
+        crate::metrics::log_append(self.pending.len());
         self.good_len += self.pending.len() as u64;
         self.shared.len.store(self.good_len, Ordering::SeqCst);
         self.pending.clear();
@@ -212,7 +213,7 @@ impl Writer {
     fn sync(&mut self) -> Result<()> {
         self.flush()?;
         if self.dirty {
-            if let Err(e) = self.file.sync_data() {
+            if let Err(e) = crate::metrics::timed_fsync(|| self.file.sync_data()) {
                 self.fail(format!("cannot sync {}: {e}", self.path.display()), true);
                 return self.refused();
             }

@@ -100,7 +100,16 @@ pub enum Request {
         /// Even when fewer nodes than R would remain.
         force: bool,
     },
+    /// The keys updated most over the last minute (`--hot-keys`), at most `limit` (capped at
+    /// [`MAX_HOT_KEYS`]). Tag 15.
+    HotKeys {
+        /// How many keys to list.
+        limit: u32,
+    },
 }
+
+/// The most keys one [`Request::HotKeys`] answer lists.
+pub const MAX_HOT_KEYS: u32 = 100;
 
 /// The most keys per node a `Status` answer lists; the rest are counted in [`NodeStatus::more`].
 pub const STATUS_KEYS_PER_NODE: usize = 100;
@@ -165,6 +174,13 @@ pub enum Response {
     /// The cluster's layout as the answering process holds it (answer to `Join`, `Layout` and
     /// `PushLayout`). Tag 11.
     Layout(Layout),
+    /// The keys updated most over the last minute, most first (answer to `HotKeys`). Tag 12.
+    HotKeys {
+        /// Whether the server tracks them (`--hot-keys`); the list is empty when not.
+        enabled: bool,
+        /// The keys.
+        keys: Vec<crate::hotkeys::HotKey>,
+    },
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.

@@ -10,5 +10,5 @@ pub mod peer;
 pub use codec::{Frame, FrameCodec, FrameError, MAGIC, MAX_FRAME_LEN, VERSION};
 pub use message::{
     ErrorCode, ErrorReply, NodeShare, NodeState, NodeStatus, Request, Response, RingReport,
-    StatusPage, StatusReport, MAX_PAGE_KEYS, STATUS_KEYS_PER_NODE,
+    StatusPage, StatusReport, MAX_HOT_KEYS, MAX_PAGE_KEYS, STATUS_KEYS_PER_NODE,
 };

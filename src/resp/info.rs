@@ -98,11 +98,19 @@ pub fn sections(args: &[bytes::Bytes]) -> Vec<&'static str> {
         || asked
             .iter()
             .any(|a| matches!(a.as_str(), "default" | "all" | "everything"));
-    SECTIONS
+    let mut out: Vec<&'static str> = SECTIONS
         .iter()
         .copied()
         .filter(|s| every || asked.iter().any(|a| a == s))
-        .collect()
+        .collect();
+    // `hotkeys` only when named, or with `all`/`everything` (as Redis keeps its costlier sections).
+    if asked
+        .iter()
+        .any(|a| matches!(a.as_str(), "hotkeys" | "all" | "everything"))
+    {
+        out.push("hotkeys");
+    }
+    out
 }
 
 /// Renders the `INFO` text of `sections`. `ring` (each node's key count) feeds the keyspace and
@@ -123,6 +131,7 @@ pub fn render(sections: &[&str], stats: &Stats, ring: &RingReport) -> String {
             "stats" => stats_section(stats),
             "replication" => replication(ring),
             "ringkv" => ringkv(ring),
+            "hotkeys" => crate::hotkeys::info_section(),
             _ => keyspace(ring),
         };
         let mut title = section.to_string();

@@ -114,6 +114,7 @@ async fn accept_loop(
             shutdown.clone(),
         );
         actix_rt::spawn(async move {
+            let _open = crate::metrics::connection(crate::metrics::PortKind::Resp);
             connection::run(stream, gateway, limits, stats, token).await;
             drop(permit);
         });

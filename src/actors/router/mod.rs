@@ -11,6 +11,7 @@
 //! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
+mod figures;
 mod health;
 mod keyspace;
 mod limits;
@@ -43,6 +44,7 @@ use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
+pub use figures::Figures;
 use health::Drift;
 pub use health::NodeRestarted;
 pub use keyspace::{FlushAll, SameReplicas, ScanPage, ScanRange};
@@ -365,10 +367,12 @@ impl Router {
             (next.clone(), next_r),
             self.routed_nodes(),
         );
+        self.direct.set_move_view(Some(self.figures(true)));
     }
 
     /// The membership change is over: the direct path opens with the new view.
     pub(crate) fn end_move(&mut self) {
+        self.direct.set_move_view(None);
         self.moving = false;
         self.publish();
     }
@@ -452,11 +456,15 @@ impl Handler<Exec> for Router {
             }
             Request::Status => AtomicOrNot::Free(self.shared_status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
-            Request::AddNode { port } => AtomicOrNot::Atomic(self.add_node(port)),
-            Request::RemoveNode { port } => AtomicOrNot::Atomic(self.remove_node(port, false)),
-            Request::RemoveNodeForce { port } => AtomicOrNot::Atomic(self.remove_node(port, true)),
+            Request::AddNode { port } => AtomicOrNot::Atomic(counted(self.add_node(port))),
+            Request::RemoveNode { port } => {
+                AtomicOrNot::Atomic(counted(self.remove_node(port, false)))
+            }
+            Request::RemoveNodeForce { port } => {
+                AtomicOrNot::Atomic(counted(self.remove_node(port, true)))
+            }
             Request::RemoveNodeAt { addr, force } => {
-                AtomicOrNot::Atomic(self.remove_node_at(addr, force))
+                AtomicOrNot::Atomic(counted(self.remove_node_at(addr, force)))
             }
             Request::KillNode { port } => AtomicOrNot::Atomic(self.kill_node(port)),
             Request::PauseNode { port, millis } => AtomicOrNot::Free(self.pause_node(port, millis)),
@@ -466,7 +474,9 @@ impl Handler<Exec> for Router {
                 after,
                 limit,
             } => AtomicOrNot::Free(self.status_page(port, owned, after, limit)),
-            Request::Join { process, nodes } => AtomicOrNot::Atomic(self.join(process, nodes)),
+            Request::Join { process, nodes } => {
+                AtomicOrNot::Atomic(counted(self.join(process, nodes)))
+            }
             Request::Layout => {
                 let answer = self.layout().map_or_else(
                     || {
@@ -483,12 +493,26 @@ impl Handler<Exec> for Router {
                 let answer = self.push_layout(layout, moving);
                 AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
             }
+            Request::HotKeys { limit } => {
+                let keys = crate::hotkeys::top(limit.min(crate::protocol::MAX_HOT_KEYS) as usize);
+                let enabled = crate::hotkeys::enabled();
+                let answer = Response::HotKeys { enabled, keys };
+                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
+            }
             Request::NodeCall(_) => {
                 let e = Error::BadRequest("a node call is answered by a node's own port".into());
                 AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
             }
         }
     }
+}
+
+/// Counts the keys a membership change moved in the metrics, from its answer.
+fn counted(change: ResponseActFuture<Router, Response>) -> ResponseActFuture<Router, Response> {
+    Box::pin(change.map(|response, _, _| {
+        crate::metrics::moved(&response);
+        response
+    }))
 }
 
 /// Binds a listener on `host:port` (port 0: any free port).
