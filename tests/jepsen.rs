@@ -104,7 +104,8 @@ async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadli
         };
         let name = format!("jepsen-{key}");
         let op = if update {
-            let result = conn.update(&name, amount).await;
+            // This mode only adds: the values it sees are never negative.
+            let result = conn.update(&name, amount as i64).await.map(|v| v as u64);
             let outcome = classify(&result);
             if matches!(
                 result,
@@ -121,7 +122,7 @@ async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadli
         } else {
             match conn.get(&name).await {
                 Ok(value) => Op::Read {
-                    value,
+                    value: value as u64,
                     invoke,
                     done: Instant::now(),
                 },
@@ -370,7 +371,7 @@ async fn heal_and_read(ports: Vec<u16>) -> Vec<u64> {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let mut out = Vec::new();
     for key in 0..KEYS {
-        out.push(admin.get(&format!("jepsen-{key}")).await.unwrap());
+        out.push(admin.get(&format!("jepsen-{key}")).await.unwrap() as u64);
     }
     out
 }

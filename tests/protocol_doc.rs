@@ -171,6 +171,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::StatusPage { .. } => "StatusPage",
         Request::NodeCall(_) => "NodeCall",
         Request::RemoveNodeForce { .. } => "RemoveNodeForce",
+        Request::Read { .. } => "Read",
     }
 }
 
@@ -187,6 +188,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodePaused { .. } => "NodePaused",
         Response::StatusPage(_) => "StatusPage",
         Response::NodeReply(_) => "NodeReply",
+        Response::Value { .. } => "Value",
     }
 }
 
@@ -345,6 +347,7 @@ fn tag_tables_match_the_code() {
         },
         Request::NodeCall(WireOp::Ping),
         Request::RemoveNodeForce { port: 1 },
+        Request::Read { key: key() },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -393,6 +396,10 @@ fn tag_tables_match_the_code() {
             entries: vec![],
         }),
         Response::NodeReply(Ok(WireReply::Done)),
+        Response::Value {
+            key: key(),
+            value: None,
+        },
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
