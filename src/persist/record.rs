@@ -9,8 +9,9 @@
 //! tags 0 (a key's state) and 2 (a hint). Those tags are still read, as counters that never counted
 //! down; new states are written under tags 5 and 6, as `(replica, p, n)` slots. A data directory
 //! written by an older ringkv therefore opens as it is, and its records convert as they are read;
-//! the next compaction rewrites the log in the new form. (An older ringkv refuses a log holding
-//! the new tags: it reports those records as undecodable.)
+//! the next compaction rewrites the log in the new form. Going back is not supported: an older
+//! ringkv cannot decode the new tags and treats those records as damage (it keeps the file aside
+//! and reports their keys).
 
 use serde::{Deserialize, Serialize};
 
@@ -280,7 +281,7 @@ mod tests {
     fn a_log_written_before_signed_counters_opens_with_its_counts() {
         // A node's log as ringkv wrote it before this change (`update a 3`, `update b 7`, then a
         // restart that counted both again in a new incarnation).
-        let bytes = include_bytes!("../../tests/fixtures/log_format1_node");
+        let bytes = include_bytes!("../../tests/fixtures/data_format1/node-1/log");
         let got = recover(bytes).unwrap();
         assert!(got.torn.is_none() && got.damage.is_empty());
         assert_eq!(
