@@ -8,7 +8,7 @@ use ringkv::{Cluster, ClusterConfig};
 
 /// A page was viewed.
 #[derive(Message)]
-#[rtype(result = "ringkv::Result<u64>")]
+#[rtype(result = "ringkv::Result<i64>")]
 struct Viewed(&'static str);
 
 /// Your application's actor: it holds the cluster handle and counts views through it.
@@ -21,7 +21,7 @@ impl Actor for PageViews {
 }
 
 impl Handler<Viewed> for PageViews {
-    type Result = ResponseFuture<ringkv::Result<u64>>;
+    type Result = ResponseFuture<ringkv::Result<i64>>;
 
     fn handle(&mut self, Viewed(page): Viewed, _: &mut Context<Self>) -> Self::Result {
         let cluster = self.cluster.clone();

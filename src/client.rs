@@ -136,11 +136,11 @@ impl Client {
         }
     }
 
-    /// Adds `amount` to `key`; returns the new value.
+    /// Adds `amount` (negative: takes it away) to `key`; returns the new value.
     ///
     /// # Errors
     /// Server errors (overflow, bad key, unavailable) and connection failures.
-    pub async fn update(&mut self, key: &str, amount: u64) -> Result<u64> {
+    pub async fn update(&mut self, key: &str, amount: i64) -> Result<i64> {
         let request = Request::Update {
             key: key.to_owned(),
             amount,
@@ -155,7 +155,7 @@ impl Client {
     ///
     /// # Errors
     /// Server errors and connection failures.
-    pub async fn get(&mut self, key: &str) -> Result<u64> {
+    pub async fn get(&mut self, key: &str) -> Result<i64> {
         let request = Request::Get {
             key: key.to_owned(),
         };

@@ -228,11 +228,11 @@ impl Cluster {
         }
     }
 
-    /// Adds `amount` to `key`; returns the new value.
+    /// Adds `amount` (negative: takes it away) to `key`; returns the new value.
     ///
     /// # Errors
     /// Overflow, an invalid key, or no node running.
-    pub async fn update(&self, key: &str, amount: u64) -> Result<u64> {
+    pub async fn update(&self, key: &str, amount: i64) -> Result<i64> {
         let request = Request::Update {
             key: key.to_owned(),
             amount,
@@ -247,7 +247,7 @@ impl Cluster {
     ///
     /// # Errors
     /// An invalid key, or no node running.
-    pub async fn get(&self, key: &str) -> Result<u64> {
+    pub async fn get(&self, key: &str) -> Result<i64> {
         match self
             .call(Request::Get {
                 key: key.to_owned(),

@@ -25,7 +25,7 @@ pub const HELP: &str = "\
 Commands:
   status [--all]         show every node and its first counters (--all: every counter)
   get KEY                read a counter (0 if never updated)
-  update KEY [AMOUNT]    add AMOUNT (default 1) to a counter
+  update KEY [AMOUNT]    add AMOUNT (default 1, may be negative) to a counter
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
   remove-node PORT|HOST:PORT [--force]
@@ -148,12 +148,13 @@ fn parse_update(args: &[&str]) -> Result<Request> {
     })
 }
 
-fn parse_amount(text: &str) -> Result<u64> {
-    text.parse::<u64>().map_err(|_| {
+fn parse_amount(text: &str) -> Result<i64> {
+    text.parse::<i64>().map_err(|_| {
         bad(format!(
-            "bad amount {}: expected a whole number from 0 to {}",
+            "bad amount {}: expected a whole number from {} to {}",
             quote::in_message(text),
-            u64::MAX
+            i64::MIN,
+            i64::MAX
         ))
     })
 }
@@ -247,6 +248,13 @@ mod tests {
                 amount: 1
             }
         );
+        assert_eq!(
+            req("update a -7"),
+            Request::Update {
+                key: "a".into(),
+                amount: -7
+            }
+        );
         assert_eq!(parse("exit").unwrap(), Some(Command::Exit));
         assert_eq!(req("remove-node 5001"), Request::RemoveNode { port: 5001 });
         assert_eq!(
@@ -270,9 +278,9 @@ mod tests {
         for (line, needle) in [
             ("frobnicate", "unknown command 'frobnicate'"),
             ("get", "missing"),
-            ("update a -1", "bad amount '-1'"),
             ("update a 1.5", "bad amount"),
-            ("update a 99999999999999999999", "bad amount"),
+            ("update a 9223372036854775808", "bad amount"),
+            ("update a --1", "bad amount"),
             ("kill-node x", "bad port 'x'"),
             ("status now", "usage: status [--all]"),
             ("ring now", "takes no arguments"),

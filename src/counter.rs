@@ -1,7 +1,29 @@
-//! A grow-only counter that merges: one slot per replica, merge takes the per-slot maximum.
+//! A signed counter that merges: the PN-Counter CRDT, one slot per replica.
 //!
-//! This is the G-Counter CRDT. Its merge is commutative, associative and idempotent, so replicas can
-//! exchange states in any order, any number of times, and a count is never added twice.
+//! Every replica that counts a key owns one [`Slot`] of its counter, holding two grow-only parts:
+//! `p`, the sum of the increments it applied, and `n`, the sum of the decrements. The counter's
+//! value is `Σp − Σn` over all slots. A replica only ever raises the parts of its own slot, so two
+//! states of the same counter never disagree about a part except by how far it has grown, and the
+//! merge takes, slot by slot, the larger of each part.
+//!
+//! # Merge laws
+//! For all counter states `a`, `b`, `c` (writing `a ⊔ b` for `a` merged with `b`):
+//! - commutative: `a ⊔ b = b ⊔ a`;
+//! - associative: `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`;
+//! - idempotent: `a ⊔ a = a`, so merging a state twice (a retried replication, a replayed log
+//!   record) never counts anything twice;
+//! - value of a merge: if `a` and `b` are states reached from a common state `o` by increments
+//!   of disjoint replicas (the normal case: each replica counts only in its own slot), then
+//!   `value(a ⊔ b) = value(a) + value(b) − value(o)`: every update is counted exactly once.
+//!
+//! `tests/counter_props.rs` checks all four on random states.
+//!
+//! # Range
+//! Values are `i64`, as Redis's. An update whose result would leave `i64` (or whose slot part would
+//! pass `u64::MAX`) is refused with [`Error::Overflow`] and changes nothing. Updates applied
+//! concurrently on different replicas are each checked against the state their replica saw, so
+//! their merge can in principle sum past `i64`: [`Counter::value`] then saturates at the bound
+//! ([`Counter::exact_value`] has the true sum).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,14 +40,31 @@ pub fn replica_id(node: NodeId, incarnation: u32) -> ReplicaId {
     (u64::from(node) << 32) | u64::from(incarnation)
 }
 
+/// One replica's part of a counter: what it added (`p`) and what it took away (`n`), both
+/// grow-only. Serialized as the tuple `(replica, p, n)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Slot {
+    /// The replica that owns the slot.
+    pub replica: ReplicaId,
+    /// The sum of its increments.
+    pub p: u64,
+    /// The sum of its decrements (as a positive number).
+    pub n: u64,
+}
+
 /// The slots of a counter: one inline (no heap block for a key written by one replica), more on
 /// the heap. Serialized as a plain sequence, exactly as a `Vec` would be.
-type Slots = smallvec::SmallVec<[(ReplicaId, u64); 1]>;
+type Slots = smallvec::SmallVec<[Slot; 1]>;
 
-/// A counter's state: `(replica, count)` slots sorted by replica id. Its value is the slots' sum.
+/// A counter's state: its slots sorted by replica id. Its value is `Σp − Σn`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     slots: Slots,
+}
+
+/// Clamps an exact sum into `i64`.
+fn saturate(sum: i128) -> i64 {
+    i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
 }
 
 impl Counter {
@@ -34,54 +73,120 @@ impl Counter {
         Counter::default()
     }
 
-    /// A counter whose single slot, owned by `replica`, holds `count`.
+    /// A counter whose single slot, owned by `replica`, has added `count` and taken nothing away.
     pub fn with_count(replica: ReplicaId, count: u64) -> Self {
+        Counter::with_parts(replica, count, 0)
+    }
+
+    /// A counter whose single slot, owned by `replica`, holds the parts `p` and `n`.
+    pub fn with_parts(replica: ReplicaId, p: u64, n: u64) -> Self {
         Counter {
-            slots: smallvec::smallvec![(replica, count)],
+            slots: smallvec::smallvec![Slot { replica, p, n }],
         }
     }
 
-    /// The counter's value: the sum of its slots (saturating at `u64::MAX`).
-    pub fn value(&self) -> u64 {
+    /// A counter with these slots (sorted by replica, the larger parts kept for a replica named
+    /// twice).
+    pub fn from_slots(slots: impl IntoIterator<Item = Slot>) -> Self {
+        let mut counter = Counter::new();
+        for slot in slots {
+            counter.merge_slot(slot);
+        }
+        counter
+    }
+
+    /// The exact value: `Σp − Σn`.
+    pub fn exact_value(&self) -> i128 {
         self.slots
             .iter()
-            .fold(0u64, |sum, &(_, n)| sum.saturating_add(n))
+            .map(|s| i128::from(s.p) - i128::from(s.n))
+            .sum()
+    }
+
+    /// The counter's value, saturated into `i64` (see the module docs on range).
+    pub fn value(&self) -> i64 {
+        saturate(self.exact_value())
     }
 
     /// The slots, sorted by replica id.
-    pub fn slots(&self) -> &[(ReplicaId, u64)] {
+    pub fn slots(&self) -> &[Slot] {
         &self.slots
     }
 
-    /// Adds `amount` to `replica`'s slot and returns the new value.
+    /// `(replica, p)` if the counter has exactly one slot and it never counted down: the compact
+    /// form a store keeps for nearly every key.
+    pub fn single_up(&self) -> Option<(ReplicaId, u64)> {
+        match *self.slots.as_slice() {
+            [Slot { replica, p, n: 0 }] => Some((replica, p)),
+            _ => None,
+        }
+    }
+
+    /// Adds `amount` (negative: takes it away) in `replica`'s slot and returns the new value.
     ///
     /// # Errors
-    /// [`Error::Overflow`] if the value would pass `u64::MAX`; the counter is then unchanged.
-    pub fn increment(&mut self, replica: ReplicaId, amount: u64) -> Result<u64> {
-        let value = self.value().checked_add(amount).ok_or(Error::Overflow)?;
-        match self.slots.binary_search_by_key(&replica, |&(r, _)| r) {
-            Ok(i) => self.slots[i].1 += amount,
-            Err(i) => self.slots.insert(i, (replica, amount)),
+    /// [`Error::Overflow`] if the value would leave `i64` or the slot's part would pass
+    /// `u64::MAX`; the counter is then unchanged.
+    pub fn increment(&mut self, replica: ReplicaId, amount: i64) -> Result<i64> {
+        let value = self.exact_value() + i128::from(amount);
+        let value = i64::try_from(value).map_err(|_| Error::Overflow)?;
+        let at = match self.slots.binary_search_by_key(&replica, |s| s.replica) {
+            Ok(at) => at,
+            Err(at) => {
+                self.slots.insert(
+                    at,
+                    Slot {
+                        replica,
+                        ..Slot::default()
+                    },
+                );
+                at
+            }
+        };
+        let slot = &mut self.slots[at];
+        let part = if amount >= 0 {
+            &mut slot.p
+        } else {
+            &mut slot.n
+        };
+        match part.checked_add(amount.unsigned_abs()) {
+            Some(sum) => *part = sum,
+            None => {
+                if slot.p == 0 && slot.n == 0 {
+                    self.slots.remove(at);
+                }
+                return Err(Error::Overflow);
+            }
         }
         Ok(value)
     }
 
-    /// Merges `other` into `self`: every slot becomes the larger of the two. Returns whether `self`
-    /// changed.
+    /// Merges one slot: each part becomes the larger of the two. Returns whether `self` changed.
+    fn merge_slot(&mut self, theirs: Slot) -> bool {
+        match self
+            .slots
+            .binary_search_by_key(&theirs.replica, |s| s.replica)
+        {
+            Ok(at) => {
+                let mine = &mut self.slots[at];
+                let changed = theirs.p > mine.p || theirs.n > mine.n;
+                mine.p = mine.p.max(theirs.p);
+                mine.n = mine.n.max(theirs.n);
+                changed
+            }
+            Err(at) => {
+                self.slots.insert(at, theirs);
+                true
+            }
+        }
+    }
+
+    /// Merges `other` into `self`: in every slot, each part becomes the larger of the two.
+    /// Returns whether `self` changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
         let mut changed = false;
-        for &(replica, count) in &other.slots {
-            match self.slots.binary_search_by_key(&replica, |&(r, _)| r) {
-                Ok(i) if self.slots[i].1 < count => {
-                    self.slots[i].1 = count;
-                    changed = true;
-                }
-                Ok(_) => {}
-                Err(i) => {
-                    self.slots.insert(i, (replica, count));
-                    changed = true;
-                }
-            }
+        for &slot in &other.slots {
+            changed |= self.merge_slot(slot);
         }
         changed
     }
@@ -92,28 +197,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn increments_add_up_per_slot() {
+    fn increments_and_decrements_add_up_per_slot() {
         let mut c = Counter::new();
         assert_eq!(c.increment(2, 3).unwrap(), 3);
         assert_eq!(c.increment(1, 4).unwrap(), 7);
-        assert_eq!(c.slots(), &[(1, 4), (2, 3)]);
+        assert_eq!(c.increment(1, -10).unwrap(), -3);
+        let parts: Vec<_> = c.slots().iter().map(|s| (s.replica, s.p, s.n)).collect();
+        assert_eq!(parts, [(1, 4, 10), (2, 3, 0)]);
+        assert_eq!(c.single_up(), None);
+        assert_eq!(Counter::with_count(5, 2).single_up(), Some((5, 2)));
     }
 
     #[test]
     fn overflow_is_an_error_and_changes_nothing() {
-        let mut c = Counter::with_count(1, u64::MAX - 1);
+        let mut c = Counter::with_count(1, i64::MAX as u64 - 1);
         assert!(matches!(c.increment(1, 2), Err(Error::Overflow)));
-        assert_eq!(c.value(), u64::MAX - 1);
-        assert_eq!(c.increment(1, 1).unwrap(), u64::MAX);
+        assert_eq!(c.value(), i64::MAX - 1);
+        assert_eq!(c.increment(1, 1).unwrap(), i64::MAX);
+        let mut low = Counter::new();
+        assert_eq!(low.increment(3, i64::MIN).unwrap(), i64::MIN);
+        assert!(matches!(low.increment(4, -1), Err(Error::Overflow)));
+        assert_eq!(
+            low.slots().len(),
+            1,
+            "a refused update leaves no empty slot"
+        );
+        assert_eq!(low.increment(4, i64::MAX).unwrap(), -1);
     }
 
     #[test]
-    fn merge_takes_the_maximum() {
-        let mut a = Counter::with_count(1, 5);
-        let mut b = Counter::with_count(1, 3);
-        b.increment(2, 1).unwrap();
+    fn a_full_part_is_an_overflow_even_when_the_value_fits() {
+        let mut c = Counter::with_parts(1, u64::MAX, u64::MAX);
+        assert_eq!(c.value(), 0);
+        assert!(matches!(c.increment(1, 1), Err(Error::Overflow)));
+        assert!(matches!(c.increment(1, -1), Err(Error::Overflow)));
+        assert_eq!(c, Counter::with_parts(1, u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn merge_takes_the_maximum_of_each_part() {
+        let mut a = Counter::with_parts(1, 5, 1);
+        let mut b = Counter::with_parts(1, 3, 4);
+        b.increment(2, -1).unwrap();
         assert!(a.merge(&b));
-        assert_eq!(a.value(), 6);
+        assert_eq!(a.value(), 5 - 4 - 1);
         assert!(!a.merge(&b));
+    }
+
+    #[test]
+    fn a_merged_sum_past_i64_saturates() {
+        let mut a = Counter::with_count(1, i64::MAX as u64);
+        a.merge(&Counter::with_count(2, 5));
+        assert_eq!(a.value(), i64::MAX);
+        assert_eq!(a.exact_value(), i128::from(i64::MAX) + 5);
     }
 }

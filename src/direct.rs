@@ -33,17 +33,20 @@ type Replicas<'a> = SmallVec<[&'a SharedNode; 4]>;
 
 /// A value served directly, and the log writes to wait for before answering (`--fsync always`).
 pub struct Served {
-    /// The new value (an update) or the merged value (a read).
-    pub value: u64,
+    /// The new value (an update) or the merged value (a read; 0 for a key that does not exist).
+    pub value: i64,
+    /// Whether the key exists (always after an update).
+    pub exists: bool,
     /// Acks of the log writes the answer must wait for; empty unless every write is synced.
     pub acks: Vec<Ack<()>>,
 }
 
 impl Served {
     /// A value with nothing to wait for.
-    fn now(value: u64) -> Served {
+    fn now(value: Option<i64>) -> Served {
         Served {
-            value,
+            value: value.unwrap_or(0),
+            exists: value.is_some(),
             acks: Vec::new(),
         }
     }
@@ -52,7 +55,7 @@ impl Served {
     ///
     /// # Errors
     /// [`Error::Storage`] if a write failed or the log writer stopped.
-    pub async fn synced(self) -> Result<u64> {
+    pub async fn synced(self) -> Result<i64> {
         for ack in self.acks {
             ack.await
                 .map_err(|_| Error::Storage("the log writer stopped".into()))??;
@@ -241,7 +244,7 @@ impl Direct {
     }
 
     /// Adds `amount` to `key`: `None` if the Router must do it.
-    pub fn update(&self, key: &str, amount: u64) -> Option<Result<Served>> {
+    pub fn update(&self, key: &str, amount: i64) -> Option<Result<Served>> {
         let routes = self.read();
         let (replicas, quorums) = replicas_of(&routes, key, true)?;
         let (served, held) = update(&replicas, key, amount, quorums.w);
@@ -308,14 +311,19 @@ fn persist(data: &mut NodeData, acks: &mut Vec<Ack<()>>) -> Result<()> {
 
 /// Increments at the first replica, merges its new state into the others; W must hold it.
 /// Returns the answer and how many replicas hold the update.
-fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> (Result<Served>, usize) {
+fn update(replicas: &[&SharedNode], key: &str, amount: i64, w: usize) -> (Result<Served>, usize) {
     let mut acks = Vec::new();
     let (first, others) = replicas.split_first().expect("a key has replicas");
     let mut data = first.lock();
     if others.is_empty() {
         let served = data.increment_value(key, amount).and_then(|value| {
             persist(&mut data, &mut acks)?;
-            Ok(Served { value, acks })
+            let exists = true;
+            Ok(Served {
+                value,
+                exists,
+                acks,
+            })
         });
         return (served, 1);
     }
@@ -343,6 +351,7 @@ fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> (Result
     }
     let served = Served {
         value: counter.value(),
+        exists: true,
         acks,
     };
     (Ok(served), held)
@@ -352,7 +361,7 @@ fn update(replicas: &[&SharedNode], key: &str, amount: u64, w: usize) -> (Result
 /// Returns the answer and how many replicas were repaired.
 fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
     if let [only] = replicas {
-        let value = only.lock().store().get(key);
+        let value = only.lock().store().value_of(key);
         return (Ok(Served::now(value)), 0);
     }
     let states: SmallVec<[Option<Counter>; 3]> = replicas
@@ -364,7 +373,8 @@ fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
         merged.merge(state);
     }
     let mut repaired = 0;
-    if merged != Counter::new() {
+    let exists = states.iter().any(Option::is_some);
+    if exists {
         for (node, state) in replicas.iter().zip(&states) {
             if state.as_ref() != Some(&merged) {
                 let mut data = node.lock();
@@ -377,7 +387,7 @@ fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
             }
         }
     }
-    (Ok(Served::now(merged.value())), repaired)
+    (Ok(Served::now(exists.then(|| merged.value()))), repaired)
 }
 
 #[cfg(test)]
@@ -403,7 +413,7 @@ mod tests {
         (direct, shared)
     }
 
-    fn value(direct: &Direct, key: &str) -> u64 {
+    fn value(direct: &Direct, key: &str) -> i64 {
         direct.get(key).unwrap().unwrap().value
     }
 
@@ -422,7 +432,7 @@ mod tests {
     fn one_replica_counts_once() {
         let (direct, nodes) = cluster(3, 1);
         direct.update("a", 7).unwrap().unwrap();
-        let total: u64 = nodes.iter().map(|n| n.lock().store().get("a")).sum();
+        let total: i64 = nodes.iter().map(|n| n.lock().store().get("a")).sum();
         assert_eq!(total, 7);
         assert_eq!(value(&direct, "a"), 7);
     }
@@ -485,8 +495,8 @@ mod tests {
     #[test]
     fn overflow_is_refused() {
         let (direct, _) = cluster(3, 3);
-        direct.update("k", u64::MAX).unwrap().unwrap();
+        direct.update("k", i64::MAX).unwrap().unwrap();
         assert!(matches!(direct.update("k", 1), Some(Err(Error::Overflow))));
-        assert_eq!(value(&direct, "k"), u64::MAX);
+        assert_eq!(value(&direct, "k"), i64::MAX);
     }
 }

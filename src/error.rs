@@ -5,8 +5,9 @@ use thiserror::Error as ThisError;
 /// Everything that can go wrong in ringkv's library.
 #[derive(Debug, ThisError, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// An increment would take a counter past `u64::MAX`.
-    #[error("counter overflow: the value would pass {max}", max = u64::MAX)]
+    /// An update would take a counter out of the signed 64-bit range (as Redis's, from
+    /// `-9223372036854775808` to `9223372036854775807`).
+    #[error("counter overflow: increment or decrement would leave the 64-bit signed range")]
     Overflow,
     /// A request named a node that is not in the cluster.
     #[error("no node on port {0}")]

@@ -69,15 +69,15 @@ impl NodeData {
         self.log.as_ref()
     }
 
-    /// Adds `amount` to `key` in this node's slot (in its hints for `hint_for` if set); returns
-    /// the key's new state.
+    /// Adds `amount` (negative: takes it away) to `key` in this node's slot (in its hints for
+    /// `hint_for` if set); returns the key's new state.
     ///
     /// # Errors
     /// Overflow (nothing changes), or the log failed earlier.
     pub fn increment(
         &mut self,
         key: &str,
-        amount: u64,
+        amount: i64,
         hint_for: Option<NodeId>,
     ) -> Result<Counter> {
         self.check_log()?;
@@ -148,7 +148,7 @@ impl NodeData {
     ///
     /// # Errors
     /// Overflow (nothing changes), or the log failed earlier.
-    pub fn increment_value(&mut self, key: &str, amount: u64) -> Result<u64> {
+    pub fn increment_value(&mut self, key: &str, amount: i64) -> Result<i64> {
         if self.log.is_some() {
             return self.increment(key, amount, None).map(|c| c.value());
         }
@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(node.store().get("a"), 0);
         assert_ne!(node.replica(), before);
         let c = node.increment("a", 1, None).unwrap();
-        assert_eq!(c.slots(), &[(node.replica(), 1)]);
+        assert_eq!(c, Counter::with_count(node.replica(), 1));
     }
 
     #[test]

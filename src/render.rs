@@ -13,6 +13,9 @@ use crate::quote;
 pub fn render(response: &Response) -> String {
     match response {
         Response::Count { key, value } => format!("Count for {}: {value}", quote::key(key)),
+        Response::Value { key, value } => {
+            format!("Count for {}: {}", quote::key(key), value.unwrap_or(0))
+        }
         Response::Updated { .. } => "Update successful".to_owned(),
         Response::Status(report) => render_status(report),
         Response::Ring(report) => render_ring(report),
@@ -191,7 +194,7 @@ mod tests {
 
     #[test]
     fn status_matches_the_seed() {
-        let node = |port, counters: Vec<(String, u64)>| NodeStatus {
+        let node = |port, counters: Vec<(String, i64)>| NodeStatus {
             addr: None,
             port,
             state: NodeState::Up,

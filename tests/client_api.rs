@@ -43,7 +43,7 @@ async fn every_call_round_trips() {
 
 #[actix_rt::test]
 async fn ten_thousand_pipelined_updates_give_the_exact_count() {
-    const N: u64 = 10_000;
+    const N: i64 = 10_000;
     let cluster = cluster(ServerLimits::default());
     let mut client = Client::connect(&addr(&cluster)).await.unwrap();
     let batch: Vec<Request> = (0..N)
@@ -75,7 +75,7 @@ async fn per_request_errors_are_typed_and_leave_the_connection_usable() {
     ));
     let long = "k".repeat(1025);
     assert!(matches!(client.get(&long).await, Err(Error::BadRequest(_))));
-    client.update("big", u64::MAX).await.unwrap();
+    client.update("big", i64::MAX).await.unwrap();
     assert_eq!(client.update("big", 1).await, Err(Error::Overflow));
     assert!(matches!(client.kill_node(1).await, Err(Error::Server(_))));
     // A pipeline returns per-request errors in place.

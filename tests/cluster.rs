@@ -19,7 +19,7 @@ fn start(nodes: usize) -> Cluster {
 }
 
 /// Sum of every node's counters in `status`, and the number of distinct keys seen.
-async fn totals(cluster: &Cluster) -> (u64, usize) {
+async fn totals(cluster: &Cluster) -> (i64, usize) {
     let report = cluster.status_all().await.unwrap();
     let mut keys = std::collections::HashSet::new();
     let mut sum = 0;
@@ -35,13 +35,13 @@ async fn totals(cluster: &Cluster) -> (u64, usize) {
 #[actix_rt::test]
 async fn updates_and_gets_across_nodes() {
     let cluster = start(3);
-    for i in 0..300u64 {
+    for i in 0..300i64 {
         assert_eq!(
             cluster.update(&format!("k{i}"), i + 1).await.unwrap(),
             i + 1
         );
     }
-    for i in 0..300u64 {
+    for i in 0..300i64 {
         assert_eq!(cluster.get(&format!("k{i}")).await.unwrap(), i + 1);
     }
     assert_eq!(cluster.get("never").await.unwrap(), 0);
@@ -57,9 +57,9 @@ async fn updates_and_gets_across_nodes() {
 #[actix_rt::test]
 async fn overflow_is_an_error_and_changes_nothing() {
     let cluster = start(2);
-    cluster.update("big", u64::MAX - 1).await.unwrap();
+    cluster.update("big", i64::MAX - 1).await.unwrap();
     assert_eq!(cluster.update("big", 2).await, Err(Error::Overflow));
-    assert_eq!(cluster.get("big").await.unwrap(), u64::MAX - 1);
+    assert_eq!(cluster.get("big").await.unwrap(), i64::MAX - 1);
 }
 
 #[actix_rt::test]
@@ -95,7 +95,7 @@ async fn add_node_moves_about_one_share_and_keeps_every_count() {
     for i in 0..n {
         assert_eq!(cluster.get(&format!("key-{i}")).await.unwrap(), 2);
     }
-    assert_eq!(totals(&cluster).await, (2 * n, n as usize));
+    assert_eq!(totals(&cluster).await, (2 * n as i64, n as usize));
 }
 
 #[actix_rt::test]
@@ -137,7 +137,10 @@ async fn kill_node_reports_what_was_lost() {
     let held = cluster.ring().await.unwrap().nodes[0].keys;
     assert!(held > 0);
     assert_eq!(cluster.kill_node(victim).await.unwrap(), held);
-    assert_eq!(totals(&cluster).await, (600 - held, 600 - held as usize));
+    assert_eq!(
+        totals(&cluster).await,
+        (600 - held as i64, 600 - held as usize)
+    );
     // The survivors keep serving, new updates included.
     cluster.update("after", 1).await.unwrap();
     assert_eq!(cluster.get("after").await.unwrap(), 1);

@@ -37,7 +37,7 @@ fn framed_garbage() -> impl Strategy<Value = Vec<u8>> {
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         ".{0,40}".prop_map(|key| Request::Get { key }),
-        (".{0,40}", any::<u64>()).prop_map(|(key, amount)| Request::Update { key, amount }),
+        (".{0,40}", any::<i64>()).prop_map(|(key, amount)| Request::Update { key, amount }),
         Just(Request::Status),
         Just(Request::Ring),
         any::<Option<u16>>().prop_map(|port| Request::AddNode { port }),

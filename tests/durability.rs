@@ -33,10 +33,10 @@ fn a_clean_stop_and_restart_keeps_every_count() {
     let keys = 300;
     block_on(async {
         let mut client = Client::connect(&server.addr()).await.unwrap();
-        for round in 0..3u64 {
+        for round in 0..3i64 {
             for i in 0..keys {
                 client
-                    .update(&format!("k{i}"), i as u64 + round)
+                    .update(&format!("k{i}"), i as i64 + round)
                     .await
                     .unwrap();
             }
@@ -47,7 +47,7 @@ fn a_clean_stop_and_restart_keeps_every_count() {
     let server = Server::start(dir.path(), &[]);
     assert_eq!(server.ports.len(), 3);
     let got = block_on(counts(&server.addr(), keys));
-    let want: Vec<u64> = (0..keys as u64).map(|i| 3 * i + 3).collect();
+    let want: Vec<i64> = (0..keys as i64).map(|i| 3 * i + 3).collect();
     assert_eq!(got, want);
 }
 
@@ -83,7 +83,7 @@ fn the_interactive_store_keeps_counts_across_exit() {
 }
 
 /// Per key, the acknowledged values and when they were acknowledged.
-type Acks = Vec<Vec<(Instant, u64)>>;
+type Acks = Vec<Vec<(Instant, i64)>>;
 
 /// Runs `clients` tasks, each updating its own key, until `load` has passed; then SIGKILLs the
 /// server. Returns the acknowledgements and the kill time.
@@ -159,7 +159,7 @@ fn one_node_log(dir: &Path, keys: usize) -> std::path::PathBuf {
     block_on(async {
         let mut client = Client::connect(&server.addr()).await.unwrap();
         for i in 0..keys {
-            client.update(&format!("k{i}"), i as u64 + 1).await.unwrap();
+            client.update(&format!("k{i}"), i as i64 + 1).await.unwrap();
         }
     });
     // A clean stop, so that every key is in the log (a SIGKILL under a loaded machine may leave
@@ -177,7 +177,7 @@ fn assert_a_prefix_survives(dir: &Path, keys: usize, damaged: &[u8]) -> usize {
     let got = block_on(counts(&server.addr(), keys));
     let kept = got.iter().take_while(|&&v| v > 0).count();
     for (i, v) in got.iter().enumerate() {
-        let want = if i < kept { i as u64 + 1 } else { 0 };
+        let want = if i < kept { i as i64 + 1 } else { 0 };
         assert_eq!(*v, want, "k{i} after the cut: {got:?}");
     }
     // The records before the cut: the first start's incarnation, then one per key.

@@ -27,7 +27,7 @@ fn config(dir: &Path, nodes: usize, restart: bool) -> ClusterConfig {
 }
 
 /// Every `(key, value)` the nodes hold, summed over nodes.
-async fn held(cluster: &Cluster) -> u64 {
+async fn held(cluster: &Cluster) -> i64 {
     let report = cluster.status_all().await.unwrap();
     report
         .nodes
@@ -41,7 +41,7 @@ async fn a_killed_node_reloads_its_own_log_before_anything_else() {
     let dir = tempfile::tempdir().unwrap();
     // One node and one copy: nobody else could refill it.
     let cluster = Cluster::start(config(dir.path(), 1, true)).unwrap();
-    for i in 0..100u64 {
+    for i in 0..100i64 {
         cluster.update(&format!("k{i}"), i + 1).await.unwrap();
     }
     // Its log keeps every key, so the kill reports none lost.
@@ -60,7 +60,7 @@ async fn a_killed_node_reloads_its_own_log_before_anything_else() {
 async fn a_removed_node_s_directory_goes_after_its_handoff() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(config(dir.path(), 3, false)).unwrap();
-    for i in 0..300u64 {
+    for i in 0..300i64 {
         cluster.update(&format!("k{i}"), 1).await.unwrap();
     }
     assert!(dir.path().join("node-3").exists());
@@ -85,7 +85,7 @@ fn a_cluster_restarted_in_a_new_system_has_its_ring_and_counts() {
         let cluster = Cluster::start(config(dir.path(), 3, true)).unwrap();
         cluster.remove_node(cluster.ports()[0]).await.unwrap();
         cluster.add_node(None).await.unwrap();
-        for i in 0..200u64 {
+        for i in 0..200i64 {
             cluster.update(&format!("k{i}"), i).await.unwrap();
         }
         let ring = cluster.ring().await.unwrap();
@@ -105,7 +105,7 @@ fn a_cluster_restarted_in_a_new_system_has_its_ring_and_counts() {
             r.nodes.iter().map(no_port).collect()
         };
         assert_eq!(shares(&after), shares(&before));
-        for i in 0..200u64 {
+        for i in 0..200i64 {
             assert_eq!(cluster.get(&format!("k{i}")).await.unwrap(), i);
         }
         cluster.shutdown().await;

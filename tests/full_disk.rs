@@ -80,7 +80,7 @@ fn fill(dir: &Path) -> PathBuf {
 /// succeeded and the error, if any. `acked[i]` keeps the last acknowledged value of `k{i}`.
 async fn update_until_error(
     client: &mut Client,
-    acked: &mut [u64],
+    acked: &mut [i64],
     next: &mut usize,
     limit: usize,
 ) -> (usize, Option<String>) {
@@ -120,7 +120,7 @@ fn full_then_freed(fsync: &str) {
         &data,
         &["--nodes", "1", "--replicas", "1", "--fsync", fsync],
     );
-    let mut acked = vec![0u64; KEYS];
+    let mut acked = vec![0i64; KEYS];
     let mut next = 0;
     let addr = server.addr();
     let filler = block_on(async {

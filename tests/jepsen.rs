@@ -1,9 +1,12 @@
 //! A Jepsen-style counter checker: concurrent TCP clients update and read counters on random nodes
 //! while a nemesis kills, pauses, adds and removes nodes on a seeded schedule. Every operation is
 //! recorded (invoke, then ok / fail / unknown) and checked:
-//! - each read sees `lower <= v <= upper`, where lower sums the increments acknowledged before the
-//!   read was sent and upper those attempted (not known failed) before it completed;
-//! - after healing, each key equals its acknowledged total plus a subset of its unknown increments.
+//! - each read sees `lower <= v <= upper`: the updates acknowledged before the read was sent are
+//!   in it, and of those attempted (not known failed) before it completed any subset may be, so
+//!   lower adds their decrements and upper their increments;
+//! - after healing, each key equals its acknowledged total plus a subset of its unknown updates.
+//!
+//! Two modes: increments only, and mixed increments and decrements (signed counters).
 //!
 //! CI runs a short version; `cargo test --release -- --ignored` runs a longer one. Replay a failure
 //! with `RINGKV_JEPSEN_SEED=<seed printed>`.
@@ -30,13 +33,13 @@ enum Outcome {
 #[derive(Debug, Clone)]
 enum Op {
     Update {
-        amount: u64,
+        amount: i64,
         invoke: Instant,
         done: Instant,
         outcome: Outcome,
     },
     Read {
-        value: u64,
+        value: i64,
         invoke: Instant,
         done: Instant,
     },
@@ -68,7 +71,7 @@ fn start_cluster(nodes: usize) -> Vec<u16> {
     rx.recv().unwrap()
 }
 
-fn classify(result: &Result<u64, Error>) -> Outcome {
+fn classify(result: &Result<i64, Error>) -> Outcome {
     match result {
         Ok(_) => Outcome::Ok,
         // Refused before any replica took the increment.
@@ -80,7 +83,13 @@ fn classify(result: &Result<u64, Error>) -> Outcome {
 }
 
 /// One client: random operations on random keys at random live nodes until `deadline`.
-async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadline: Instant) {
+async fn client(
+    seed: u64,
+    mixed: bool,
+    ports: Arc<Mutex<Vec<u16>>>,
+    history: History,
+    deadline: Instant,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut conns: HashMap<u16, Client> = HashMap::new();
     while Instant::now() < deadline {
@@ -90,7 +99,10 @@ async fn client(seed: u64, ports: Arc<Mutex<Vec<u16>>>, history: History, deadli
         };
         let key = rng.gen_range(0..KEYS);
         let update = rng.gen_bool(0.7);
-        let amount = rng.gen_range(1..=5);
+        let amount = match rng.gen_range(1..=5) {
+            n if mixed && rng.gen_bool(0.5) => -n,
+            n => n,
+        };
         let invoke = Instant::now();
         let conn = match conns.entry(port) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -196,27 +208,37 @@ async fn all_up(admin: &mut Client) -> bool {
     }
 }
 
-/// Whether `target` is a sum of some of `amounts`.
-fn subset_sum(amounts: &[u64], target: u64) -> bool {
-    let mut reachable = vec![false; target as usize + 1];
-    reachable[0] = true;
+/// Whether `target` is a sum of some of `amounts` (of either sign).
+fn subset_sum(amounts: &[i64], target: i64) -> bool {
+    let low: i64 = amounts.iter().filter(|&&a| a < 0).sum();
+    let high: i64 = amounts.iter().filter(|&&a| a > 0).sum();
+    if target < low || target > high {
+        return false;
+    }
+    // reachable[s - low]: some subset sums to s.
+    let mut reachable = vec![false; (high - low) as usize + 1];
+    reachable[(-low) as usize] = true;
     for &a in amounts {
-        for s in (a as usize..=target as usize).rev() {
-            reachable[s] |= reachable[s - a as usize];
+        let before = reachable.clone();
+        for (i, &r) in before.iter().enumerate() {
+            let j = i as i64 + a;
+            if r && j >= 0 && (j as usize) < reachable.len() {
+                reachable[j as usize] = true;
+            }
         }
     }
-    reachable[target as usize]
+    reachable[(target - low) as usize]
 }
 
 /// Sorted event times with prefix sums of amounts: `sum_before(t)` sums the amounts of events
 /// strictly before `t`.
 struct Timeline {
     times: Vec<Instant>,
-    sums: Vec<u64>,
+    sums: Vec<i64>,
 }
 
 impl Timeline {
-    fn new(mut events: Vec<(Instant, u64)>) -> Self {
+    fn new(mut events: Vec<(Instant, i64)>) -> Self {
         events.sort_by_key(|&(t, _)| t);
         let mut sums = vec![0];
         for &(_, a) in &events {
@@ -228,7 +250,7 @@ impl Timeline {
         }
     }
 
-    fn sum_before(&self, t: Instant) -> u64 {
+    fn sum_before(&self, t: Instant) -> i64 {
         self.sums[self.times.partition_point(|&x| x < t)]
     }
 }
@@ -246,19 +268,24 @@ fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
             Op::Read { .. } => None,
         })
     };
-    // lower: acknowledged before the read was sent; upper: attempted before it completed.
-    let acked = Timeline::new(
-        updates()
-            .filter(|u| u.3 == Outcome::Ok)
-            .map(|u| (u.2, u.0))
-            .collect(),
-    );
-    let tried = Timeline::new(
-        updates()
-            .filter(|u| u.3 != Outcome::Fail)
-            .map(|u| (u.1, u.0))
-            .collect(),
-    );
+    // In the read for sure: acknowledged before it was sent. Perhaps: attempted before it
+    // completed (the acknowledged ones among them too). Timelines of one sign each.
+    let timeline = |positive: bool, acked: bool| {
+        let events = updates()
+            .filter(|u| (u.0 > 0) == positive)
+            .filter(|u| {
+                if acked {
+                    u.3 == Outcome::Ok
+                } else {
+                    u.3 != Outcome::Fail
+                }
+            })
+            .map(|u| (if acked { u.2 } else { u.1 }, u.0))
+            .collect();
+        Timeline::new(events)
+    };
+    let (acked_up, acked_down) = (timeline(true, true), timeline(false, true));
+    let (tried_up, tried_down) = (timeline(true, false), timeline(false, false));
     let mut problems = Vec::new();
     for op in ops {
         let Op::Read {
@@ -269,7 +296,10 @@ fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
         else {
             continue;
         };
-        let (lower, upper) = (acked.sum_before(*invoke), tried.sum_before(*done));
+        let (up, down) = (acked_up.sum_before(*invoke), acked_down.sum_before(*invoke));
+        let sure = up + down;
+        let lower = sure + tried_down.sum_before(*done) - down;
+        let upper = sure + tried_up.sum_before(*done) - up;
         if *value < lower || *value > upper {
             problems.push(format!(
                 "key {key}: read {value} outside [{lower}, {upper}]"
@@ -279,7 +309,7 @@ fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
     problems
 }
 
-fn run(seconds: u64) {
+fn run(seconds: u64, mixed: bool) {
     let seed: u64 = std::env::var("RINGKV_JEPSEN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -295,7 +325,10 @@ fn run(seconds: u64) {
     let mut log = Vec::new();
     runtime.block_on(async {
         let clients: Vec<_> = (0..CLIENTS as u64)
-            .map(|c| tokio::spawn(client(seed + c, ports.clone(), history.clone(), deadline)))
+            .map(|c| {
+                let (ports, history) = (ports.clone(), history.clone());
+                tokio::spawn(client(seed + c, mixed, ports, history, deadline))
+            })
             .collect();
         nemesis(seed, ports.clone(), deadline, &mut log).await;
         for c in clients {
@@ -310,7 +343,7 @@ fn run(seconds: u64) {
     for (key, &v) in final_values.iter().enumerate() {
         let ops = history.get(&key).cloned().unwrap_or_default();
         problems.extend(check_reads(key, &ops));
-        let acked: u64 = ops
+        let acked: i64 = ops
             .iter()
             .filter_map(|o| match o {
                 Op::Update {
@@ -321,7 +354,7 @@ fn run(seconds: u64) {
                 _ => None,
             })
             .sum();
-        let unknown: Vec<u64> = ops
+        let unknown: Vec<i64> = ops
             .iter()
             .filter_map(|o| match o {
                 Op::Update {
@@ -346,7 +379,7 @@ fn run(seconds: u64) {
             .count();
         unknowns += unknown.len();
         reads += ops.iter().filter(|o| matches!(o, Op::Read { .. })).count();
-        if v < acked || !subset_sum(&unknown, v - acked) {
+        if !subset_sum(&unknown, v - acked) {
             problems.push(format!(
                 "key {key}: final {v}, acknowledged {acked}, unknown {unknown:?}"
             ));
@@ -358,7 +391,7 @@ fn run(seconds: u64) {
 }
 
 /// Waits until every node is up and anti-entropy has run, then reads every key.
-async fn heal_and_read(ports: Vec<u16>) -> Vec<u64> {
+async fn heal_and_read(ports: Vec<u16>) -> Vec<i64> {
     let mut admin = Client::connect(&format!("127.0.0.1:{}", ports[0]))
         .await
         .unwrap();
@@ -377,13 +410,18 @@ async fn heal_and_read(ports: Vec<u16>) -> Vec<u64> {
 
 #[test]
 fn counters_stay_valid_under_kills_pauses_and_membership_changes() {
-    run(12);
+    run(12, false);
+}
+
+#[test]
+fn mixed_increments_and_decrements_stay_valid_under_the_same_faults() {
+    run(12, true);
 }
 
 #[test]
 #[ignore = "long run: cargo test --release -- --ignored"]
 fn counters_stay_valid_for_a_long_run() {
-    run(120);
+    run(120, true);
 }
 
 #[test]
@@ -391,6 +429,10 @@ fn subset_sums_are_found() {
     assert!(subset_sum(&[1, 3, 5], 8));
     assert!(subset_sum(&[], 0));
     assert!(!subset_sum(&[2, 4], 3));
+    assert!(subset_sum(&[-3, 5, -1], -4));
+    assert!(subset_sum(&[-3, 5, -1], 1));
+    assert!(!subset_sum(&[-3, 5, -1], 3));
+    assert!(!subset_sum(&[-2], 2));
 }
 
 #[test]
@@ -421,4 +463,41 @@ fn the_checker_catches_lost_and_doubled_increments() {
     assert_eq!(check_reads(0, &lost).len(), 1);
     let doubled = [ops, vec![read(12, 60, 61)]].concat();
     assert_eq!(check_reads(0, &doubled).len(), 1);
+}
+
+#[test]
+fn the_checker_bounds_reads_of_mixed_updates() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let update = |amount, from, to, outcome| Op::Update {
+        amount,
+        invoke: at(from),
+        done: at(to),
+        outcome,
+    };
+    let read = |value, from, to| Op::Read {
+        value,
+        invoke: at(from),
+        done: at(to),
+    };
+    let ops = vec![
+        update(5, 0, 10, Outcome::Ok),
+        update(-2, 20, 30, Outcome::Ok),
+        update(-4, 40, 50, Outcome::Unknown),
+        update(3, 40, 50, Outcome::Unknown),
+        update(9, 60, 70, Outcome::Fail),
+    ];
+    // Between 20 and 30 the decrement may or may not be in: 3 or 5.
+    for (value, ok) in [(5, true), (3, true), (2, false), (6, false)] {
+        let reads = [ops.clone(), vec![read(value, 25, 26)]].concat();
+        assert_eq!(check_reads(0, &reads).is_empty(), ok, "read {value} at 25");
+    }
+    // At 45: 3 for sure, maybe -4, maybe +3: from -1 to 6.
+    for (value, ok) in [(-1, true), (6, true), (-2, false), (7, false)] {
+        let reads = [ops.clone(), vec![read(value, 45, 46)]].concat();
+        assert_eq!(check_reads(0, &reads).is_empty(), ok, "read {value} at 45");
+    }
+    // A failed update counted anyway is caught.
+    let reads = [ops, vec![read(3 + 9, 80, 81)]].concat();
+    assert_eq!(check_reads(0, &reads).len(), 1);
 }

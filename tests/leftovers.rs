@@ -40,7 +40,7 @@ fn load(port: u16) {
                 .iter()
                 .map(|&i| Request::Update {
                     key: key(i),
-                    amount: i % 7 + 1,
+                    amount: (i % 7 + 1) as i64,
                 })
                 .collect();
             for r in c.pipeline(&batch).await.unwrap() {
@@ -64,7 +64,7 @@ fn check_counts(port: u16) {
                     r,
                     Response::Count {
                         key: key(i),
-                        value: i % 7 + 1
+                        value: (i % 7 + 1) as i64
                     }
                 );
             }

@@ -23,7 +23,7 @@ fn two_logs(dir: &Path) -> Vec<PathBuf> {
     block_on(async {
         let mut client = Client::connect(&server.addr()).await.unwrap();
         for i in 0..KEYS {
-            client.update(&format!("k{i}"), i as u64 + 1).await.unwrap();
+            client.update(&format!("k{i}"), i as i64 + 1).await.unwrap();
         }
     });
     server.stop();
@@ -171,7 +171,7 @@ fn flipped_bytes_lose_only_the_damaged_records_and_say_so() {
         assert_eq!(zero, lost, "the keys at 0: {whys:#?}");
         for (i, value) in got.iter().enumerate() {
             if *value != 0 {
-                assert_eq!(*value, i as u64 + 1, "k{i} (seed {seed})");
+                assert_eq!(*value, i as i64 + 1, "k{i} (seed {seed})");
             }
         }
         server.stop();
@@ -192,7 +192,7 @@ fn a_flipped_length_field_of_the_first_records_loses_nothing() {
     }
     let server = Server::start(dir.path(), &[]);
     let got = block_on(counts(&server.addr(), KEYS));
-    let want: Vec<u64> = (1..=KEYS as u64).collect();
+    let want: Vec<i64> = (1..=KEYS as i64).collect();
     assert_eq!(got, want, "{}", server.stderr());
     let stderr = server.stderr();
     assert!(!stderr.contains("ERROR"), "{stderr}");
@@ -209,7 +209,7 @@ fn with_more_replicas_the_damage_is_a_warning_that_they_repair_it() {
     block_on(async {
         let mut client = Client::connect(&server.addr()).await.unwrap();
         for i in 0..200 {
-            client.update(&format!("k{i}"), i as u64 + 1).await.unwrap();
+            client.update(&format!("k{i}"), i as i64 + 1).await.unwrap();
         }
     });
     server.stop();
@@ -231,5 +231,5 @@ fn with_more_replicas_the_damage_is_a_warning_that_they_repair_it() {
     );
     assert!(report.contains("the other 2 replicas"), "{report}");
     let got = block_on(counts(&server.addr(), 200));
-    assert_eq!(got, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(got, (1..=200).collect::<Vec<i64>>());
 }

@@ -177,6 +177,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::PushLayout { .. } => "PushLayout",
         Request::RemoveNodeAt { .. } => "RemoveNodeAt",
         Request::HotKeys { .. } => "HotKeys",
+        Request::Read { .. } => "Read",
     }
 }
 
@@ -195,6 +196,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodeReply(_) => "NodeReply",
         Response::Layout(_) => "Layout",
         Response::HotKeys { .. } => "HotKeys",
+        Response::Value { .. } => "Value",
     }
 }
 
@@ -367,6 +369,7 @@ fn tag_tables_match_the_code() {
             force: false,
         },
         Request::HotKeys { limit: 1 },
+        Request::Read { key: key() },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -419,6 +422,10 @@ fn tag_tables_match_the_code() {
         Response::HotKeys {
             enabled: false,
             keys: vec![],
+        },
+        Response::Value {
+            key: key(),
+            value: None,
         },
     ];
     check_tags("### Responses", &responses, response_name);

@@ -18,16 +18,25 @@ async fn get_and_update_answer_exact_bytes() {
     // Count { key: "a", value: 0 }: tag 0, "a", varint 0.
     assert_eq!(read_frame(&mut s).await, (5, vec![0, 1, b'a', 0]));
     s.write_all(&frame(6, &update_body("a", 7))).await.unwrap();
-    // Updated { key: "a", value: 7 }: tag 1, "a", varint 7.
-    assert_eq!(read_frame(&mut s).await, (6, vec![1, 1, b'a', 7]));
-    // 300 as a varint: 251 (u16 follows), then 300 little-endian.
+    // Updated { key: "a", value: 7 }: tag 1, "a", 7 as a zigzag varint (14).
+    assert_eq!(read_frame(&mut s).await, (6, vec![1, 1, b'a', 14]));
+    // 300 as a zigzag varint: 600 = 251 (u16 follows), then 600 little-endian.
     let mut body = vec![1];
     body.extend(string("a"));
-    body.extend([251, 0x2c, 0x01]);
+    body.extend([251, 0x58, 0x02]);
     s.write_all(&frame(7, &body)).await.unwrap();
     assert_eq!(
         read_frame(&mut s).await,
-        (7, vec![1, 1, b'a', 251, 0x33, 0x01])
+        (7, vec![1, 1, b'a', 251, 0x66, 0x02])
+    );
+    // -8 (zigzag 15): 307 - 8 = 299 (zigzag 598 = 0x256).
+    let mut body = vec![1];
+    body.extend(string("a"));
+    body.push(15);
+    s.write_all(&frame(8, &body)).await.unwrap();
+    assert_eq!(
+        read_frame(&mut s).await,
+        (8, vec![1, 1, b'a', 251, 0x56, 0x02])
     );
 }
 
@@ -152,7 +161,7 @@ async fn pipelined_requests_are_matched_by_client_ids() {
     for (i, id) in ids.iter().enumerate() {
         let expected = Response::Updated {
             key: format!("p{i}"),
-            value: i as u64 + 1,
+            value: i as i64 + 1,
         };
         assert_eq!(answers[id], expected);
     }
@@ -184,8 +193,8 @@ async fn ten_thousand_pipelined_updates_give_the_exact_count() {
         highest
     };
     let ((), highest) = tokio::join!(send, receive);
-    assert_eq!(highest, N as u64);
-    assert_eq!(cluster.get("hits").await.unwrap(), N as u64);
+    assert_eq!(highest, N as i64);
+    assert_eq!(cluster.get("hits").await.unwrap(), N as i64);
 }
 
 /// [`read_frame`] for a read half.

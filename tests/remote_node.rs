@@ -28,7 +28,7 @@ async fn call(node: &actix::Recipient<NodeCall>, op: NodeOp) -> ringkv::Result<N
     node.send(NodeCall(op)).await.expect("the stand-in runs")
 }
 
-fn increment(key: &str, amount: u64) -> NodeOp {
+fn increment(key: &str, amount: i64) -> NodeOp {
     NodeOp::Increment {
         key: key.into(),
         amount,
@@ -36,7 +36,7 @@ fn increment(key: &str, amount: u64) -> NodeOp {
     }
 }
 
-fn value(reply: ringkv::Result<NodeReply>) -> u64 {
+fn value(reply: ringkv::Result<NodeReply>) -> i64 {
     match reply {
         Ok(NodeReply::State(Some(counter))) => counter.value(),
         other => panic!("not a state: {other:?}"),

@@ -97,13 +97,26 @@ fn nodes_flag_skips_the_question_and_end_of_input_exits() {
 }
 
 #[test]
+fn negative_updates_count_down_and_overflow_changes_nothing() {
+    let input = "update a 5\nupdate a -8\nget a\nupdate z 0\nget z\nupdate m -9223372036854775808\nupdate m -1\nget m\n";
+    let out = run(&["--nodes", "3", "--base-port", "0"], input);
+    assert!(out.contains("Count for a: -3\n"), "{out}");
+    assert!(out.contains("Count for z: 0\n"), "{out}");
+    assert!(out.contains("Count for m: -9223372036854775808\n"), "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(errors[0].contains("overflow"), "{out}");
+    assert_eq!(out.matches("Update successful\n").count(), 4, "{out}");
+}
+
+#[test]
 fn bad_lines_get_one_error_line_and_the_session_goes_on() {
-    let input = "frobnicate\nget\nupdate a -3\nupdate a 1 2\nkill-node nope\nremove-node 1\nupdate a 2\nget a\nexit\n";
+    let input = "frobnicate\nget\nupdate a 3.5\nupdate a 1 2\nkill-node nope\nremove-node 1\nupdate a 2\nget a\nexit\n";
     let out = run(&["--nodes", "3", "--base-port", "0"], input);
     let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("Error: ")).collect();
     assert_eq!(errors.len(), 6, "{out}");
     assert!(errors[0].contains("unknown command 'frobnicate'"));
-    assert!(errors[2].contains("bad amount '-3'"));
+    assert!(errors[2].contains("bad amount '3.5'"));
     assert!(errors[5].contains("no node on port 1"));
     assert!(out.contains("Count for a: 2\n"), "{out}");
 }

@@ -23,8 +23,8 @@ fn config(nodes: usize, replicas: usize) -> ClusterConfig {
 }
 
 /// How many nodes hold each key (primary or replica) and with which values.
-fn copies(report: &StatusReport) -> HashMap<String, Vec<u64>> {
-    let mut out: HashMap<String, Vec<u64>> = HashMap::new();
+fn copies(report: &StatusReport) -> HashMap<String, Vec<i64>> {
+    let mut out: HashMap<String, Vec<i64>> = HashMap::new();
     for node in &report.nodes {
         for (key, value) in node.counters.iter().chain(&node.replicas) {
             out.entry(key.clone()).or_default().push(*value);

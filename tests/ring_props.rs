@@ -95,11 +95,11 @@ proptest! {
 
     #[test]
     fn counter_merge_is_commutative_associative_idempotent(
-        a in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
-        b in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
-        c in prop::collection::vec((0u64..5, 0u64..1000), 0..8),
+        a in prop::collection::vec((0u64..5, 0i64..1000), 0..8),
+        b in prop::collection::vec((0u64..5, 0i64..1000), 0..8),
+        c in prop::collection::vec((0u64..5, 0i64..1000), 0..8),
     ) {
-        let build = |ops: &[(u64, u64)]| {
+        let build = |ops: &[(u64, i64)]| {
             let mut counter = Counter::new();
             for &(r, n) in ops {
                 counter.increment(r, n).unwrap();
@@ -116,12 +116,12 @@ proptest! {
     }
 
     #[test]
-    fn increments_on_one_replica_sum_exactly(amounts in prop::collection::vec(0u64..1_000_000, 0..50)) {
+    fn increments_on_one_replica_sum_exactly(amounts in prop::collection::vec(0i64..1_000_000, 0..50)) {
         let mut counter = Counter::new();
         for &n in &amounts {
             counter.increment(1, n).unwrap();
         }
-        prop_assert_eq!(counter.value(), amounts.iter().sum::<u64>());
+        prop_assert_eq!(counter.value(), amounts.iter().sum::<i64>());
         let mut copy = Counter::new();
         copy.merge(&counter);
         copy.merge(&counter);

@@ -24,9 +24,9 @@ fn universe() -> Vec<String> {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Increment(usize, ReplicaId, u64),
-    IncrementValue(usize, ReplicaId, u64),
-    Merge(usize, Vec<(ReplicaId, u64)>),
+    Increment(usize, ReplicaId, i64),
+    IncrementValue(usize, ReplicaId, i64),
+    Merge(usize, Vec<(ReplicaId, u64, u64)>),
     Remove(usize),
     TakeRanges(Vec<(Token, Token)>),
     Retain(Token),
@@ -34,14 +34,23 @@ enum Op {
     Clear,
 }
 
-fn amount() -> impl Strategy<Value = u64> {
-    prop_oneof![8 => 0u64..5, 1 => Just(u64::MAX - 1), 1 => Just(u64::MAX)]
+fn amount() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => 0i64..5,
+        3 => -4i64..0,
+        1 => Just(i64::MAX - 1),
+        1 => Just(i64::MAX),
+        1 => Just(i64::MIN),
+    ]
 }
 
 fn op(keys: usize) -> impl Strategy<Value = Op> {
     let key = 0..keys;
     let replica = 1u64..4;
-    let slots = prop::collection::vec((1u64..4, 0u64..8), 0..3);
+    let slots = prop::collection::vec(
+        (1u64..4, 0u64..8, prop_oneof![3 => Just(0u64), 1 => 0u64..4]),
+        0..3,
+    );
     prop_oneof![
         10 => (key.clone(), replica.clone(), amount()).prop_map(|(k, r, a)| Op::Increment(k, r, a)),
         10 => (key.clone(), replica, amount()).prop_map(|(k, r, a)| Op::IncrementValue(k, r, a)),
@@ -55,10 +64,10 @@ fn op(keys: usize) -> impl Strategy<Value = Op> {
 }
 
 /// A counter from arbitrary slots, merged in one by one (so sorted, one per replica).
-fn counter_of(slots: &[(ReplicaId, u64)]) -> Counter {
+fn counter_of(slots: &[(ReplicaId, u64, u64)]) -> Counter {
     let mut counter = Counter::new();
-    for &(replica, count) in slots {
-        counter.merge(&Counter::with_count(replica, count));
+    for &(replica, p, n) in slots {
+        counter.merge(&Counter::with_parts(replica, p, n));
     }
     counter
 }
@@ -83,7 +92,7 @@ fn model_increment(
     model: &mut BTreeMap<String, Counter>,
     key: &str,
     replica: ReplicaId,
-    amount: u64,
+    amount: i64,
 ) -> Result<Counter, ()> {
     let mut counter = model.get(key).cloned().unwrap_or_default();
     match counter.increment(replica, amount) {
@@ -173,7 +182,7 @@ proptest! {
                 prop_assert_eq!(store.get(key), want.map_or(0, Counter::value));
                 prop_assert_eq!(store.counter(key), want.cloned());
             }
-            let list: Vec<(String, u64)> =
+            let list: Vec<(String, i64)> =
                 model.iter().map(|(k, c)| (k.clone(), c.value())).collect();
             prop_assert_eq!(store.list(), list);
             prop_assert_eq!(sorted(store.entries_where(|_| true)), model_entries(&model));
@@ -182,7 +191,7 @@ proptest! {
 
     #[test]
     fn digests_do_not_depend_on_the_order_of_writes(
-        writes in prop::collection::vec((0usize..28, 1u64..4, 1u64..5), 0..60),
+        writes in prop::collection::vec((0usize..28, 1u64..4, -4i64..5), 0..60),
     ) {
         let keys = universe();
         let mut forward = Store::new();
@@ -202,7 +211,7 @@ proptest! {
 #[test]
 fn thousands_of_keys_survive_removals_and_moves() {
     let mut store = Store::new();
-    let n = 10_000u64;
+    let n = 10_000i64;
     for i in 0..n {
         store.increment(&format!("key:{i}"), 1, i + 1).unwrap();
     }
@@ -215,7 +224,7 @@ fn thousands_of_keys_survive_removals_and_moves() {
     }
     assert_eq!(store.len(), (n / 2) as usize);
     for i in 0..n {
-        let extra = u64::from(i % 3 == 0);
+        let extra = i64::from(i % 3 == 0);
         let want = if i % 2 == 0 { 0 } else { i + 1 + extra };
         assert_eq!(store.get(&format!("key:{i}")), want, "key:{i}");
     }
@@ -229,7 +238,7 @@ fn thousands_of_keys_survive_removals_and_moves() {
     assert_eq!(store.len() + other.len(), (n / 2) as usize);
     for i in (1..n).step_by(2) {
         let key = format!("key:{i}");
-        let extra = u64::from(i % 3 == 0);
+        let extra = i64::from(i % 3 == 0);
         assert_eq!(store.get(&key) + other.get(&key), i + 1 + extra);
     }
 }

@@ -175,18 +175,25 @@ impl Gateway {
     fn try_direct(&self, request: Request) -> std::result::Result<Started, Request> {
         match request {
             Request::Update { key, amount } => match self.direct.update(&key, amount) {
-                Some(served) => Ok(answer(served, key, |key, value| Response::Updated {
+                Some(served) => Ok(answer(served, key, |key, served| Response::Updated {
                     key,
-                    value,
+                    value: served.value,
                 })),
                 None => Err(Request::Update { key, amount }),
             },
             Request::Get { key } => match self.direct.get(&key) {
-                Some(served) => Ok(answer(served, key, |key, value| Response::Count {
+                Some(served) => Ok(answer(served, key, |key, served| Response::Count {
                     key,
-                    value,
+                    value: served.value,
                 })),
                 None => Err(Request::Get { key }),
+            },
+            Request::Read { key } => match self.direct.get(&key) {
+                Some(served) => Ok(answer(served, key, |key, served| Response::Value {
+                    key,
+                    value: served.exists.then_some(served.value),
+                })),
+                None => Err(Request::Read { key }),
             },
             other => Err(other),
         }
@@ -194,13 +201,21 @@ impl Gateway {
 }
 
 /// The response to a direct request, now or once its log writes are synced.
-fn answer(served: Result<Served>, key: String, make: fn(String, u64) -> Response) -> Started {
+fn answer(served: Result<Served>, key: String, make: fn(String, &Served) -> Response) -> Started {
     match served {
         Err(e) => Started::Now(Response::from(e)),
-        Ok(served) if served.acks.is_empty() => Started::Now(make(key, served.value)),
+        Ok(served) if served.acks.is_empty() => Started::Now(make(key, &served)),
         Ok(served) => Started::Later(Box::pin(async move {
+            let (value, exists) = (served.value, served.exists);
             match served.synced().await {
-                Ok(value) => make(key, value),
+                Ok(_) => make(
+                    key,
+                    &Served {
+                        value,
+                        exists,
+                        acks: Vec::new(),
+                    },
+                ),
                 Err(e) => Response::from(e),
             }
         })),

@@ -22,8 +22,8 @@ pub enum NodeOp {
     Increment {
         /// The key.
         key: String,
-        /// How much to add.
-        amount: u64,
+        /// How much to add (negative: to take away).
+        amount: i64,
         /// The down replica this node stands in for, if any.
         hint_for: Option<NodeId>,
     },
@@ -126,20 +126,20 @@ pub enum NodeReply {
     /// Keys held, and keys owned (primary copies).
     Counts(usize, usize),
     /// Sorted `(key, value)` pairs and the number of hints.
-    Dump(Vec<(String, u64)>, usize),
+    Dump(Vec<(String, i64)>, usize),
     /// The answer to [`NodeOp::Summary`].
     Summary(Summary),
     /// Sorted `(key, value)` pairs: one page.
-    Page(Vec<(String, u64)>),
+    Page(Vec<(String, i64)>),
 }
 
 /// The first keys of a node, for `status`.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// Owned keys, sorted.
-    pub counters: Vec<(String, u64)>,
+    pub counters: Vec<(String, i64)>,
     /// Further replicas, sorted.
-    pub replicas: Vec<(String, u64)>,
+    pub replicas: Vec<(String, i64)>,
     /// How many keys the node holds in all.
     pub keys: usize,
     /// How many hinted writes it keeps.

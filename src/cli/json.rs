@@ -16,6 +16,10 @@ pub fn response(response: &Response) -> Value {
         Response::Count { key, value } => {
             json!({"ok": true, "type": "count", "key": key, "value": value})
         }
+        Response::Value { key, value } => {
+            let (value, exists) = (value.unwrap_or(0), value.is_some());
+            json!({"ok": true, "type": "count", "key": key, "value": value, "exists": exists})
+        }
         Response::Updated { key, value } => {
             json!({"ok": true, "type": "updated", "key": key, "value": value})
         }
@@ -82,7 +86,7 @@ fn state(state: NodeState) -> &'static str {
     }
 }
 
-fn pairs(list: &[(String, u64)]) -> Value {
+fn pairs(list: &[(String, i64)]) -> Value {
     list.iter()
         .map(|(key, value)| json!({"key": key, "value": value}))
         .collect()

@@ -31,7 +31,7 @@ pub const OPS: [&str; 12] = [
 /// The `op` label's index of `request`.
 pub fn op_of(request: &Request) -> usize {
     match request {
-        Request::Get { .. } => 0,
+        Request::Get { .. } | Request::Read { .. } => 0,
         Request::Update { .. } => 1,
         Request::Status => 2,
         Request::Ring => 3,

@@ -3,9 +3,19 @@
 //! A log file starts with [`FILE_MAGIC`]. Every record carries a key's full state (not a delta), so
 //! replaying a log is a sequence of merges and removals, and replaying a record twice is harmless.
 //! Reading a log back, and stepping over damaged records, is [`super::scan`]'s.
+//!
+//! # Migration from grow-only counters
+//! Logs written before counters were signed hold states as `(replica, count)` slots, under record
+//! tags 0 (a key's state) and 2 (a hint). Those tags are still read, as counters that never counted
+//! down; new states are written under tags 5 and 6, as `(replica, p, n)` slots. A data directory
+//! written by an older ringkv therefore opens as it is, and its records convert as they are read;
+//! the next compaction rewrites the log in the new form. Going back is not supported: an older
+//! ringkv cannot decode the new tags and treats those records as damage (it keeps the file aside
+//! and reports their keys).
 
 use serde::{Deserialize, Serialize};
 
+use crate::counter::{Counter, ReplicaId, Slot};
 use crate::error::{Error, Result};
 use crate::protocol::codec::{decode, encode};
 use crate::ring::NodeId;
@@ -20,8 +30,8 @@ pub const RECORD_HEADER: usize = 8;
 /// The largest record body accepted on load (a larger length field is damage).
 const MAX_RECORD: usize = 64 << 20;
 
-/// One change to a node's durable state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One change to a node's durable state. On disk it is a [`Stored`] record.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A key's full counter state after a change.
     Put(Entry),
@@ -35,12 +45,116 @@ pub enum Record {
     Incarnation(u32),
 }
 
+/// A key's state as logs of grow-only counters hold it: `(replica, count)` slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryV1 {
+    /// The key.
+    pub key: String,
+    /// Its slots.
+    pub slots: Vec<(ReplicaId, u64)>,
+}
+
+impl EntryV1 {
+    /// The same state as a signed counter: every slot added its count and took nothing away.
+    pub fn upgrade(self) -> Entry {
+        let slots = self
+            .slots
+            .into_iter()
+            .map(|(replica, p)| Slot { replica, p, n: 0 });
+        Entry {
+            key: self.key,
+            counter: Counter::from_slots(slots),
+        }
+    }
+}
+
+/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0 and 2
+/// are only read (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stored {
+    /// A key's grow-only state. Tag 0, read only.
+    PutV1(EntryV1),
+    /// [`Record::Remove`]. Tag 1.
+    Remove(String),
+    /// A grow-only hint. Tag 2, read only.
+    HintV1(NodeId, EntryV1),
+    /// [`Record::DropHints`]. Tag 3.
+    DropHints(NodeId),
+    /// [`Record::Incarnation`]. Tag 4.
+    Incarnation(u32),
+    /// [`Record::Put`]. Tag 5.
+    Put(Entry),
+    /// [`Record::Hint`]. Tag 6.
+    Hint(NodeId, Entry),
+}
+
+/// [`Stored`] by reference, to encode without a copy: the same variants in the same order.
+#[derive(Serialize)]
+enum StoredRef<'a> {
+    PutV1(&'a EntryV1),
+    Remove(&'a str),
+    HintV1(NodeId, &'a EntryV1),
+    DropHints(NodeId),
+    Incarnation(u32),
+    Put(&'a Entry),
+    Hint(NodeId, &'a Entry),
+}
+
+impl From<Stored> for Record {
+    fn from(stored: Stored) -> Record {
+        match stored {
+            Stored::PutV1(entry) => Record::Put(entry.upgrade()),
+            Stored::Remove(key) => Record::Remove(key),
+            Stored::HintV1(node, entry) => Record::Hint(node, entry.upgrade()),
+            Stored::DropHints(node) => Record::DropHints(node),
+            Stored::Incarnation(n) => Record::Incarnation(n),
+            Stored::Put(entry) => Record::Put(entry),
+            Stored::Hint(node, entry) => Record::Hint(node, entry),
+        }
+    }
+}
+
+impl Record {
+    /// The record as it is written.
+    fn stored(&self) -> StoredRef<'_> {
+        match self {
+            Record::Put(entry) => StoredRef::Put(entry),
+            Record::Remove(key) => StoredRef::Remove(key),
+            Record::Hint(node, entry) => StoredRef::Hint(*node, entry),
+            Record::DropHints(node) => StoredRef::DropHints(*node),
+            Record::Incarnation(n) => StoredRef::Incarnation(*n),
+        }
+    }
+}
+
+/// Encodes `stored` with its header, ready to append (any record, the read-only tags too: tests
+/// write old logs with it).
+///
+/// # Errors
+/// [`Error::Protocol`] if the record cannot be encoded.
+pub fn frame_stored(stored: &Stored) -> Result<Vec<u8>> {
+    let stored = match stored {
+        Stored::PutV1(entry) => StoredRef::PutV1(entry),
+        Stored::Remove(key) => StoredRef::Remove(key),
+        Stored::HintV1(node, entry) => StoredRef::HintV1(*node, entry),
+        Stored::DropHints(node) => StoredRef::DropHints(*node),
+        Stored::Incarnation(n) => StoredRef::Incarnation(*n),
+        Stored::Put(entry) => StoredRef::Put(entry),
+        Stored::Hint(node, entry) => StoredRef::Hint(*node, entry),
+    };
+    frame_body(encode(&stored)?)
+}
+
 /// Encodes `record` with its header, ready to append.
 ///
 /// # Errors
 /// [`Error::Protocol`] if the record cannot be encoded.
 pub fn frame(record: &Record) -> Result<Vec<u8>> {
-    let body = encode(record)?;
+    frame_body(encode(&record.stored())?)
+}
+
+/// `body` with its header.
+fn frame_body(body: Vec<u8>) -> Result<Vec<u8>> {
     let len = u32::try_from(body.len())
         .map_err(|_| Error::Protocol("a log record is larger than 4 GiB".into()))?;
     let mut out = Vec::with_capacity(RECORD_HEADER + body.len());
@@ -86,9 +200,9 @@ pub(super) fn read_record(bytes: &[u8]) -> std::result::Result<(Record, usize), 
     Ok((record, RECORD_HEADER + len))
 }
 
-/// Decodes a record's body (which must be used up exactly).
+/// Decodes a record's body (which must be used up exactly), converting an old form.
 pub(super) fn read_body(body: &[u8]) -> Result<Record> {
-    decode::<Record>(body)
+    decode::<Stored>(body).map(Record::from)
 }
 
 /// Replays one record into `store` and the highest `incarnation` seen.
@@ -161,6 +275,57 @@ mod tests {
             assert_eq!(got.torn.is_some(), whole < cut, "cut at {cut}");
             assert_eq!(got.store.len(), got.records);
         }
+    }
+
+    #[test]
+    fn a_log_written_before_signed_counters_opens_with_its_counts() {
+        // A node's log as ringkv wrote it before this change (`update a 3`, `update b 7`, then a
+        // restart that counted both again in a new incarnation).
+        let bytes = include_bytes!("../../tests/fixtures/data_format1/node-1/log");
+        let got = recover(bytes).unwrap();
+        assert!(got.torn.is_none() && got.damage.is_empty());
+        assert_eq!(
+            got.store.list(),
+            vec![("a".to_owned(), 6), ("b".to_owned(), 14)]
+        );
+        let a = got.store.counter("a").unwrap();
+        assert_eq!(a.slots().len(), 2);
+        assert!(a.slots().iter().all(|s| s.n == 0));
+    }
+
+    #[test]
+    fn old_records_mixed_with_new_ones_replay_in_order() {
+        let old = |key: &str, slots: Vec<(u64, u64)>| EntryV1 {
+            key: key.into(),
+            slots,
+        };
+        let mut bytes = FILE_MAGIC.to_vec();
+        for stored in [
+            Stored::Incarnation(1),
+            Stored::PutV1(old("a", vec![(7, 5)])),
+            Stored::HintV1(3, old("h", vec![(9, 2), (10, 1)])),
+            Stored::PutV1(old("big", vec![(7, u64::MAX)])),
+        ] {
+            bytes.extend(frame_stored(&stored).unwrap());
+        }
+        let mut a = Counter::with_count(7, 5);
+        a.increment(7, -8).unwrap();
+        bytes.extend(
+            frame(&Record::Put(Entry {
+                key: "a".into(),
+                counter: a,
+            }))
+            .unwrap(),
+        );
+        let got = recover(&bytes).unwrap();
+        assert_eq!(got.records, 5);
+        assert_eq!(got.store.get("a"), -3);
+        assert_eq!(
+            got.store.get("big"),
+            i64::MAX,
+            "a grow-only count past i64 saturates"
+        );
+        assert_eq!(got.store.hint(3, "h").map(|c| c.value()), Some(3));
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub enum Request {
     Update {
         /// The counter's key.
         key: String,
-        /// How much to add.
-        amount: u64,
+        /// How much to add (negative: to take away); the result must stay in `i64`.
+        amount: i64,
     },
     /// Every node and the first [`STATUS_KEYS_PER_NODE`] counters it holds. Tag 2.
     Status,
@@ -106,6 +106,11 @@ pub enum Request {
         /// How many keys to list.
         limit: u32,
     },
+    /// Read a counter and whether it exists (answered by [`Response::Value`]). Tag 16.
+    Read {
+        /// The counter's key.
+        key: String,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.
@@ -124,14 +129,14 @@ pub enum Response {
         /// The key read.
         key: String,
         /// Its value (0 for a key never updated).
-        value: u64,
+        value: i64,
     },
     /// An update was applied (answer to `Update`). Tag 1.
     Updated {
         /// The key updated.
         key: String,
         /// Its value after the update.
-        value: u64,
+        value: i64,
     },
     /// Answer to `Status`. Tag 2.
     Status(StatusReport),
@@ -181,6 +186,13 @@ pub enum Response {
         /// The keys.
         keys: Vec<crate::hotkeys::HotKey>,
     },
+    /// A counter's value, `None` if the key does not exist (answer to `Read`). Tag 13.
+    Value {
+        /// The key read.
+        key: String,
+        /// Its value, if it exists (was written and not deleted).
+        value: Option<i64>,
+    },
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.
@@ -191,7 +203,7 @@ pub struct StatusPage {
     /// Whether these are keys it owns (primary copies) or further replicas.
     pub owned: bool,
     /// The `(key, value)` pairs, sorted by key.
-    pub entries: Vec<(String, u64)>,
+    pub entries: Vec<(String, i64)>,
 }
 
 /// What every node holds, and how replication is doing.
@@ -221,9 +233,9 @@ pub struct NodeStatus {
     /// Whether it is serving.
     pub state: NodeState,
     /// The `(key, value)` pairs it holds as the key's primary (owner), sorted by key.
-    pub counters: Vec<(String, u64)>,
+    pub counters: Vec<(String, i64)>,
     /// The `(key, value)` pairs it holds as a further replica, sorted by key.
-    pub replicas: Vec<(String, u64)>,
+    pub replicas: Vec<(String, i64)>,
     /// How many hinted writes it keeps for nodes that are down.
     pub hints: u64,
     /// How many keys it holds beyond those listed (a node lists at most

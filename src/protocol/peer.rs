@@ -67,7 +67,7 @@ pub enum WireOp {
         /// The key.
         key: String,
         /// How much to add.
-        amount: u64,
+        amount: i64,
         /// The down replica this node stands in for, if any.
         hint_for: Option<NodeId>,
     },
@@ -170,11 +170,11 @@ pub enum WireReply {
     /// Keys held, keys owned. Tag 5.
     Counts(u64, u64),
     /// Sorted pairs and the number of hints. Tag 6.
-    Dump(Vec<(String, u64)>, u64),
+    Dump(Vec<(String, i64)>, u64),
     /// Owned keys, further replicas, keys held, hints. Tag 7.
-    Summary(Vec<(String, u64)>, Vec<(String, u64)>, u64, u64),
+    Summary(Vec<(String, i64)>, Vec<(String, i64)>, u64, u64),
     /// One page. Tag 8.
-    Page(Vec<(String, u64)>),
+    Page(Vec<(String, i64)>),
 }
 
 /// Remembers the last ring built from a spec, so that a stream of calls with the same ring builds

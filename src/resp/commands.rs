@@ -1,8 +1,8 @@
 //! One request → a [`Plan`]: a reply made on the spot, or the cluster [`Request`]s to run and how
 //! their answers become the reply. No I/O and no actors here: `connection` runs the plans.
 //!
-//! Counters are ringkv's: grow-only `u64`s. A key exists once its counter is above 0, so a counter
-//! at 0 reads as a missing key (`GET` → nil, `EXISTS` → 0), and `INCRBY key 0` only reads.
+//! Counters are signed 64-bit integers, as Redis's (see [`super::counters`]). A key exists once
+//! written (`INCRBY key 0` too): `GET` answers `"0"` for it and nil for a key never written.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use smallvec::{smallvec, SmallVec};
 
 use super::admin::{self, Session};
+use super::counters;
 use super::fanout::{self, Fanout};
 use super::info::{self, Stats};
 use super::reply::{self, Frame};
@@ -17,10 +18,8 @@ use super::table;
 use crate::command::check_key;
 use crate::protocol::{ErrorCode, Request, Response};
 
-/// The commands refused because ringkv's counters only grow.
+/// The commands refused because ringkv's counters cannot be set or removed (yet).
 const REFUSED: &[&str] = &[
-    "decr",
-    "decrby",
     "set",
     "setnx",
     "setex",
@@ -81,7 +80,7 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
     };
     // The commands of the hot path, before the general lookup.
     if args.len() == 1 && session.multi.is_none() && name.eq_ignore_ascii_case(b"incr") {
-        return incr(&args[0], 1);
+        return incr(counters::add(&args[0], 1));
     }
     if let Some(plan) = super::txn::intercept(words, session, stats) {
         return plan;
@@ -91,14 +90,9 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
         Err(frame) => return Plan::Reply(frame),
     };
     match spec.name {
-        "incr" => incr(&args[0], 1),
-        "incrby" => match parse_i64(&args[1]) {
-            None => Plan::Reply(reply::not_integer()),
-            Some(n) if n < 0 => Plan::Reply(reply::grow_only("a negative INCRBY increment")),
-            Some(n) => incr(&args[0], n as u64),
-        },
+        "incr" | "incrby" | "decr" | "decrby" => incr(counters::update(spec.name, args)),
         "get" => match key(&args[0]) {
-            Some(key) => ask(smallvec![Request::Get { key }], Finish::Get),
+            Some(key) => ask(smallvec![Request::Read { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),
         },
         "mget" if args.len() > fanout::CHUNK => Plan::Fanout(Fanout::new(args, fanout::Kind::MGet)),
@@ -149,20 +143,12 @@ pub fn key(word: &[u8]) -> Option<String> {
     check_key(text).ok().map(|()| text.to_owned())
 }
 
-fn incr(word: &[u8], amount: u64) -> Plan {
-    let Ok(key) = std::str::from_utf8(word) else {
-        return Plan::Reply(reply::err("ringkv keys must be UTF-8 text"));
-    };
-    if let Err(e) = check_key(key) {
-        return Plan::Reply(reply::err(&e.to_string()));
+/// An update (see [`counters::update`]) and its integer reply.
+fn incr(request: Result<Request, Frame>) -> Plan {
+    match request {
+        Ok(request) => ask(smallvec![request], Finish::Incr),
+        Err(frame) => Plan::Reply(frame),
     }
-    let key = key.to_owned();
-    let request = if amount == 0 {
-        Request::Get { key }
-    } else {
-        Request::Update { key, amount }
-    };
-    ask(smallvec![request], Finish::Incr)
 }
 
 /// MGET and EXISTS: one `Get` per key that can exist.
@@ -172,7 +158,7 @@ fn reads(words: &[Bytes], finish: fn(Vec<bool>) -> Finish) -> Plan {
     let requests = keys
         .into_iter()
         .flatten()
-        .map(|key| Request::Get { key })
+        .map(|key| Request::Read { key })
         .collect();
     ask(requests, finish(asked))
 }
@@ -199,30 +185,32 @@ impl Ask {
         }
         let values = values(responses)?;
         Ok(match self.finish {
-            Finish::Incr => incr_reply(values.first().copied().unwrap_or(0)),
-            Finish::Get => value_reply(values.first().copied().unwrap_or(0)),
+            Finish::Incr => reply::int(values.first().copied().flatten().unwrap_or(0)),
+            Finish::Get => value_reply(values.first().copied().flatten()),
             Finish::MGet(asked) => {
                 let mut values = values.into_iter();
                 let items = asked
                     .iter()
-                    .map(|&a| if a { values.next().unwrap_or(0) } else { 0 });
+                    .map(|&a| if a { values.next().flatten() } else { None });
                 reply::array(items.map(value_reply).collect())
             }
-            Finish::Exists => reply::int(values.iter().filter(|&&v| v > 0).count() as i64),
+            Finish::Exists => reply::int(values.iter().filter(|v| v.is_some()).count() as i64),
             Finish::DbSize | Finish::Info(..) => reply::err("internal error"),
         })
     }
 }
 
 /// The counter values in the answers, or the reply for the first error.
-fn values(responses: Responses) -> Result<SmallVec<[u64; 1]>, Frame> {
+fn values(responses: Responses) -> Result<SmallVec<[Option<i64>; 1]>, Frame> {
     responses.into_iter().map(value_of).collect()
 }
 
-/// The counter value in an answer, or the reply for an error.
-pub fn value_of(response: Response) -> Result<u64, Frame> {
+/// The counter value in an answer (`None` for a key that does not exist), or the reply for an
+/// error.
+pub fn value_of(response: Response) -> Result<Option<i64>, Frame> {
     match response {
-        Response::Count { value, .. } | Response::Updated { value, .. } => Ok(value),
+        Response::Count { value, .. } | Response::Updated { value, .. } => Ok(Some(value)),
+        Response::Value { value, .. } => Ok(value),
         other => Err(error_of(Some(other))),
     }
 }
@@ -230,30 +218,17 @@ pub fn value_of(response: Response) -> Result<u64, Frame> {
 /// The reply for an error answer (or an unexpected one).
 fn error_of(response: Option<Response>) -> Frame {
     match response {
-        Some(Response::Error(e)) if e.code == ErrorCode::Overflow => {
-            reply::err("increment or decrement would overflow")
-        }
+        Some(Response::Error(e)) if e.code == ErrorCode::Overflow => counters::overflow(),
         Some(Response::Error(e)) => reply::err(&e.message),
         other => reply::err(&format!("internal error: unexpected answer {other:?}")),
     }
 }
 
-/// A counter as GET shows it: nil at 0, else its decimal digits.
-fn value_reply(value: u64) -> Frame {
+/// A counter as GET shows it: nil for a key that does not exist, else its decimal digits.
+fn value_reply(value: Option<i64>) -> Frame {
     match value {
-        0 => reply::nil(),
-        v => reply::bulk(v.to_string()),
-    }
-}
-
-/// INCR's integer reply; RESP integers are signed, so a value past `i64::MAX` is an error (the
-/// increment stays applied, GET reads it).
-fn incr_reply(value: u64) -> Frame {
-    match i64::try_from(value) {
-        Ok(v) => reply::int(v),
-        Err(_) => reply::err(&format!(
-            "the counter is now {value}, past the largest RESP integer; read it with GET"
-        )),
+        None => reply::nil(),
+        Some(v) => reply::bulk(v.to_string()),
     }
 }
 
@@ -296,10 +271,9 @@ mod tests {
     }
 
     #[test]
-    fn counters_at_zero_read_as_missing() {
-        assert_eq!(value_reply(0), reply::nil());
-        assert_eq!(value_reply(5), reply::bulk_str("5"));
-        assert_eq!(incr_reply(3), reply::int(3));
-        assert!(matches!(incr_reply(u64::MAX), Frame::Error(_)));
+    fn only_missing_keys_read_as_nil() {
+        assert_eq!(value_reply(None), reply::nil());
+        assert_eq!(value_reply(Some(0)), reply::bulk_str("0"));
+        assert_eq!(value_reply(Some(-5)), reply::bulk_str("-5"));
     }
 }

@@ -55,13 +55,14 @@ fn blob(out: &mut BytesMut, kind: u8, prefix: &[u8], data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// A counter as GET shows it: null at 0, else a bulk string of its decimal digits.
-pub fn counter(out: &mut BytesMut, value: u64, proto: Proto) {
-    if value == 0 {
+/// A counter as GET shows it: null for a key that does not exist, else a bulk string of its
+/// decimal digits.
+pub fn counter(out: &mut BytesMut, value: Option<i64>, proto: Proto) {
+    let Some(value) = value else {
         return encode(out, &Frame::Null, proto);
-    }
+    };
     let mut buf = [0; 20];
-    let digits = unsigned(value, &mut buf);
+    let digits = decimal(value, &mut buf);
     line(out, b'$', decimal(digits.len() as i64, &mut [0; 20]));
     out.reserve(digits.len() + 2);
     out.extend_from_slice(digits);

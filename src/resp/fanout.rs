@@ -65,7 +65,7 @@ impl Fanout {
             for value in values {
                 match self.kind {
                     Kind::MGet => encode::counter(&mut out, value, proto),
-                    Kind::Exists => found += i64::from(value > 0),
+                    Kind::Exists => found += i64::from(value.is_some()),
                 }
             }
             tokio::task::yield_now().await;
@@ -77,17 +77,18 @@ impl Fanout {
     }
 }
 
-/// The values of `keys` (0 for a key that cannot exist), or the reply for the first error.
-async fn read(keys: &[Bytes], gateway: &Gateway, order: &Order) -> Result<Vec<u64>, Frame> {
+/// The values of `keys` (`None` for a key that does not or cannot exist), or the reply for the
+/// first error.
+async fn read(keys: &[Bytes], gateway: &Gateway, order: &Order) -> Result<Vec<Option<i64>>, Frame> {
     let started: Vec<Option<Started>> = keys
         .iter()
-        .map(|word| key(word).map(|key| gateway.start(Request::Get { key }, order)))
+        .map(|word| key(word).map(|key| gateway.start(Request::Read { key }, order)))
         .collect();
     let mut values = Vec::with_capacity(keys.len());
     for started in started {
         let response = match started {
             None => {
-                values.push(0);
+                values.push(None);
                 continue;
             }
             Some(Started::Now(response)) => response,

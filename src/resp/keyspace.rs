@@ -34,7 +34,7 @@ pub fn plan(spec: &'static Spec, args: &[Bytes]) -> Plan {
         }
         "randomkey" => task::plan(|gateway, _, _| random_key(gateway)),
         "type" => read_key(&args[0], |value| {
-            reply::simple(if value == 0 { "none" } else { "string" })
+            reply::simple(if value.is_none() { "none" } else { "string" })
         }),
         "object" => object(spec, args),
         "flushall" | "flushdb" => flush(args),
@@ -42,13 +42,13 @@ pub fn plan(spec: &'static Spec, args: &[Bytes]) -> Plan {
     }
 }
 
-/// Reads one key and answers `make(value)` (0 for a key that cannot exist).
-fn read_key(word: &[u8], make: fn(u64) -> Frame) -> Plan {
+/// Reads one key and answers `make(value)` (`None`: the key does not exist, or cannot).
+fn read_key(word: &[u8], make: fn(Option<i64>) -> Frame) -> Plan {
     let Some(key) = key(word) else {
-        return Plan::Reply(make(0));
+        return Plan::Reply(make(None));
     };
     task::plan(move |gateway: Gateway, order: Order, _| async move {
-        let response = match gateway.start(Request::Get { key }, &order) {
+        let response = match gateway.start(Request::Read { key }, &order) {
             Started::Now(response) => response,
             Started::Later(later) => later.await,
         };
@@ -163,8 +163,8 @@ fn object(spec: &'static Spec, args: &[Bytes]) -> Plan {
     match super::admin::sub(spec, args) {
         Err(frame) => Plan::Reply(frame),
         Ok(_) => read_key(&args[1], |value| match value {
-            0 => reply::nil(),
-            _ => reply::bulk_str("int"),
+            None => reply::nil(),
+            Some(_) => reply::bulk_str("int"),
         }),
     }
 }

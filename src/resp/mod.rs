@@ -16,13 +16,14 @@
 //! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
 //!   `server` — the listener and the [`RespServer`] handle.
 //!
-//! Counters follow ringkv's rules, not Redis's: they only grow, and a counter at 0 reads as a
-//! missing key (see `docs/RESP.md`).
+//! Counters are signed 64-bit integers as in Redis, counted up and down (`counters`); a key exists
+//! once written, at 0 too (see `docs/RESP.md` and `docs/COUNTERS.md`).
 
 mod admin;
 mod clients;
 mod commands;
 mod connection;
+mod counters;
 mod describe;
 mod encode;
 mod fanout;

@@ -162,11 +162,11 @@ pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Frame {
     ))
 }
 
-/// The error for what ringkv refuses because its counters only grow; `what` names it, e.g.
-/// `DECR` or `a negative INCRBY increment`.
+/// The error for what ringkv refuses because its counters can only be counted up and down;
+/// `what` names it, e.g. `SET`.
 pub fn grow_only(what: &str) -> Frame {
     err(&format!(
-        "ringkv counters only grow: {what} is not supported (use INCR, or INCRBY with an increment of 0 or more)"
+        "ringkv counters are only counted up and down: {what} is not supported (use INCRBY or DECRBY)"
     ))
 }
 

@@ -1,10 +1,14 @@
 //! A node's counters: increment, read, list, merge replica state, take and give key ranges.
 //!
 //! Plain data, no actors and no I/O. Built for memory: a key costs about 48 bytes when its counter
-//! has one slot, as nearly every counter does (one replica counts a key unless a node restarted or a
-//! write failed over). Such keys live in a `KeyMap` of `(replica, count)`: 40 bytes per item
-//! with the key inline, plus the index. Counters with no slot or several live in a second
-//! `KeyMap` of full [`Counter`]s; a key moves between the two when its number of slots changes.
+//! has one slot that never counted down, as nearly every counter does (one replica counts a key
+//! unless a node restarted or a write failed over). Such keys live in a `KeyMap` of
+//! `(replica, count)`: 40 bytes per item with the key inline, plus the index. The other counters
+//! (no slot, several, or a slot with decrements) live in a second `KeyMap` of full [`Counter`]s; a
+//! key moves between the two when its shape changes.
+//!
+//! A key held here exists (as in Redis, a counter updated by 0 exists and reads 0); a key not held
+//! reads 0.
 //! The ring token of a key is not kept: it is recomputed (murmur3, ~25 ns) on the rare paths that
 //! need it: key moves, repairs, digests.
 
@@ -31,7 +35,7 @@ pub struct Entry {
     pub counter: Counter,
 }
 
-/// The one slot of a counter that has exactly one: `(replica, count)`.
+/// The one slot of a counter that has exactly one and never counted down: `(replica, count)`.
 type Slot = (ReplicaId, u64);
 
 /// The counters held by one node, and the hints it keeps for nodes that are down.
@@ -39,9 +43,9 @@ type Slot = (ReplicaId, u64);
 pub struct Store {
     /// Hashes every key, for both maps: a key is hashed once per call.
     hasher: Hasher,
-    /// The keys whose counter has exactly one slot.
+    /// The keys whose counter has exactly one slot, with no decrement.
     single: KeyMap<Slot>,
-    /// The other keys: counters with no slot (merged in empty) or with several.
+    /// The other keys: counters with no slot (merged in empty), with several, or with decrements.
     multi: KeyMap<Counter>,
     hints: HashMap<NodeId, HashMap<String, Counter>>,
 }
@@ -56,6 +60,12 @@ enum At {
 /// The ring token of a stored key.
 fn token_of(key: &str) -> Token {
     key_token(key.as_bytes())
+}
+
+/// The value of a one-slot counter that added `count` (saturated: a log written before counters
+/// were signed may hold counts past `i64::MAX`).
+fn up_value(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// The entry of a one-slot item.
@@ -109,23 +119,23 @@ impl Store {
 
     /// Adds a key that is not held, in the map its number of slots calls for.
     fn insert(&mut self, hash: u64, key: CompactString, counter: Counter) -> At {
-        match *counter.slots() {
-            [slot] => At::Single(self.single.insert(hash, key, slot, &self.hasher)),
-            _ => At::Multi(self.multi.insert(hash, key, counter, &self.hasher)),
+        match counter.single_up() {
+            Some(slot) => At::Single(self.single.insert(hash, key, slot, &self.hasher)),
+            None => At::Multi(self.multi.insert(hash, key, counter, &self.hasher)),
         }
     }
 
     /// Moves the one-slot key at `at` to the full counters, as `counter` (which has gained a
-    /// slot); returns where the key is held now.
+    /// slot or a decrement); returns where the key is held now.
     fn promote(&mut self, hash: u64, at: usize, counter: Counter) -> At {
         let item = self.single.remove_at(at, &self.hasher);
         At::Multi(self.multi.insert(hash, item.key, counter, &self.hasher))
     }
 
     /// Moves the key at `at` in the full counters to the one-slot keys if its counter has one slot
-    /// (it had none before); returns where the key is held now.
+    /// with no decrement (it had none before); returns where the key is held now.
     fn settle(&mut self, hash: u64, at: usize) -> At {
-        if let [slot] = *self.multi.item(at).value.slots() {
+        if let Some(slot) = self.multi.item(at).value.single_up() {
             let item = self.multi.remove_at(at, &self.hasher);
             return At::Single(self.single.insert(hash, item.key, slot, &self.hasher));
         }
@@ -144,14 +154,17 @@ impl Store {
     }
 
     /// Adds `amount` to `key` in `replica`'s slot; returns where the key is held and its new value.
-    fn add(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<(At, u64)> {
+    fn add(&mut self, key: &str, replica: ReplicaId, amount: i64) -> Result<(At, i64)> {
         let hash = self.hash(key);
         match self.find(hash, key) {
             Some(At::Single(at)) => {
                 let slot = self.single.value_mut(at);
-                if slot.0 == replica {
-                    slot.1 = slot.1.checked_add(amount).ok_or(Error::Overflow)?;
-                    return Ok((At::Single(at), slot.1));
+                if slot.0 == replica && amount >= 0 {
+                    let sum = slot.1.checked_add(amount as u64);
+                    let value = sum.and_then(|s| i64::try_from(s).ok());
+                    let value = value.ok_or(Error::Overflow)?;
+                    slot.1 = value as u64;
+                    return Ok((At::Single(at), value));
                 }
                 let mut counter = Counter::with_count(slot.0, slot.1);
                 let value = counter.increment(replica, amount)?;
@@ -162,19 +175,19 @@ impl Store {
                 Ok((self.settle(hash, at), value))
             }
             None => {
-                let at = self
-                    .single
-                    .insert(hash, key.into(), (replica, amount), &self.hasher);
-                Ok((At::Single(at), amount))
+                let mut counter = Counter::new();
+                let value = counter.increment(replica, amount)?;
+                Ok((self.insert(hash, key.into(), counter), value))
             }
         }
     }
 
-    /// Adds `amount` to `key` in `replica`'s slot and returns the key's new state.
+    /// Adds `amount` (negative: takes it away) to `key` in `replica`'s slot and returns the key's
+    /// new state. An amount of 0 creates the key.
     ///
     /// # Errors
-    /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
-    pub fn increment(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<Counter> {
+    /// [`crate::Error::Overflow`] if the value would leave `i64`; nothing changes then.
+    pub fn increment(&mut self, key: &str, replica: ReplicaId, amount: i64) -> Result<Counter> {
         let (at, _) = self.add(key, replica, amount)?;
         Ok(self.counter_at(at))
     }
@@ -183,18 +196,22 @@ impl Store {
     /// [`Store::increment`], without building the counter.
     ///
     /// # Errors
-    /// [`crate::Error::Overflow`] if the value would pass `u64::MAX`; nothing changes then.
-    pub fn increment_value(&mut self, key: &str, replica: ReplicaId, amount: u64) -> Result<u64> {
+    /// [`crate::Error::Overflow`] if the value would leave `i64`; nothing changes then.
+    pub fn increment_value(&mut self, key: &str, replica: ReplicaId, amount: i64) -> Result<i64> {
         self.add(key, replica, amount).map(|(_, value)| value)
     }
 
-    /// The value of `key`, 0 if it was never incremented here.
-    pub fn get(&self, key: &str) -> u64 {
-        match self.find(self.hash(key), key) {
-            Some(At::Single(at)) => self.single.item(at).value.1,
-            Some(At::Multi(at)) => self.multi.item(at).value.value(),
-            None => 0,
-        }
+    /// The value of `key`, 0 if it is not held here.
+    pub fn get(&self, key: &str) -> i64 {
+        self.value_of(key).unwrap_or(0)
+    }
+
+    /// The value of `key` if it is held here (exists), else `None`.
+    pub fn value_of(&self, key: &str) -> Option<i64> {
+        Some(match self.find(self.hash(key), key)? {
+            At::Single(at) => up_value(self.single.item(at).value.1),
+            At::Multi(at) => self.multi.item(at).value.value(),
+        })
     }
 
     /// The full counter state of `key`, if held.
@@ -203,13 +220,16 @@ impl Store {
     }
 
     /// Every `(key, value)` pair, sorted by key.
-    pub fn list(&self) -> Vec<(String, u64)> {
-        let single = self.single.iter().map(|i| (i.key.to_string(), i.value.1));
+    pub fn list(&self) -> Vec<(String, i64)> {
+        let single = self
+            .single
+            .iter()
+            .map(|i| (i.key.to_string(), up_value(i.value.1)));
         let multi = self
             .multi
             .iter()
             .map(|i| (i.key.to_string(), i.value.value()));
-        let mut all: Vec<(String, u64)> = single.chain(multi).collect();
+        let mut all: Vec<(String, i64)> = single.chain(multi).collect();
         all.sort_unstable();
         all
     }
@@ -226,7 +246,7 @@ impl Store {
         match self.find(hash, key) {
             Some(At::Single(at)) => {
                 let slot = self.single.value_mut(at);
-                if let [(replica, count)] = *theirs.slots() {
+                if let Some((replica, count)) = theirs.single_up() {
                     if replica == slot.0 {
                         let changed = count > slot.1;
                         slot.1 = slot.1.max(count);
@@ -237,10 +257,10 @@ impl Store {
                 if !counter.merge(theirs) {
                     return false;
                 }
-                match *counter.slots() {
+                match counter.single_up() {
                     // Only from a malformed entry (one replica twice): still one slot.
-                    [one] => *slot = one,
-                    _ => {
+                    Some(one) => *slot = one,
+                    None => {
                         self.promote(hash, at, counter);
                     }
                 }
@@ -392,14 +412,15 @@ impl Store {
     /// An order-independent digest of the entries of each arc: `arc_of` maps a token to its arc.
     pub fn digests(&self, arc_of: impl Fn(Token) -> usize) -> HashMap<usize, u64> {
         let mut out: HashMap<usize, u64> = HashMap::new();
-        let mut add = |key: &str, slots: &[(ReplicaId, u64)]| {
+        let mut add = |key: &str, slots: &[crate::counter::Slot]| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             key.hash(&mut h);
             slots.hash(&mut h);
             *out.entry(arc_of(token_of(key))).or_default() ^= h.finish();
         };
         for item in self.single.iter() {
-            add(&item.key, std::slice::from_ref(&item.value));
+            let (replica, p) = item.value;
+            add(&item.key, &[crate::counter::Slot { replica, p, n: 0 }]);
         }
         for item in self.multi.iter() {
             add(&item.key, item.value.slots());
@@ -422,6 +443,29 @@ mod tests {
     #[test]
     fn unknown_key_reads_zero() {
         assert_eq!(Store::new().get("nope"), 0);
+        assert_eq!(Store::new().value_of("nope"), None);
+    }
+
+    #[test]
+    fn an_update_by_zero_creates_the_key_and_a_decrement_moves_it() {
+        let mut store = Store::new();
+        assert_eq!(store.increment_value("z", 1, 0).unwrap(), 0);
+        assert_eq!(store.value_of("z"), Some(0));
+        assert_eq!(store.list(), vec![("z".to_owned(), 0)]);
+        assert_eq!(store.increment_value("z", 1, -4).unwrap(), -4);
+        assert_eq!((store.single.len(), store.multi.len()), (0, 1));
+        assert_eq!(store.get("z"), -4);
+        assert!(matches!(
+            store.increment_value("z", 1, i64::MIN),
+            Err(Error::Overflow)
+        ));
+        assert_eq!(store.get("z"), -4);
+        store.increment_value("u", 1, i64::MAX).unwrap();
+        assert!(matches!(
+            store.increment_value("u", 1, 1),
+            Err(Error::Overflow)
+        ));
+        assert_eq!(store.get("u"), i64::MAX);
     }
 
     #[test]
@@ -434,10 +478,9 @@ mod tests {
         assert_eq!((store.single.len(), store.multi.len()), (0, 1));
         assert_eq!(store.increment_value("k", 1, 2).unwrap(), 2);
         assert_eq!((store.single.len(), store.multi.len()), (1, 0));
-        assert_eq!(
-            store.increment("k", 2, 3).unwrap().slots(),
-            &[(1, 2), (2, 3)]
-        );
+        let slots = store.increment("k", 2, 3).unwrap();
+        let parts: Vec<_> = slots.slots().iter().map(|s| (s.replica, s.p)).collect();
+        assert_eq!(parts, [(1, 2), (2, 3)]);
         assert_eq!((store.single.len(), store.multi.len()), (0, 1));
         assert_eq!(store.get("k"), 5);
     }
@@ -445,7 +488,7 @@ mod tests {
     #[test]
     fn a_malformed_entry_with_one_replica_twice_still_merges() {
         let config = bincode::config::standard();
-        let slots: Vec<(ReplicaId, u64)> = vec![(2, 5), (2, 7)];
+        let slots: Vec<(ReplicaId, u64, u64)> = vec![(2, 5, 0), (2, 7, 0)];
         let bytes = bincode::serde::encode_to_vec(&slots, config).unwrap();
         let (counter, _): (Counter, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         let mut store = Store::new();
@@ -468,6 +511,7 @@ mod tests {
         for i in 0..100 {
             a.increment(&format!("k{i}"), 1, i + 1).unwrap();
         }
+        a.increment("k7", 2, -3).unwrap();
         let half = TokenRange {
             start: 0,
             end: u64::MAX / 2,
@@ -476,9 +520,10 @@ mod tests {
         let mut b = Store::new();
         b.give(&moved);
         assert_eq!(a.len() + b.len(), 100);
-        for i in 0..100u64 {
+        for i in 0..100i64 {
             let key = format!("k{i}");
-            assert_eq!(a.get(&key) + b.get(&key), i + 1);
+            let expected = if i == 7 { i + 1 - 3 } else { i + 1 };
+            assert_eq!(a.get(&key) + b.get(&key), expected);
         }
     }
 }

@@ -14,7 +14,7 @@ use super::Store;
 
 /// The best candidates seen so far: at most `limit` `(key, value)` pairs, largest key on top.
 struct Best {
-    heap: BinaryHeap<(String, u64)>,
+    heap: BinaryHeap<(String, i64)>,
     limit: usize,
 }
 
@@ -34,14 +34,14 @@ impl Best {
         self.heap.len() < self.limit || self.heap.peek().is_some_and(|(top, _)| key < top.as_str())
     }
 
-    fn offer(&mut self, key: &str, value: u64) {
+    fn offer(&mut self, key: &str, value: i64) {
         if self.heap.len() == self.limit {
             self.heap.pop();
         }
         self.heap.push((key.to_owned(), value));
     }
 
-    fn into_sorted(self) -> Vec<(String, u64)> {
+    fn into_sorted(self) -> Vec<(String, i64)> {
         self.heap.into_sorted_vec()
     }
 }
@@ -55,16 +55,16 @@ impl Store {
         after: Option<&str>,
         limit: usize,
         mut keep: impl FnMut(&str) -> bool,
-    ) -> Vec<(String, u64)> {
+    ) -> Vec<(String, i64)> {
         let mut best = Best::new(limit);
         let after_ok = |key: &str| after.is_none_or(|a| key > a);
-        let mut consider = |key: &str, value: u64| {
+        let mut consider = |key: &str, value: i64| {
             if after_ok(key) && best.wants(key) && keep(key) {
                 best.offer(key, value);
             }
         };
         for item in self.single.iter() {
-            consider(&item.key, item.value.1);
+            consider(&item.key, super::up_value(item.value.1));
         }
         for item in self.multi.iter() {
             consider(&item.key, item.value.value());
@@ -80,12 +80,12 @@ mod tests {
     fn store(keys: &[&str]) -> Store {
         let mut store = Store::new();
         for (i, key) in keys.iter().enumerate() {
-            store.increment(key, 7, i as u64 + 1).unwrap();
+            store.increment(key, 7, i as i64 + 1).unwrap();
         }
         store
     }
 
-    fn keys(page: &[(String, u64)]) -> Vec<&str> {
+    fn keys(page: &[(String, i64)]) -> Vec<&str> {
         page.iter().map(|(k, _)| k.as_str()).collect()
     }
 

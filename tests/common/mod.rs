@@ -55,7 +55,15 @@ pub fn string(s: &str) -> Vec<u8> {
 pub fn update_body(key: &str, amount: u8) -> Vec<u8> {
     let mut body = vec![1];
     body.extend(string(key));
-    body.push(amount);
+    // The amount is an i64: zigzag (2n for n >= 0), then a varint.
+    let zigzag = u16::from(amount) * 2;
+    match u8::try_from(zigzag) {
+        Ok(z) if z < 251 => body.push(z),
+        _ => {
+            body.push(251);
+            body.extend(zigzag.to_le_bytes());
+        }
+    }
     body
 }
 
@@ -114,7 +122,7 @@ pub async fn expect_closed(stream: &mut TcpStream) {
 }
 
 /// Every `(port, key, value)` the cluster holds.
-pub async fn counters(cluster: &Cluster) -> Vec<(u16, String, u64)> {
+pub async fn counters(cluster: &Cluster) -> Vec<(u16, String, i64)> {
     let status = cluster.status_all().await.expect("status");
     status
         .nodes
@@ -127,9 +135,9 @@ pub async fn counters(cluster: &Cluster) -> Vec<(u16, String, u64)> {
 /// equal `before`.
 pub async fn still_healthy(
     cluster: &Cluster,
-    before: &[(u16, String, u64)],
+    before: &[(u16, String, i64)],
     key: &str,
-    expected: u64,
+    expected: i64,
 ) {
     let mut good = connect(&addr(cluster)).await;
     let (id, response) = exchange(&mut good, &frame(99, &get_body(key))).await;

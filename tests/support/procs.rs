@@ -149,7 +149,12 @@ pub async fn read_all(addr: &str) -> Vec<u64> {
     let mut client = Client::connect(addr).await.unwrap();
     let mut out = Vec::new();
     for i in 0..KEYS {
-        out.push(client.get(&format!("k{i}")).await.unwrap_or(u64::MAX));
+        out.push(
+            client
+                .get(&format!("k{i}"))
+                .await
+                .map_or(u64::MAX, |v| u64::try_from(v).unwrap_or(u64::MAX)),
+        );
     }
     out
 }

@@ -151,7 +151,7 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 }
 
 /// The counts of `k0..k{keys}` read through `addr`.
-pub async fn counts(addr: &str, keys: usize) -> Vec<u64> {
+pub async fn counts(addr: &str, keys: usize) -> Vec<i64> {
     let mut client = Client::connect(addr).await.unwrap();
     let mut out = Vec::new();
     for i in 0..keys {

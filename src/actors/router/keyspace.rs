@@ -18,6 +18,7 @@ use futures_util::future::join_all;
 
 use super::Router;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
+use crate::counter::Counter;
 use crate::error::{Error, Result};
 use crate::rebalance::ArcSet;
 use crate::replication::NodeState;
@@ -42,8 +43,9 @@ pub struct ScanRange {
 /// A page of SCAN.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScanPage {
-    /// The keys and their values (the largest a replica holds), in token order, then key order.
-    pub keys: Vec<(String, u64)>,
+    /// The keys and their values (merged over the replicas that answered), in token order, then
+    /// key order.
+    pub keys: Vec<(String, i64)>,
     /// The cursor of the next page; 0 when the scan is over.
     pub next: Token,
 }
@@ -87,7 +89,7 @@ impl Handler<ScanRange> for Router {
     }
 }
 
-/// Every key the nodes hold with a token in `[from, end]`, its largest value among the copies,
+/// Every key the nodes hold with a token in `[from, end]`, its value merged over the copies,
 /// sorted by token then key. Keys at 0 are left out (ringkv reads them as missing). Fails only if
 /// no node answers.
 async fn gather(
@@ -95,7 +97,7 @@ async fn gather(
     from: Token,
     end: Token,
     timeout: std::time::Duration,
-) -> Result<Vec<(Token, String, u64)>> {
+) -> Result<Vec<(Token, String, i64)>> {
     // (from - 1, end]: from 0 this wraps to (MAX, end], which holds 0..=end.
     let range = TokenRange {
         start: from.wrapping_sub(1),
@@ -104,7 +106,7 @@ async fn gather(
     let asked = nodes
         .iter()
         .map(|n| call(n, NodeOp::Entries(Some(vec![range])), timeout));
-    let mut merged: BTreeMap<(Token, String), u64> = BTreeMap::new();
+    let mut merged: BTreeMap<(Token, String), Counter> = BTreeMap::new();
     let mut answered = 0;
     for reply in join_all(asked).await {
         let Ok(NodeReply::Entries(entries)) = reply else {
@@ -112,25 +114,26 @@ async fn gather(
         };
         answered += 1;
         for entry in entries {
-            let value = entry.counter.value();
             let token = key_token(entry.key.as_bytes());
-            let slot = merged.entry((token, entry.key)).or_insert(0);
-            *slot = (*slot).max(value);
+            merged
+                .entry((token, entry.key))
+                .or_default()
+                .merge(&entry.counter);
         }
     }
     if answered == 0 {
         return Err(Error::Unavailable("no node answered the scan".into()));
     }
+    // Every key a node holds exists (was written), whatever its value.
     Ok(merged
         .into_iter()
-        .filter(|(_, v)| *v != 0)
-        .map(|((t, k), v)| (t, k, v))
+        .map(|((t, k), c)| (t, k, c.value()))
         .collect())
 }
 
 /// The page of `keys` (all of `[from, end]`, sorted): cut after the token of the `count`-th key
 /// when there are more, so the next page starts at the following token.
-fn page(mut keys: Vec<(Token, String, u64)>, count: usize, end: Token) -> ScanPage {
+fn page(mut keys: Vec<(Token, String, i64)>, count: usize, end: Token) -> ScanPage {
     let mut last = end;
     if keys.len() > count {
         let cut_token = keys[count - 1].0;

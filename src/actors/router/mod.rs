@@ -449,6 +449,7 @@ impl Handler<Exec> for Router {
     fn handle(&mut self, Exec(request): Exec, _: &mut Context<Self>) -> AtomicOrNot {
         match request {
             Request::Get { key } => AtomicOrNot::Free(self.get(key)),
+            Request::Read { key } => AtomicOrNot::Free(self.read_value(key)),
             Request::Update { key, amount } => {
                 // The Router's path: hints, timeouts and partial writes may leave replicas apart.
                 self.drift.note();

@@ -88,7 +88,7 @@ impl Router {
             .collect()
     }
 
-    pub(super) fn update(&self, key: String, amount: u64) -> ResponseFuture<Response> {
+    pub(super) fn update(&self, key: String, amount: i64) -> ResponseFuture<Response> {
         let planned = self.plan_update(&key);
         let ctx = self.ctx();
         let guard = InflightGuard::new(&self.stats);
@@ -125,12 +125,28 @@ impl Router {
     }
 
     pub(super) fn get(&self, key: String) -> ResponseFuture<Response> {
+        self.read_with(key, |key, value| Response::Count {
+            key,
+            value: value.unwrap_or(0),
+        })
+    }
+
+    /// A read that says whether the key exists.
+    pub(super) fn read_value(&self, key: String) -> ResponseFuture<Response> {
+        self.read_with(key, |key, value| Response::Value { key, value })
+    }
+
+    fn read_with(
+        &self,
+        key: String,
+        make: fn(String, Option<i64>) -> Response,
+    ) -> ResponseFuture<Response> {
         let planned = self.plan_read(&key);
         let ctx = self.ctx();
         Box::pin(async move {
             match planned {
                 Ok((targets, q)) => match read(ctx, &key, targets, q).await {
-                    Ok(value) => Response::Count { key, value },
+                    Ok(value) => make(key, value),
                     Err(e) => Response::from(e),
                 },
                 Err(e) => Response::from(e),
@@ -170,12 +186,12 @@ impl Router {
 async fn replicate(
     ctx: Ctx,
     key: String,
-    amount: u64,
+    amount: i64,
     mut targets: Vec<Reach>,
     first: usize,
     w: usize,
     guard: InflightGuard,
-) -> Result<u64> {
+) -> Result<i64> {
     let coord = targets.remove(first);
     let op = NodeOp::Increment {
         key: key.clone(),
@@ -228,7 +244,7 @@ async fn replicate(
 }
 
 /// Reads every target, merges at least Q answers, repairs the targets that were behind.
-async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64> {
+async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<Option<i64>> {
     let answers = join_all(targets.iter().map(|reach| {
         let op = NodeOp::Read {
             key: key.to_owned(),
@@ -238,11 +254,13 @@ async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64>
     }))
     .await;
     let mut merged = Counter::new();
+    let mut exists = false;
     let mut states: Vec<(usize, Option<Counter>)> = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         if let Ok(NodeReply::State(state)) = answer {
             if let Some(c) = &state {
                 merged.merge(c);
+                exists = true;
             }
             states.push((i, state));
         }
@@ -256,11 +274,11 @@ async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<u64>
     }
     let behind: Vec<usize> = states
         .into_iter()
-        .filter(|(_, s)| s.as_ref() != Some(&merged) && merged != Counter::new())
+        .filter(|(_, s)| s.as_ref() != Some(&merged) && exists)
         .map(|(i, _)| i)
         .collect();
     repair(&ctx, key, &targets, &behind, merged.clone());
-    Ok(merged.value())
+    Ok(exists.then(|| merged.value()))
 }
 
 /// Writes the merged state back to the targets that were behind, in the background.
