@@ -9,6 +9,10 @@
 //! reconnects first; reads (`get`, `status`, `ring`) that fail on a broken connection are retried
 //! once on a new one, updates and admin calls never are (they could be applied twice).
 //!
+//!
+//! On a server with passwords, [`Client::connect_with`] logs in with [`Credentials`] on every new
+//! connection (reconnects included) before anything else.
+//!
 //! ```no_run
 //! # async fn demo() -> ringkv::Result<()> {
 //! let mut client = ringkv::Client::connect("127.0.0.1:5001").await?;
@@ -25,6 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+use crate::auth::{Password, Role};
 use crate::error::{Error, Result};
 use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingReport, StatusReport};
 
@@ -41,6 +46,44 @@ pub struct Client {
     timeout: Duration,
     /// Set after a connection-level failure: the next call reconnects first.
     broken: bool,
+    /// Who to log in as on each new connection.
+    credentials: Option<Credentials>,
+}
+
+/// A user name and password to log in with (`default` for a `--requirepass-file` password).
+/// `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user's name.
+    pub user: String,
+    password: Password,
+}
+
+impl Credentials {
+    /// Credentials for `user` with `password`.
+    pub fn new(user: &str, password: &str) -> Credentials {
+        Credentials {
+            user: user.to_owned(),
+            password: Password::from(password),
+        }
+    }
+
+    /// The `Auth` request that presents them.
+    pub fn auth_request(&self) -> Request {
+        Request::Auth {
+            user: self.user.clone(),
+            password: self.password.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .finish()
+    }
 }
 
 impl Client {
@@ -57,14 +100,67 @@ impl Client {
     /// # Errors
     /// [`Error::Io`] if the connection is refused, [`Error::Timeout`] if it takes too long.
     pub async fn connect_timeout(addr: &str, timeout: Duration) -> Result<Client> {
+        Client::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects to `addr` and, with `credentials`, logs in (again on every reconnect); `timeout`
+    /// bounds the connect, the login and every later request.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Timeout`] as for [`Client::connect_timeout`];
+    /// [`Error::WrongPass`] if the server refuses the credentials.
+    pub async fn connect_with(
+        addr: &str,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+    ) -> Result<Client> {
         let framed = open(addr, timeout).await?;
-        Ok(Client {
+        let mut client = Client {
             addr: addr.to_owned(),
             framed,
             next_id: 1,
             timeout,
             broken: false,
-        })
+            credentials,
+        };
+        client.log_in().await?;
+        Ok(client)
+    }
+
+    /// Presents the credentials, if any, on the current connection.
+    async fn log_in(&mut self) -> Result<Option<Role>> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(None);
+        };
+        let request = credentials.auth_request();
+        let id = self.next_id;
+        self.next_id += 1;
+        let work = exchange(&mut self.framed, id, std::slice::from_ref(&request));
+        let answered = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| Error::Timeout(format!("no answer to Auth from {}", self.addr)))??;
+        match answered.into_iter().next() {
+            Some(Response::Authed { role, .. }) => Ok(Some(role)),
+            Some(Response::Error(reply)) => Err(Error::from(reply)),
+            Some(other) => Err(unexpected(other)),
+            None => Err(Error::Protocol("no answer to Auth".into())),
+        }
+    }
+
+    /// Logs in as `credentials` on this connection and on every later reconnect; returns the
+    /// user's role.
+    ///
+    /// # Errors
+    /// [`Error::WrongPass`] if the server refuses them; connection failures.
+    pub async fn auth(&mut self, credentials: Credentials) -> Result<Role> {
+        self.credentials = Some(credentials);
+        match self.log_in().await {
+            Ok(role) => Ok(role.unwrap_or(Role::Admin)),
+            Err(e) => {
+                self.broken |= matches!(e, Error::Io(_) | Error::Timeout(_));
+                Err(e)
+            }
+        }
     }
 
     /// Drops the current connection and opens a new one to the same address.
@@ -74,6 +170,10 @@ impl Client {
     pub async fn reconnect(&mut self) -> Result<()> {
         self.framed = open(&self.addr, self.timeout).await?;
         self.broken = false;
+        if let Err(e) = self.log_in().await {
+            self.broken = true;
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //!    Plain data. [`persist`] keeps them on disk: a locked data directory, one append-only log per
 //!    node. [`node_data`] puts a node's store, slot and log behind a lock; [`direct`] serves reads
 //!    and updates on them without actors while every replica is up.
+//!    [`auth`] — users, roles and login checks (plain data).
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
 //! 4. [`actors`] — `NodeActor` (listener + the Router's calls), `Router` (ring, failures, moves),
@@ -18,6 +19,7 @@
 //!    binary (`src/main.rs`).
 
 pub mod actors;
+pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod command;

@@ -171,6 +171,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::StatusPage { .. } => "StatusPage",
         Request::NodeCall(_) => "NodeCall",
         Request::RemoveNodeForce { .. } => "RemoveNodeForce",
+        Request::Auth { .. } => "Auth",
     }
 }
 
@@ -187,6 +188,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::NodePaused { .. } => "NodePaused",
         Response::StatusPage(_) => "StatusPage",
         Response::NodeReply(_) => "NodeReply",
+        Response::Authed { .. } => "Authed",
     }
 }
 
@@ -311,6 +313,9 @@ fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::Protocol => "Protocol",
         ErrorCode::Internal => "Internal",
         ErrorCode::Uncertain => "Uncertain",
+        ErrorCode::NoAuth => "NoAuth",
+        ErrorCode::WrongPass => "WrongPass",
+        ErrorCode::NoPerm => "NoPerm",
     }
 }
 
@@ -345,6 +350,10 @@ fn tag_tables_match_the_code() {
         },
         Request::NodeCall(WireOp::Ping),
         Request::RemoveNodeForce { port: 1 },
+        Request::Auth {
+            user: key(),
+            password: "pw".into(),
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -393,6 +402,10 @@ fn tag_tables_match_the_code() {
             entries: vec![],
         }),
         Response::NodeReply(Ok(WireReply::Done)),
+        Response::Authed {
+            user: key(),
+            role: ringkv::auth::Role::Read,
+        },
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
@@ -403,6 +416,9 @@ fn tag_tables_match_the_code() {
         ErrorCode::Protocol,
         ErrorCode::Internal,
         ErrorCode::Uncertain,
+        ErrorCode::NoAuth,
+        ErrorCode::WrongPass,
+        ErrorCode::NoPerm,
     ];
     check_tags("## 3. Error codes", &codes, |c| code_name(*c));
 }

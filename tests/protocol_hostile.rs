@@ -183,7 +183,7 @@ async fn an_unsupported_version_is_named_and_closed() {
     assert!(
         reply
             .message
-            .contains("unsupported protocol version: expected 2, received 1"),
+            .contains("unsupported protocol version: expected 3, received 1"),
         "{}",
         reply.message
     );

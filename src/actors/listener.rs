@@ -15,6 +15,7 @@ use super::gateway::Gateway;
 use super::node::NodeCall;
 use super::remote::serve::NodeCalls;
 use super::session;
+use crate::auth::Access;
 use crate::error::Result;
 use crate::protocol::codec::{encode, write_frame};
 use crate::protocol::{ErrorCode, ErrorReply, Response, MAX_FRAME_LEN};
@@ -35,6 +36,8 @@ pub struct ServerLimits {
     /// The most bytes all connections of the server together may hold (one budget for every
     /// node and port of the process).
     pub max_server_bytes: usize,
+    /// Who may connect and what each user may do (open by default: no password).
+    pub access: Access,
 }
 
 impl Default for ServerLimits {
@@ -46,6 +49,7 @@ impl Default for ServerLimits {
             frame_timeout: Duration::from_secs(10),
             max_connection_bytes: super::budget::CONNECTION_BYTES,
             max_server_bytes: super::budget::SERVER_BYTES,
+            access: Access::open(),
         }
     }
 }

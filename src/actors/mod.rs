@@ -10,6 +10,7 @@
 //!   up, else a message to the Router.
 
 pub mod budget;
+mod gate;
 pub mod gateway;
 mod listener;
 pub mod node;

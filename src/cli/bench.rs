@@ -62,6 +62,8 @@ pub struct BenchArgs {
     /// Print only one summary line.
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[command(flatten)]
+    login: super::security::CredentialArgs,
 }
 
 /// What one run is asked to do, shared by every connection.
@@ -69,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) pipeline: u64,
     pub(crate) timeout: Duration,
     pub(crate) workload: Workload,
+    /// Who each connection logs in as, if anyone.
+    pub(crate) credentials: Option<ringkv::client::Credentials>,
 }
 
 /// Runs the benchmark and prints its report.
@@ -92,6 +96,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         pipeline: u64::from(args.pipeline),
         timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
         workload: Workload::new(args.keyspace, args.sequential, args.ratio),
+        credentials: args.login.credentials()?,
     });
     let threads = thread_count(args);
     let barrier = Arc::new(Barrier::new(threads + 1));

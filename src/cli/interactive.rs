@@ -15,6 +15,7 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 
 /// Runs the interactive store until `exit` or the end of input.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    args.prepare_security()?;
     let tty = std::io::stdin().is_terminal();
     say!("{WELCOME}");
     // The seed's question is asked even when a data directory holds a cluster, so a session

@@ -21,6 +21,7 @@ mod client;
 mod interactive;
 mod json;
 mod line_editor;
+mod security;
 mod serve;
 
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Read a password from stdin and print its argon2id hash, for a `--users-file` line.
+    Passwd,
 }
 
 /// How to start the cluster.
@@ -126,6 +129,8 @@ pub struct ClusterArgs {
     /// When updates reach the disk: `always` (before the answer), `every-second`, or `never`.
     #[arg(long, default_value = "every-second")]
     fsync: FsyncPolicy,
+    #[command(flatten)]
+    security: security::SecurityArgs,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -180,6 +185,7 @@ impl ClusterArgs {
             limits: ServerLimits {
                 max_frame_len: self.max_frame_len,
                 max_connections: self.max_connections,
+                access: self.security.access(),
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
@@ -227,6 +233,11 @@ impl ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Reads the password files and applies protected mode: call it before anything listens.
+    fn prepare_security(&self) -> anyhow::Result<()> {
+        self.security.prepare(&self.bind)
+    }
+
     /// Binds the RESP port when `--resp-port` asks for one. Done before the cluster starts, so a
     /// port in use fails before any node runs.
     fn bind_resp(&self) -> ringkv::Result<Option<std::net::TcpListener>> {
@@ -252,6 +263,7 @@ impl ClusterArgs {
         };
         let limits = RespLimits {
             max_request_len: self.resp_max_request_len,
+            access: self.security.access(),
             ..RespLimits::default()
         };
         let server = ringkv::resp::start(listener, gateway, limits)?;
@@ -267,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Client(args)) => client::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Passwd) => security::passwd(),
     }
 }
 

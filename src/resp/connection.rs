@@ -33,6 +33,7 @@ use super::admin::Session;
 use super::commands::{self, Ask, Plan};
 use super::fanout::{self, Fanout};
 use super::info::Stats;
+use super::login::{self, Gated, Guard, Login, Then};
 use super::reply::{self, Frame, Proto};
 use super::{parse, RespLimits};
 use crate::actors::budget::{take_when_free, Held, Ledger};
@@ -89,6 +90,10 @@ struct Conn {
     ledger: Ledger,
     /// A planned request that did not fit in a budget yet, with its cost.
     waiting: Option<(Deferred, usize)>,
+    /// Who logged in, and what it may run (see `login`).
+    guard: Guard,
+    /// A login being checked: nothing more starts until it is settled.
+    login: Option<Login>,
 }
 
 /// Serves one connection until the client leaves or QUITs, breaks the protocol, or `shutdown`.
@@ -108,6 +113,7 @@ pub async fn run(
     let (mut reader, mut writer) = stream.into_split();
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
+        guard: Guard::new(limits.access.clone()),
         gateway,
         order: Order::new(),
         limits,
@@ -121,6 +127,7 @@ pub async fn run(
         fanout: fanout::Running::default(),
         ledger,
         waiting: None,
+        login: None,
     };
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -151,6 +158,9 @@ impl Conn {
                 Some(outcome) = self.pending.next(), if take => self.take(outcome),
                 taken = take_when_free(waiting.clone()), if waiting.is_some() => {
                     self.start_waiting(taken);
+                }
+                Some((verdict, then)) = login::settled(&mut self.login), if self.login.is_some() => {
+                    self.logged_in(verdict, then);
                 }
                 sent = writer.write_buf(&mut self.output), if !written => {
                     match sent {
@@ -196,7 +206,20 @@ impl Conn {
     /// Whether another request may start: the pipeline has room, no fan-out runs and no
     /// request waits for room in a budget.
     fn has_room(&self) -> bool {
-        self.pending.len() < self.limits.max_pending && !self.fanout.now() && self.waiting.is_none()
+        self.pending.len() < self.limits.max_pending
+            && !self.fanout.now()
+            && self.waiting.is_none()
+            && self.login.is_none()
+    }
+
+    /// Answers a settled login; a HELLO that logged in runs now.
+    fn logged_in(&mut self, verdict: crate::auth::Verdict, then: Then) {
+        self.login = None;
+        match (self.guard.settle(verdict), then) {
+            (Err(refused), _) => self.reply(refused, false),
+            (Ok(()), Then::Ok) => self.reply(reply::ok(), false),
+            (Ok(()), Then::Hello(words)) => self.plan_and_run(&words),
+        }
     }
 
     /// Encodes a finished reply, and every reply after it that is ready too.
@@ -246,6 +269,21 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
+        if self.guard.guarded() {
+            match self.guard.gate(words, self.session.peer) {
+                Gated::Pass => {}
+                Gated::Reply(refused) => return self.reply(refused, false),
+                Gated::Login(login) => {
+                    self.login = Some(login);
+                    return;
+                }
+            }
+        }
+        self.plan_and_run(words);
+    }
+
+    /// Plans a request that passed the gate and starts it.
+    fn plan_and_run(&mut self, words: &[bytes::Bytes]) {
         let (deferred, items) = match commands::plan(words, &mut self.session, &self.stats) {
             Plan::Reply(frame) => return self.reply(frame, false),
             Plan::Quit => return self.close_with(reply::ok()),

@@ -14,6 +14,7 @@
 //!   `describe` (COMMAND, COMMAND DOCS) serve it. `fanout` reads the keys of a big MGET or
 //!   EXISTS a chunk at a time.
 //! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
+//!   `login` — AUTH, HELLO AUTH, NOAUTH and NOPERM when the server has passwords;
 //!   `server` — the listener and the [`RespServer`] handle.
 //!
 //! Counters follow ringkv's rules, not Redis's: they only grow, and a counter at 0 reads as a
@@ -27,6 +28,7 @@ mod encode;
 mod fanout;
 mod info;
 mod inline;
+mod login;
 pub mod parse;
 pub mod reply;
 mod server;
@@ -58,6 +60,8 @@ pub struct RespLimits {
     /// The most bytes one connection's requests in flight and unwritten replies may hold (the
     /// server's budget, shared with the framed ports, is `ServerLimits::max_server_bytes`).
     pub max_connection_bytes: usize,
+    /// Who may connect and what each user may do (open by default: no password). See `login`.
+    pub access: crate::auth::Access,
 }
 
 /// The default largest request: 1 MiB.
@@ -74,6 +78,7 @@ impl Default for RespLimits {
             request_timeout: Duration::from_secs(10),
             partial_timeout: Duration::from_secs(30),
             max_connection_bytes: crate::actors::budget::CONNECTION_BYTES,
+            access: crate::auth::Access::open(),
         }
     }
 }
