@@ -38,6 +38,11 @@ pub struct ServerLimits {
     pub max_server_bytes: usize,
     /// Who may connect and what each user may do (open by default: no password).
     pub access: Access,
+    /// The longest `pause-node` the Router accepts, in milliseconds (`--max-pause`).
+    pub max_pause_millis: u64,
+    /// The lowest port `add-node` accepts besides 0 and the cluster's own start ports
+    /// (`--min-node-port`).
+    pub min_node_port: u16,
 }
 
 impl Default for ServerLimits {
@@ -50,6 +55,8 @@ impl Default for ServerLimits {
             max_connection_bytes: super::budget::CONNECTION_BYTES,
             max_server_bytes: super::budget::SERVER_BYTES,
             access: Access::open(),
+            max_pause_millis: super::router::MAX_PAUSE_MILLIS,
+            min_node_port: super::router::MIN_PORT,
         }
     }
 }

@@ -129,6 +129,12 @@ pub struct ClusterArgs {
     /// When updates reach the disk: `always` (before the answer), `every-second`, or `never`.
     #[arg(long, default_value = "every-second")]
     fsync: FsyncPolicy,
+    /// The longest `pause-node` accepted (e.g. `10s`; at most and by default 24 hours).
+    #[arg(long, default_value = "86400s", value_parser = parse_duration)]
+    max_pause: Duration,
+    /// The lowest port `add-node` accepts, besides 0 and the ports the cluster started with.
+    #[arg(long, default_value_t = ringkv::actors::MIN_PORT)]
+    min_node_port: u16,
     #[command(flatten)]
     security: security::SecurityArgs,
 }
@@ -186,6 +192,8 @@ impl ClusterArgs {
                 max_frame_len: self.max_frame_len,
                 max_connections: self.max_connections,
                 access: self.security.access(),
+                max_pause_millis: u64::try_from(self.max_pause.as_millis()).unwrap_or(u64::MAX),
+                min_node_port: self.min_node_port,
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
