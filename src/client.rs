@@ -32,8 +32,9 @@ use tokio_util::codec::Framed;
 use crate::auth::{Password, Role};
 use crate::error::{Error, Result};
 use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingReport, StatusReport};
+use crate::tls::{Io, TlsClient};
 
-type Conn = Framed<TcpStream, FrameCodec>;
+type Conn = Framed<Box<dyn Io>, FrameCodec>;
 
 /// The largest response a client accepts, in bytes (a `status` of a big cluster is large).
 pub const MAX_RESPONSE_LEN: usize = 1 << 30;
@@ -48,6 +49,8 @@ pub struct Client {
     broken: bool,
     /// Who to log in as on each new connection.
     credentials: Option<Credentials>,
+    /// TLS for each new connection, if the server speaks it.
+    tls: Option<TlsClient>,
 }
 
 /// A user name and password to log in with (`default` for a `--requirepass-file` password).
@@ -114,7 +117,20 @@ impl Client {
         timeout: Duration,
         credentials: Option<Credentials>,
     ) -> Result<Client> {
-        let framed = open(addr, timeout).await?;
+        Client::connect_tls(addr, timeout, credentials, None).await
+    }
+
+    /// Like [`Client::connect_with`], over TLS when `tls` is given (on every reconnect too).
+    ///
+    /// # Errors
+    /// As [`Client::connect_with`]; [`Error::Io`] when the TLS handshake fails.
+    pub async fn connect_tls(
+        addr: &str,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+        tls: Option<TlsClient>,
+    ) -> Result<Client> {
+        let framed = open(addr, timeout, tls.as_ref()).await?;
         let mut client = Client {
             addr: addr.to_owned(),
             framed,
@@ -122,6 +138,7 @@ impl Client {
             timeout,
             broken: false,
             credentials,
+            tls,
         };
         client.log_in().await?;
         Ok(client)
@@ -168,7 +185,7 @@ impl Client {
     /// # Errors
     /// [`Error::Io`] if the connection is refused, [`Error::Timeout`] if it takes too long.
     pub async fn reconnect(&mut self) -> Result<()> {
-        self.framed = open(&self.addr, self.timeout).await?;
+        self.framed = open(&self.addr, self.timeout, self.tls.as_ref()).await?;
         self.broken = false;
         if let Err(e) = self.log_in().await {
             self.broken = true;
@@ -344,12 +361,22 @@ impl Client {
     }
 }
 
-async fn open(addr: &str, timeout: Duration) -> Result<Conn> {
+async fn open(addr: &str, timeout: Duration, tls: Option<&TlsClient>) -> Result<Conn> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout(format!("connecting to {addr} took over {timeout:?}")))?
         .map_err(|e| Error::Io(format!("cannot connect to {addr}: {e}")))?;
     stream.set_nodelay(true)?;
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(tls) => tokio::time::timeout(timeout, tls.connect(addr, stream))
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "the TLS handshake with {addr} took over {timeout:?}"
+                ))
+            })??,
+    };
     Ok(Framed::new(stream, FrameCodec::new(MAX_RESPONSE_LEN)))
 }
 

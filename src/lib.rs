@@ -15,6 +15,7 @@
 //!    `Gateway` (direct path or Router), `RemoteNode` (a node in another process), `Repl`.
 //!    [`membership`] — which processes of a cluster are alive (SWIM via foca): a plain core and
 //!    one actor owning its UDP socket (not yet wired into the Router).
+//!    [`tls`] — TLS for the client ports and the `Client` (rustls).
 //! 5. Front doors — [`Cluster`] for embedding, [`Client`] for the framed protocol, and the `ringkv`
 //!    binary (`src/main.rs`).
 
@@ -38,6 +39,7 @@ pub mod resp;
 pub mod ring;
 pub mod status_all;
 pub mod store;
+pub mod tls;
 
 pub use client::Client;
 pub use cluster::{Cluster, ClusterConfig};

@@ -43,6 +43,8 @@ pub struct ServerLimits {
     /// The lowest port `add-node` accepts besides 0 and the cluster's own start ports
     /// (`--min-node-port`).
     pub min_node_port: u16,
+    /// TLS on this port (`--tls-cert-file`...); `None`, the default, is plaintext.
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 impl Default for ServerLimits {
@@ -57,6 +59,7 @@ impl Default for ServerLimits {
             access: Access::open(),
             max_pause_millis: super::router::MAX_PAUSE_MILLIS,
             min_node_port: super::router::MIN_PORT,
+            tls: None,
         }
     }
 }

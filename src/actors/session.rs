@@ -31,7 +31,6 @@ use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
@@ -46,6 +45,7 @@ use crate::auth::Verdict;
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
+use crate::tls::{self, Reader, Writer};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response, Held)> + Send>>;
 /// A login being checked: the `Auth` request's id and the verdict.
@@ -74,7 +74,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr().ok();
-    let (read, write) = stream.into_split();
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        accepted = tls::accept(stream, limits.tls.as_ref()) => accepted,
+    };
+    let Some((read, write)) = accepted else {
+        return;
+    };
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
@@ -135,8 +141,8 @@ struct Session {
     /// Keeps this connection's requests in order across the direct path and the Router.
     order: Order,
     peer: Option<SocketAddr>,
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    read: Reader,
+    write: Writer,
     /// Bytes read and not yet decoded: at most one partial frame plus one read.
     input: BytesMut,
     /// Encoded answers not yet written.

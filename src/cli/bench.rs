@@ -81,6 +81,9 @@ pub(crate) struct Plan {
 /// Bad arguments, a node that cannot be reached, or a run in which every request failed.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let addrs = parse_addrs(&args.addr)?;
+    if args.login.tls()?.is_some() {
+        bail!("ringkv bench does not speak TLS yet: use redis-benchmark --tls on a RESP port");
+    }
     if let Some(d) = args.duration {
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration must be a positive number of seconds");

@@ -88,11 +88,10 @@ fn timeout(args: &ClientArgs) -> Duration {
 
 /// Connects to `--addr`, logging in with the credentials asked for.
 async fn connect(args: &ClientArgs) -> Result<Client, Error> {
-    let credentials = args
-        .login
-        .credentials()
-        .map_err(|e| Error::BadRequest(e.to_string()))?;
-    Client::connect_with(&args.addr, timeout(args), credentials).await
+    let flags = |e: anyhow::Error| Error::BadRequest(e.to_string());
+    let credentials = args.login.credentials().map_err(flags)?;
+    let tls = args.login.tls().map_err(flags)?;
+    Client::connect_tls(&args.addr, timeout(args), credentials, tls).await
 }
 
 /// One request, one answer.

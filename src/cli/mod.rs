@@ -194,6 +194,7 @@ impl ClusterArgs {
                 access: self.security.access(),
                 max_pause_millis: u64::try_from(self.max_pause.as_millis()).unwrap_or(u64::MAX),
                 min_node_port: self.min_node_port,
+                tls: self.security.tls(),
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
@@ -272,6 +273,7 @@ impl ClusterArgs {
         let limits = RespLimits {
             max_request_len: self.resp_max_request_len,
             access: self.security.access(),
+            tls: self.security.tls(),
             ..RespLimits::default()
         };
         let server = ringkv::resp::start(listener, gateway, limits)?;

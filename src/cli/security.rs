@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use ringkv::auth::{self, Access};
 use ringkv::client::Credentials;
+use ringkv::tls::{TlsClient, TlsServer};
 
 /// The environment variable a client's password may come from.
 pub const PASSWORD_ENV: &str = "RINGKV_PASSWORD";
@@ -30,9 +31,21 @@ pub struct SecurityArgs {
     /// `no` lets the nodes listen on a non-loopback address without a password.
     #[arg(long, default_value = "yes", value_parser = ["yes", "no"])]
     protected_mode: String,
+    /// TLS on every client port (framed and RESP): the server's certificate (PEM).
+    #[arg(long, requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The private key of `--tls-cert-file` (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// With TLS, clients must present a certificate signed by this CA (PEM): mutual TLS.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_ca_cert_file: Option<PathBuf>,
     /// The access loaded by [`SecurityArgs::prepare`].
     #[arg(skip)]
     loaded: OnceLock<Access>,
+    /// The TLS settings loaded by [`SecurityArgs::prepare`].
+    #[arg(skip)]
+    tls: OnceLock<TlsServer>,
 }
 
 impl SecurityArgs {
@@ -52,7 +65,16 @@ impl SecurityArgs {
             );
         }
         let _ = self.loaded.set(access);
+        if let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) {
+            let tls = TlsServer::from_files(cert, key, self.tls_ca_cert_file.as_deref())?;
+            let _ = self.tls.set(tls);
+        }
         Ok(())
+    }
+
+    /// The TLS settings [`SecurityArgs::prepare`] loaded, if TLS was asked for.
+    pub fn tls(&self) -> Option<TlsServer> {
+        self.tls.get().cloned()
     }
 
     /// The access [`SecurityArgs::prepare`] loaded (open before it).
@@ -77,9 +99,33 @@ pub struct CredentialArgs {
     /// A file whose first line is the password (else the RINGKV_PASSWORD environment variable).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// Speak TLS to the server.
+    #[arg(long, requires = "cacert")]
+    tls: bool,
+    /// With --tls: the CA certificate (PEM) the server's certificate must chain to.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
+    /// With --tls: a client certificate (PEM), for servers that ask for one.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// With --tls: the private key of --cert (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 impl CredentialArgs {
+    /// The TLS settings asked for with `--tls`, if any.
+    ///
+    /// # Errors
+    /// A certificate or key file that cannot be read or used.
+    pub fn tls(&self) -> anyhow::Result<Option<TlsClient>> {
+        let (true, Some(ca)) = (self.tls, &self.cacert) else {
+            return Ok(None);
+        };
+        let identity = self.cert.as_deref().zip(self.key.as_deref());
+        Ok(Some(TlsClient::from_files(ca, identity)?))
+    }
+
     /// The credentials asked for, if any: the password from `--password-file`, else from
     /// `RINGKV_PASSWORD`.
     ///

@@ -25,7 +25,6 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use smallvec::{smallvec, SmallVec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +37,7 @@ use super::reply::{self, Frame, Proto};
 use super::{parse, RespLimits};
 use crate::actors::budget::{take_when_free, Held, Ledger};
 use crate::actors::gateway::{yield_to_other_connections, Gateway, Order, Started};
+use crate::tls::{self, Reader, Writer};
 
 /// A reply, the protocol to encode it in, whether the connection closes after it, and the
 /// charge its request holds until it is written.
@@ -108,9 +108,16 @@ pub async fn run(
         max_pending: limits.max_pending.max(1),
         ..limits
     };
+    let (peer, local) = (stream.peer_addr().ok(), stream.local_addr().ok());
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        accepted = tls::accept(stream, limits.tls.as_ref()) => accepted,
+    };
+    let Some((mut reader, mut writer)) = accepted else {
+        return;
+    };
     let id = stats.connected();
-    let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
-    let (mut reader, mut writer) = stream.into_split();
+    let session = Session::new(id, peer, local);
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
         guard: Guard::new(limits.access.clone()),
@@ -138,7 +145,7 @@ pub async fn run(
 }
 
 impl Conn {
-    async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
+    async fn serve(&mut self, reader: &mut Reader, writer: &mut Writer) {
         loop {
             if self.parse_available() > 1 {
                 yield_to_other_connections().await;
@@ -403,7 +410,7 @@ enum ReadError {
 /// Reads more input; once a request has started arriving, its rest must come within
 /// `partial_timeout`.
 async fn read_more(
-    reader: &mut OwnedReadHalf,
+    reader: &mut Reader,
     input: &mut BytesMut,
     limits: &RespLimits,
 ) -> Result<usize, ReadError> {

@@ -62,6 +62,8 @@ pub struct RespLimits {
     pub max_connection_bytes: usize,
     /// Who may connect and what each user may do (open by default: no password). See `login`.
     pub access: crate::auth::Access,
+    /// TLS on this port (`--tls-cert-file`...); `None`, the default, is plaintext.
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 /// The default largest request: 1 MiB.
@@ -79,6 +81,7 @@ impl Default for RespLimits {
             partial_timeout: Duration::from_secs(30),
             max_connection_bytes: crate::actors::budget::CONNECTION_BYTES,
             access: crate::auth::Access::open(),
+            tls: None,
         }
     }
 }
