@@ -304,3 +304,15 @@ fn redis_benchmark_with_a_password() {
     let total: i64 = run(&mut con, &["GET", "counter:__rand_int__"]).expect("get");
     assert_eq!(total, 5000);
 }
+
+#[test]
+fn an_auth_then_a_half_close_still_gets_its_answer() {
+    let server = server();
+    let mut raw = server.raw();
+    raw.write_all(b"*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n")
+        .expect("write");
+    raw.shutdown(std::net::Shutdown::Write).expect("half close");
+    let mut got = String::new();
+    let _ = raw.read_to_string(&mut got);
+    assert_eq!(got, "+OK\r\n");
+}

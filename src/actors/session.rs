@@ -194,7 +194,8 @@ impl Session {
                 Ok(decoded) if decoded > 1 => yield_to_other_connections().await,
                 Ok(_) => {}
             }
-            if !self.reading && self.pending.is_empty() && self.out.is_empty() {
+            let idle = self.pending.is_empty() && self.login.is_none();
+            if !self.reading && idle && self.out.is_empty() {
                 return End::Done;
             }
             let take_answers = !self.pending.is_empty() && self.out.len() < OUT_HIGH_WATER;

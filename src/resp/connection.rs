@@ -151,7 +151,8 @@ impl Conn {
                 yield_to_other_connections().await;
             }
             let written = self.output.is_empty();
-            if written && (self.closing || (!self.reading && self.pending.is_empty())) {
+            let idle = self.pending.is_empty() && self.login.is_none();
+            if written && (self.closing || (!self.reading && idle)) {
                 return;
             }
             let room = self.output.len() < OUT_HIGH_WATER;
