@@ -10,8 +10,10 @@
 //! - `users` — the users file and the requirepass file.
 //! - `limiter` — failed logins per source address and per connection.
 //! - `access` — [`Access`]: the users of a server, and the check of one login ([`Verdict`]).
+//! - [`cluster_secret`] — the node-to-node challenge–response (built and tested, not wired yet).
 
 mod access;
+pub mod cluster_secret;
 mod limiter;
 mod role;
 mod secret;
