@@ -9,6 +9,10 @@
 //! reconnects first; reads (`get`, `status`, `ring`) that fail on a broken connection are retried
 //! once on a new one, updates and admin calls never are (they could be applied twice).
 //!
+//!
+//! On a server with passwords, [`Client::connect_with`] logs in with [`Credentials`] on every new
+//! connection (reconnects included) before anything else.
+//!
 //! ```no_run
 //! # async fn demo() -> ringkv::Result<()> {
 //! let mut client = ringkv::Client::connect("127.0.0.1:5001").await?;
@@ -25,10 +29,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+use crate::auth::{Password, Role};
 use crate::error::{Error, Result};
 use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingReport, StatusReport};
+use crate::tls::{Io, TlsClient};
 
-type Conn = Framed<TcpStream, FrameCodec>;
+type Conn = Framed<Box<dyn Io>, FrameCodec>;
 
 /// The largest response a client accepts, in bytes (a `status` of a big cluster is large).
 pub const MAX_RESPONSE_LEN: usize = 1 << 30;
@@ -41,6 +47,46 @@ pub struct Client {
     timeout: Duration,
     /// Set after a connection-level failure: the next call reconnects first.
     broken: bool,
+    /// Who to log in as on each new connection.
+    credentials: Option<Credentials>,
+    /// TLS for each new connection, if the server speaks it.
+    tls: Option<TlsClient>,
+}
+
+/// A user name and password to log in with (`default` for a `--requirepass-file` password).
+/// `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user's name.
+    pub user: String,
+    password: Password,
+}
+
+impl Credentials {
+    /// Credentials for `user` with `password`.
+    pub fn new(user: &str, password: &str) -> Credentials {
+        Credentials {
+            user: user.to_owned(),
+            password: Password::from(password),
+        }
+    }
+
+    /// The `Auth` request that presents them.
+    pub fn auth_request(&self) -> Request {
+        Request::Auth {
+            user: self.user.clone(),
+            password: self.password.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .finish()
+    }
 }
 
 impl Client {
@@ -57,14 +103,81 @@ impl Client {
     /// # Errors
     /// [`Error::Io`] if the connection is refused, [`Error::Timeout`] if it takes too long.
     pub async fn connect_timeout(addr: &str, timeout: Duration) -> Result<Client> {
-        let framed = open(addr, timeout).await?;
-        Ok(Client {
+        Client::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects to `addr` and, with `credentials`, logs in (again on every reconnect); `timeout`
+    /// bounds the connect, the login and every later request.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Timeout`] as for [`Client::connect_timeout`];
+    /// [`Error::WrongPass`] if the server refuses the credentials.
+    pub async fn connect_with(
+        addr: &str,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+    ) -> Result<Client> {
+        Client::connect_tls(addr, timeout, credentials, None).await
+    }
+
+    /// Like [`Client::connect_with`], over TLS when `tls` is given (on every reconnect too).
+    ///
+    /// # Errors
+    /// As [`Client::connect_with`]; [`Error::Io`] when the TLS handshake fails.
+    pub async fn connect_tls(
+        addr: &str,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+        tls: Option<TlsClient>,
+    ) -> Result<Client> {
+        let framed = open(addr, timeout, tls.as_ref()).await?;
+        let mut client = Client {
             addr: addr.to_owned(),
             framed,
             next_id: 1,
             timeout,
             broken: false,
-        })
+            credentials,
+            tls,
+        };
+        client.log_in().await?;
+        Ok(client)
+    }
+
+    /// Presents the credentials, if any, on the current connection.
+    async fn log_in(&mut self) -> Result<Option<Role>> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(None);
+        };
+        let request = credentials.auth_request();
+        let id = self.next_id;
+        self.next_id += 1;
+        let work = exchange(&mut self.framed, id, std::slice::from_ref(&request));
+        let answered = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| Error::Timeout(format!("no answer to Auth from {}", self.addr)))??;
+        match answered.into_iter().next() {
+            Some(Response::Authed { role, .. }) => Ok(Some(role)),
+            Some(Response::Error(reply)) => Err(Error::from(reply)),
+            Some(other) => Err(unexpected(other)),
+            None => Err(Error::Protocol("no answer to Auth".into())),
+        }
+    }
+
+    /// Logs in as `credentials` on this connection and on every later reconnect; returns the
+    /// user's role.
+    ///
+    /// # Errors
+    /// [`Error::WrongPass`] if the server refuses them; connection failures.
+    pub async fn auth(&mut self, credentials: Credentials) -> Result<Role> {
+        self.credentials = Some(credentials);
+        match self.log_in().await {
+            Ok(role) => Ok(role.unwrap_or(Role::Admin)),
+            Err(e) => {
+                self.broken |= matches!(e, Error::Io(_) | Error::Timeout(_));
+                Err(e)
+            }
+        }
     }
 
     /// Drops the current connection and opens a new one to the same address.
@@ -72,8 +185,12 @@ impl Client {
     /// # Errors
     /// [`Error::Io`] if the connection is refused, [`Error::Timeout`] if it takes too long.
     pub async fn reconnect(&mut self) -> Result<()> {
-        self.framed = open(&self.addr, self.timeout).await?;
+        self.framed = open(&self.addr, self.timeout, self.tls.as_ref()).await?;
         self.broken = false;
+        if let Err(e) = self.log_in().await {
+            self.broken = true;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -244,12 +361,22 @@ impl Client {
     }
 }
 
-async fn open(addr: &str, timeout: Duration) -> Result<Conn> {
+async fn open(addr: &str, timeout: Duration, tls: Option<&TlsClient>) -> Result<Conn> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| Error::Timeout(format!("connecting to {addr} took over {timeout:?}")))?
         .map_err(|e| Error::Io(format!("cannot connect to {addr}: {e}")))?;
     stream.set_nodelay(true)?;
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(stream),
+        Some(tls) => tokio::time::timeout(timeout, tls.connect(addr, stream))
+            .await
+            .map_err(|_| {
+                Error::Timeout(format!(
+                    "the TLS handshake with {addr} took over {timeout:?}"
+                ))
+            })??,
+    };
     Ok(Framed::new(stream, FrameCodec::new(MAX_RESPONSE_LEN)))
 }
 

@@ -45,6 +45,15 @@ pub enum Error {
     /// The data directory cannot be used, or a write to it failed (the update was not acknowledged).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The server wants the connection to authenticate first.
+    #[error("authentication required: {0}")]
+    NoAuth(String),
+    /// A login failed: wrong user name or password, or too many failures lately.
+    #[error("authentication failed: {0}")]
+    WrongPass(String),
+    /// The user's role does not allow the request.
+    #[error("permission denied: {0}")]
+    NoPerm(String),
     /// The actor system is shut down or an actor died.
     #[error("cluster is shut down")]
     Shutdown,

@@ -8,16 +8,19 @@
 //!    Plain data. [`persist`] keeps them on disk: a locked data directory, one append-only log per
 //!    node. [`node_data`] puts a node's store, slot and log behind a lock; [`direct`] serves reads
 //!    and updates on them without actors while every replica is up.
+//!    [`auth`] — users, roles and login checks (plain data).
 //! 3. [`protocol`] — requests, responses and the framing codec (the only bincode user).
 //!    [`command`] parses text lines into requests; [`render`] prints responses as text.
 //! 4. [`actors`] — `NodeActor` (listener + the Router's calls), `Router` (ring, failures, moves),
 //!    `Gateway` (direct path or Router), `RemoteNode` (a node in another process), `Repl`.
 //!    [`membership`] — which processes of a cluster are alive (SWIM via foca): a plain core and
 //!    one actor owning its UDP socket (not yet wired into the Router).
+//!    [`tls`] — TLS for the client ports and the `Client` (rustls).
 //! 5. Front doors — [`Cluster`] for embedding, [`Client`] for the framed protocol, and the `ringkv`
 //!    binary (`src/main.rs`).
 
 pub mod actors;
+pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod command;
@@ -43,6 +46,7 @@ pub mod resp;
 pub mod ring;
 pub mod status_all;
 pub mod store;
+pub mod tls;
 
 pub use client::Client;
 pub use cluster::{Cluster, ClusterConfig};

@@ -33,6 +33,9 @@ pub fn render(response: &Response) -> String {
         ),
         Response::Error(e) => format!("Error: {}", quote::escape_controls(&e.message)),
         Response::StatusPage(page) => render_page(page),
+        Response::Authed { user, role } => {
+            format!("Authenticated as {} ({role})", quote::escape_controls(user))
+        }
         Response::NodeReply(Ok(_)) => "(a node-to-node answer)".to_owned(),
         Response::Layout(l) => format!(
             "Layout epoch {}: {} nodes in {} processes",

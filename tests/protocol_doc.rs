@@ -178,6 +178,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::RemoveNodeAt { .. } => "RemoveNodeAt",
         Request::HotKeys { .. } => "HotKeys",
         Request::Read { .. } => "Read",
+        Request::Auth { .. } => "Auth",
     }
 }
 
@@ -197,6 +198,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::Layout(_) => "Layout",
         Response::HotKeys { .. } => "HotKeys",
         Response::Value { .. } => "Value",
+        Response::Authed { .. } => "Authed",
     }
 }
 
@@ -321,6 +323,9 @@ fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::Protocol => "Protocol",
         ErrorCode::Internal => "Internal",
         ErrorCode::Uncertain => "Uncertain",
+        ErrorCode::NoAuth => "NoAuth",
+        ErrorCode::WrongPass => "WrongPass",
+        ErrorCode::NoPerm => "NoPerm",
     }
 }
 
@@ -370,6 +375,10 @@ fn tag_tables_match_the_code() {
         },
         Request::HotKeys { limit: 1 },
         Request::Read { key: key() },
+        Request::Auth {
+            user: key(),
+            password: "pw".into(),
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -427,6 +436,10 @@ fn tag_tables_match_the_code() {
             key: key(),
             value: None,
         },
+        Response::Authed {
+            user: key(),
+            role: ringkv::auth::Role::Read,
+        },
     ];
     check_tags("### Responses", &responses, response_name);
     let codes = [
@@ -437,6 +450,9 @@ fn tag_tables_match_the_code() {
         ErrorCode::Protocol,
         ErrorCode::Internal,
         ErrorCode::Uncertain,
+        ErrorCode::NoAuth,
+        ErrorCode::WrongPass,
+        ErrorCode::NoPerm,
     ];
     check_tags("## 3. Error codes", &codes, |c| code_name(*c));
 }

@@ -15,6 +15,7 @@ use super::gateway::Gateway;
 use super::node::NodeCall;
 use super::remote::serve::NodeCalls;
 use super::session;
+use crate::auth::Access;
 use crate::error::Result;
 use crate::protocol::codec::{encode, write_frame};
 use crate::protocol::{ErrorCode, ErrorReply, Response, MAX_FRAME_LEN};
@@ -35,6 +36,15 @@ pub struct ServerLimits {
     /// The most bytes all connections of the server together may hold (one budget for every
     /// node and port of the process).
     pub max_server_bytes: usize,
+    /// Who may connect and what each user may do (open by default: no password).
+    pub access: Access,
+    /// The longest `pause-node` the Router accepts, in milliseconds (`--max-pause`).
+    pub max_pause_millis: u64,
+    /// The lowest port `add-node` accepts besides 0 and the cluster's own start ports
+    /// (`--min-node-port`).
+    pub min_node_port: u16,
+    /// TLS on this port (`--tls-cert-file`...); `None`, the default, is plaintext.
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 impl Default for ServerLimits {
@@ -46,6 +56,10 @@ impl Default for ServerLimits {
             frame_timeout: Duration::from_secs(10),
             max_connection_bytes: super::budget::CONNECTION_BYTES,
             max_server_bytes: super::budget::SERVER_BYTES,
+            access: Access::open(),
+            max_pause_millis: super::router::MAX_PAUSE_MILLIS,
+            min_node_port: super::router::MIN_PORT,
+            tls: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod budget;
 pub mod change_lock;
+mod gate;
 pub mod gateway;
 mod listener;
 pub mod node;

@@ -18,6 +18,10 @@
 //! within `frame_timeout` of its first byte) is answered with one error frame of id 0, then the
 //! connection is closed. A body that does not decode is answered under its own id and the connection
 //! goes on, since the framing is intact.
+//!
+//! When the server has passwords, the connection's [`Gate`] answers every request before an
+//! `Auth` with a `NoAuth` error, and a request above the user's role with `NoPerm`; while an
+//! `Auth` is checked, nothing after it starts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,21 +31,25 @@ use bytes::BytesMut;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::{self, take_when_free, Budget, Held, Ledger};
+use super::gate::Gate;
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
 use super::remote::serve::NodeCalls;
+use crate::auth::Verdict;
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
+use crate::tls::{self, Reader, Writer};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response, Held)> + Send>>;
+/// A login being checked: the `Auth` request's id and the verdict.
+type Login = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// A decoded request that waits for room in a budget.
 struct Waiting {
@@ -66,10 +74,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let peer = stream.peer_addr().ok();
-    let (read, write) = stream.into_split();
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        accepted = tls::accept(stream, limits.tls.as_ref()) => accepted,
+    };
+    let Some((read, write)) = accepted else {
+        return;
+    };
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
+        gate: Gate::new(limits.access.clone()),
+        login: None,
         limits,
         gateway,
         calls,
@@ -114,6 +130,10 @@ enum End {
 
 struct Session {
     codec: FrameCodec,
+    /// Who this connection logged in as, and what it may run.
+    gate: Gate,
+    /// An `Auth` being checked: nothing more is started until it is settled.
+    login: Option<Login>,
     limits: ServerLimits,
     gateway: Gateway,
     /// Node calls from a Router in another process, for this port's node.
@@ -121,8 +141,8 @@ struct Session {
     /// Keeps this connection's requests in order across the direct path and the Router.
     order: Order,
     peer: Option<SocketAddr>,
-    read: OwnedReadHalf,
-    write: OwnedWriteHalf,
+    read: Reader,
+    write: Writer,
     /// Bytes read and not yet decoded: at most one partial frame plus one read.
     input: BytesMut,
     /// Encoded answers not yet written.
@@ -152,7 +172,13 @@ impl Session {
     }
 
     fn can_read(&self) -> bool {
-        self.reading && !self.queue_full() && !self.out_full() && self.waiting.is_none()
+        self.reading && !self.held_back()
+    }
+
+    /// Whether no request may start now: the queue or the output is full, or a request waits
+    /// for a budget or a login.
+    fn held_back(&self) -> bool {
+        self.queue_full() || self.out_full() || self.waiting.is_some() || self.login.is_some()
     }
 
     /// The server's budget for the waiting request, once it fits the connection's.
@@ -168,7 +194,8 @@ impl Session {
                 Ok(decoded) if decoded > 1 => yield_to_other_connections().await,
                 Ok(_) => {}
             }
-            if !self.reading && self.pending.is_empty() && self.out.is_empty() {
+            let idle = self.pending.is_empty() && self.login.is_none();
+            if !self.reading && idle && self.out.is_empty() {
                 return End::Done;
             }
             let take_answers = !self.pending.is_empty() && self.out.len() < OUT_HIGH_WATER;
@@ -184,6 +211,11 @@ impl Session {
                 }
                 taken = take_when_free(waiting.clone()), if waiting.is_some() => {
                     self.start_waiting(taken);
+                }
+                Some((id, verdict)) = settled(&mut self.login), if self.login.is_some() => {
+                    self.login = None;
+                    let answer = self.gate.settle(verdict);
+                    self.queue_answer(id, &answer, None);
                 }
                 written = self.write.write_buf(&mut self.out), if !self.out.is_empty() => {
                     match written {
@@ -218,7 +250,7 @@ impl Session {
     /// Returns how many frames were decoded.
     fn decode_ready(&mut self) -> Result<usize, Error> {
         let mut decoded = 0;
-        while !self.queue_full() && !self.out_full() && self.waiting.is_none() {
+        while !self.held_back() {
             match self.codec.decode(&mut self.input) {
                 Ok(Some(frame)) => {
                     self.start(frame);
@@ -240,7 +272,7 @@ impl Session {
             self.warned_full = true;
         }
         // The deadline runs from the first byte of a frame, and not while we hold the client back.
-        let held_back = self.queue_full() || self.out_full() || self.waiting.is_some();
+        let held_back = self.held_back();
         self.frame_started = if self.input.is_empty() || held_back {
             None
         } else if decoded > 0 || self.frame_started.is_none() {
@@ -281,6 +313,14 @@ impl Session {
             Ok(request) => request,
             Err(e) => return self.queue_answer(id, &Response::from(e), None),
         };
+        if let Request::Auth { user, password } = request {
+            let login = self.gate.login(user, password.0, self.peer.map(|p| p.ip()));
+            self.login = Some(Box::pin(async move { (id, login.await) }));
+            return;
+        }
+        if let Some(refusal) = self.gate.refuse(&request) {
+            return self.queue_answer(id, &refusal, None);
+        }
         let nodes = match request {
             Request::Status | Request::Ring => self.gateway.node_count(),
             _ => 1,
@@ -347,5 +387,13 @@ impl Session {
             while matches!(self.read.read(&mut scrap).await, Ok(n) if n > 0) {}
         };
         let _ = timeout(LINGER, drain).await;
+    }
+}
+
+/// The verdict of the login in `login`, once it is checked.
+async fn settled(login: &mut Option<Login>) -> Option<(u64, Verdict)> {
+    match login {
+        Some(login) => Some(login.await),
+        None => None,
     }
 }

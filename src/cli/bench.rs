@@ -62,6 +62,8 @@ pub struct BenchArgs {
     /// Print only one summary line.
     #[arg(short = 'q', long)]
     quiet: bool,
+    #[command(flatten)]
+    login: super::security::CredentialArgs,
 }
 
 /// What one run is asked to do, shared by every connection.
@@ -69,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) pipeline: u64,
     pub(crate) timeout: Duration,
     pub(crate) workload: Workload,
+    /// Who each connection logs in as, if anyone.
+    pub(crate) credentials: Option<ringkv::client::Credentials>,
 }
 
 /// Runs the benchmark and prints its report.
@@ -77,6 +81,9 @@ pub(crate) struct Plan {
 /// Bad arguments, a node that cannot be reached, or a run in which every request failed.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let addrs = parse_addrs(&args.addr)?;
+    if args.login.tls()?.is_some() {
+        bail!("ringkv bench does not speak TLS yet: use redis-benchmark --tls on a RESP port");
+    }
     if let Some(d) = args.duration {
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration must be a positive number of seconds");
@@ -92,6 +99,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         pipeline: u64::from(args.pipeline),
         timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
         workload: Workload::new(args.keyspace, args.sequential, args.ratio),
+        credentials: args.login.credentials()?,
     });
     let threads = thread_count(args);
     let barrier = Arc::new(Barrier::new(threads + 1));

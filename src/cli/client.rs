@@ -28,6 +28,8 @@ pub struct ClientArgs {
     /// Print the answer as one JSON object (see the README); give it before the command.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    login: super::security::CredentialArgs,
     /// The command, as typed in the REPL (e.g. `update a 5`, `status`, `kill-node 5002`).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     words: Vec<String>,
@@ -84,10 +86,18 @@ fn timeout(args: &ClientArgs) -> Duration {
     Duration::from_secs_f64(args.timeout.max(0.001))
 }
 
+/// Connects to `--addr`, logging in with the credentials asked for.
+async fn connect(args: &ClientArgs) -> Result<Client, Error> {
+    let flags = |e: anyhow::Error| Error::BadRequest(e.to_string());
+    let credentials = args.login.credentials().map_err(flags)?;
+    let tls = args.login.tls().map_err(flags)?;
+    Client::connect_tls(&args.addr, timeout(args), credentials, tls).await
+}
+
 /// One request, one answer.
 fn one(args: &ClientArgs, request: &Request) -> anyhow::Result<()> {
     let answered = runtime()?.block_on(async {
-        let mut client = Client::connect_timeout(&args.addr, timeout(args)).await?;
+        let mut client = connect(args).await?;
         client.request(request).await
     });
     match answered {
@@ -112,7 +122,7 @@ fn one(args: &ClientArgs, request: &Request) -> anyhow::Result<()> {
 /// `status --all` over one connection: printed page by page, or one JSON object of every key.
 fn status_all_over(args: &ClientArgs) -> anyhow::Result<()> {
     let walked = runtime()?.block_on(async {
-        let client = Client::connect_timeout(&args.addr, timeout(args)).await?;
+        let client = connect(args).await?;
         let client = Arc::new(Mutex::new(client));
         let ask = |request: Request| {
             let client = client.clone();

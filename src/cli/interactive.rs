@@ -19,6 +19,7 @@ const WELCOME: &str = "Welcome to Consistent Hashing based Distributed Key-Value
 
 /// Runs the interactive store until `exit` or the end of input.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    args.prepare_security()?;
     let tty = std::io::stdin().is_terminal();
     say!("{WELCOME}");
     let Some(nodes) = node_count(args, tty)? else {

@@ -41,6 +41,9 @@ pub fn response(response: &Response) -> Value {
             json!({"ok": true, "type": "hot_keys", "enabled": enabled, "keys": keys})
         }
         Response::Error(reply) => failure(code(reply.code), &reply.message),
+        Response::Authed { user, role } => {
+            json!({"ok": true, "type": "authed", "user": user, "role": role.name()})
+        }
         Response::StatusPage(_) | Response::NodeReply(_) | Response::Layout(_) => {
             failure("internal", "an answer for another kind of client")
         }
@@ -75,6 +78,9 @@ fn code(code: ErrorCode) -> &'static str {
         ErrorCode::Protocol => "protocol",
         ErrorCode::Internal => "internal",
         ErrorCode::Uncertain => "uncertain",
+        ErrorCode::NoAuth => "no_auth",
+        ErrorCode::WrongPass => "wrong_pass",
+        ErrorCode::NoPerm => "no_perm",
     }
 }
 

@@ -23,6 +23,7 @@ mod interactive;
 mod json;
 mod line_editor;
 mod progress;
+mod security;
 mod serve;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Read a password from stdin and print its argon2id hash, for a `--users-file` line.
+    Passwd,
 }
 
 /// How to start the cluster.
@@ -143,6 +146,14 @@ pub struct ClusterArgs {
     /// --join), the interactive store may span processes too; `serve` always may.
     #[arg(long, value_name = "HOST")]
     advertise: Option<String>,
+    /// The longest `pause-node` accepted (e.g. `10s`; at most and by default 24 hours).
+    #[arg(long, default_value = "86400s", value_parser = parse_duration)]
+    max_pause: Duration,
+    /// The lowest port `add-node` accepts, besides 0 and the ports the cluster started with.
+    #[arg(long, default_value_t = ringkv::actors::MIN_PORT)]
+    min_node_port: u16,
+    #[command(flatten)]
+    security: security::SecurityArgs,
 }
 
 /// Parses `1s`, `250ms` or a plain number of seconds (`0.5`).
@@ -197,6 +208,10 @@ impl ClusterArgs {
             limits: ServerLimits {
                 max_frame_len: self.max_frame_len,
                 max_connections: self.max_connections,
+                access: self.security.access(),
+                max_pause_millis: u64::try_from(self.max_pause.as_millis()).unwrap_or(u64::MAX),
+                min_node_port: self.min_node_port,
+                tls: self.security.tls(),
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
@@ -261,6 +276,11 @@ impl ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Reads the password files and applies protected mode: call it before anything listens.
+    fn prepare_security(&self) -> anyhow::Result<()> {
+        self.security.prepare(&self.bind)
+    }
+
     /// Binds the RESP port when `--resp-port` asks for one. Done before the cluster starts, so a
     /// port in use fails before any node runs.
     fn bind_resp(&self) -> ringkv::Result<Option<std::net::TcpListener>> {
@@ -286,6 +306,8 @@ impl ClusterArgs {
         };
         let limits = RespLimits {
             max_request_len: self.resp_max_request_len,
+            access: self.security.access(),
+            tls: self.security.tls(),
             ..RespLimits::default()
         };
         let server = ringkv::resp::start(listener, gateway, limits)?;
@@ -301,6 +323,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Client(args)) => client::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Passwd) => security::passwd(),
     }
 }
 

@@ -29,6 +29,7 @@ pub(super) async fn connect(cluster: &Cluster, joining: bool) -> anyhow::Result<
 
 /// Starts the cluster, prints each node's port, and waits for a signal to shut down cleanly.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    args.prepare_security()?;
     let nodes = args.nodes_or(Some(3))?.unwrap_or(3);
     args.warn_ignored()?;
     let resp = args.bind_resp()?;

@@ -13,7 +13,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::protocol::{Request, Response};
 
 /// The operations requests are counted by (the `op` label).
-pub const OPS: [&str; 12] = [
+pub const OPS: [&str; 13] = [
     "get",
     "update",
     "status",
@@ -26,6 +26,7 @@ pub const OPS: [&str; 12] = [
     "node_call",
     "hot_keys",
     "membership",
+    "auth",
 ];
 
 /// The `op` label's index of `request`.
@@ -45,6 +46,7 @@ pub fn op_of(request: &Request) -> usize {
         Request::NodeCall(_) => 9,
         Request::HotKeys { .. } => 10,
         Request::Join { .. } | Request::Layout | Request::PushLayout { .. } => 11,
+        Request::Auth { .. } => 12,
     }
 }
 

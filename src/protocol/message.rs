@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 use super::peer::{WireOp, WireReply};
+use crate::auth::{Password, Role};
 use crate::error::Error;
 pub use crate::layout::Layout;
 pub use crate::replication::NodeState;
@@ -111,6 +112,14 @@ pub enum Request {
         /// The counter's key.
         key: String,
     },
+    /// Log in as `user` (`default` for the `--requirepass-file` password); answered `Authed` or
+    /// a `WrongPass` error. Tag 17.
+    Auth {
+        /// The user's name.
+        user: String,
+        /// Its password, in clear (use TLS beyond one host).
+        password: Password,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.
@@ -192,6 +201,13 @@ pub enum Response {
         key: String,
         /// Its value, if it exists (was written and not deleted).
         value: Option<i64>,
+    },
+    /// The connection is now `user`, with `role` (answer to `Auth`). Tag 14.
+    Authed {
+        /// The user's name.
+        user: String,
+        /// What it may do.
+        role: Role,
     },
 }
 
@@ -299,6 +315,12 @@ pub enum ErrorCode {
     /// An update may or may not have been applied (timeout, or quorum missed after the replica
     /// took it): retrying may count it twice. Tag 6.
     Uncertain,
+    /// The server wants an `Auth` request first. Tag 7.
+    NoAuth,
+    /// The user name and password do not match (or the user is disabled). Tag 8.
+    WrongPass,
+    /// The user's role does not allow this request. Tag 9.
+    NoPerm,
 }
 
 impl From<&Error> for ErrorReply {
@@ -311,6 +333,9 @@ impl From<&Error> for ErrorReply {
             Error::Protocol(_) => ErrorCode::Protocol,
             Error::Server(_) | Error::Io(_) | Error::Storage(_) => ErrorCode::Internal,
             Error::Uncertain(_) => ErrorCode::Uncertain,
+            Error::NoAuth(_) => ErrorCode::NoAuth,
+            Error::WrongPass(_) => ErrorCode::WrongPass,
+            Error::NoPerm(_) => ErrorCode::NoPerm,
         };
         ErrorReply {
             code,
@@ -342,6 +367,9 @@ impl From<ErrorReply> for Error {
             ErrorCode::Unavailable => Error::Unavailable(bare("unavailable: ")),
             ErrorCode::Protocol => Error::Protocol(bare("protocol error: ")),
             ErrorCode::Uncertain => Error::Uncertain(bare("outcome unknown: ")),
+            ErrorCode::NoAuth => Error::NoAuth(bare("authentication required: ")),
+            ErrorCode::WrongPass => Error::WrongPass(bare("authentication failed: ")),
+            ErrorCode::NoPerm => Error::NoPerm(bare("permission denied: ")),
             ErrorCode::NoSuchNode | ErrorCode::Internal => Error::Server(reply.message),
         }
     }
@@ -359,6 +387,9 @@ mod tests {
             Error::Protocol("bad magic".into()),
             Error::BadRequest("usage: get KEY".into()),
             Error::Overflow,
+            Error::NoAuth("send Auth first".into()),
+            Error::WrongPass("invalid username-password pair".into()),
+            Error::NoPerm("user bob has the read role".into()),
         ] {
             let back = Error::from(ErrorReply::from(&e));
             assert_eq!(back, e);

@@ -25,7 +25,6 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use smallvec::{smallvec, SmallVec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -33,10 +32,12 @@ use super::admin::Session;
 use super::commands::{self, Ask, Plan};
 use super::fanout::{self, Fanout};
 use super::info::Stats;
+use super::login::{self, Gated, Guard, Login, Then};
 use super::reply::{self, Frame, Proto};
 use super::{parse, RespLimits};
 use crate::actors::budget::{take_when_free, Held, Ledger};
 use crate::actors::gateway::{yield_to_other_connections, Gateway, Order, Started};
+use crate::tls::{self, Reader, Writer};
 
 /// A reply, the protocol to encode it in, whether the connection closes after it, and the
 /// charge its request holds until it is written.
@@ -90,6 +91,10 @@ struct Conn {
     ledger: Ledger,
     /// A planned request that did not fit in a budget yet, with its cost.
     waiting: Option<(Deferred, usize)>,
+    /// Who logged in, and what it may run (see `login`).
+    guard: Guard,
+    /// A login being checked: nothing more starts until it is settled.
+    login: Option<Login>,
 }
 
 /// Serves one connection until the client leaves or QUITs, breaks the protocol, or `shutdown`.
@@ -104,14 +109,22 @@ pub async fn run(
         max_pending: limits.max_pending.max(1),
         ..limits
     };
+    let (peer, local) = (stream.peer_addr().ok(), stream.local_addr().ok());
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        accepted = tls::accept(stream, limits.tls.as_ref()) => accepted,
+    };
+    let Some((mut reader, mut writer)) = accepted else {
+        return;
+    };
     let id = stats.connected();
-    let session = Session::new(id, stream.peer_addr().ok(), stream.local_addr().ok());
+    let session = Session::new(id, peer, local);
     // CLIENT KILL closes this connection through its own token; shutdown closes them all.
     let kill = shutdown.child_token();
     stats.registry().add(&session, kill.clone());
-    let (mut reader, mut writer) = stream.into_split();
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
     let mut conn = Conn {
+        guard: Guard::new(limits.access.clone()),
         gateway,
         order: Order::new(),
         limits,
@@ -125,6 +138,7 @@ pub async fn run(
         fanout: fanout::Running::default(),
         ledger,
         waiting: None,
+        login: None,
     };
     tokio::select! {
         _ = kill.cancelled() => {}
@@ -136,13 +150,14 @@ pub async fn run(
 }
 
 impl Conn {
-    async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
+    async fn serve(&mut self, reader: &mut Reader, writer: &mut Writer) {
         loop {
             if self.parse_available() > 1 {
                 yield_to_other_connections().await;
             }
             let written = self.output.is_empty();
-            if written && (self.closing || (!self.reading && self.pending.is_empty())) {
+            let idle = self.pending.is_empty() && self.login.is_none();
+            if written && (self.closing || (!self.reading && idle)) {
                 return;
             }
             let room = self.output.len() < OUT_HIGH_WATER;
@@ -156,6 +171,9 @@ impl Conn {
                 Some(outcome) = self.pending.next(), if take => self.take(outcome),
                 taken = take_when_free(waiting.clone()), if waiting.is_some() => {
                     self.start_waiting(taken);
+                }
+                Some((verdict, then)) = login::settled(&mut self.login), if self.login.is_some() => {
+                    self.logged_in(verdict, then);
                 }
                 sent = writer.write_buf(&mut self.output), if !written => {
                     match sent {
@@ -204,7 +222,20 @@ impl Conn {
     /// Whether another request may start: the pipeline has room, no fan-out runs and no
     /// request waits for room in a budget.
     fn has_room(&self) -> bool {
-        self.pending.len() < self.limits.max_pending && !self.fanout.now() && self.waiting.is_none()
+        self.pending.len() < self.limits.max_pending
+            && !self.fanout.now()
+            && self.waiting.is_none()
+            && self.login.is_none()
+    }
+
+    /// Answers a settled login; a HELLO that logged in runs now.
+    fn logged_in(&mut self, verdict: crate::auth::Verdict, then: Then) {
+        self.login = None;
+        match (self.guard.settle(verdict), then) {
+            (Err(refused), _) => self.reply(refused, false),
+            (Ok(()), Then::Ok) => self.reply(reply::ok(), false),
+            (Ok(()), Then::Hello(words)) => self.plan_and_run(&words),
+        }
     }
 
     /// Encodes a finished reply, and every reply after it that is ready too.
@@ -254,6 +285,21 @@ impl Conn {
 
     fn start(&mut self, words: &[bytes::Bytes]) {
         self.stats.command();
+        if self.guard.guarded() {
+            match self.guard.gate(words, self.session.peer) {
+                Gated::Pass => {}
+                Gated::Reply(refused) => return self.reply(refused, false),
+                Gated::Login(login) => {
+                    self.login = Some(login);
+                    return;
+                }
+            }
+        }
+        self.plan_and_run(words);
+    }
+
+    /// Plans a request that passed the gate and starts it.
+    fn plan_and_run(&mut self, words: &[bytes::Bytes]) {
         let plan = commands::plan(words, &mut self.session, &self.stats);
         if words[0].eq_ignore_ascii_case(b"client") || words[0].eq_ignore_ascii_case(b"hello") {
             self.stats.registry().touch(&self.session);
@@ -399,7 +445,7 @@ enum ReadError {
 /// Reads more input; once a request has started arriving, its rest must come within
 /// `partial_timeout`.
 async fn read_more(
-    reader: &mut OwnedReadHalf,
+    reader: &mut Reader,
     input: &mut BytesMut,
     limits: &RespLimits,
 ) -> Result<usize, ReadError> {

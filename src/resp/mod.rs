@@ -14,6 +14,7 @@
 //!   `describe` (COMMAND, COMMAND DOCS) serve it. `fanout` reads the keys of a big MGET or
 //!   EXISTS a chunk at a time.
 //! - `connection` — one socket: read, plan, ask the Router, answer in order (pipelining);
+//!   `login` — AUTH, HELLO AUTH, NOAUTH and NOPERM when the server has passwords;
 //!   `server` — the listener and the [`RespServer`] handle.
 //!
 //! Counters are signed 64-bit integers as in Redis, counted up and down (`counters`); a key exists
@@ -31,6 +32,7 @@ mod glob;
 mod info;
 mod inline;
 mod keyspace;
+mod login;
 pub mod parse;
 pub mod reply;
 mod server;
@@ -65,6 +67,10 @@ pub struct RespLimits {
     /// The most bytes one connection's requests in flight and unwritten replies may hold (the
     /// server's budget, shared with the framed ports, is `ServerLimits::max_server_bytes`).
     pub max_connection_bytes: usize,
+    /// Who may connect and what each user may do (open by default: no password). See `login`.
+    pub access: crate::auth::Access,
+    /// TLS on this port (`--tls-cert-file`...); `None`, the default, is plaintext.
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 /// The default largest request: 1 MiB.
@@ -81,6 +87,8 @@ impl Default for RespLimits {
             request_timeout: Duration::from_secs(10),
             partial_timeout: Duration::from_secs(30),
             max_connection_bytes: crate::actors::budget::CONNECTION_BYTES,
+            access: crate::auth::Access::open(),
+            tls: None,
         }
     }
 }

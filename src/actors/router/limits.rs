@@ -1,5 +1,8 @@
 //! The limits the Router checks itself, whatever the client checked before: the longest pause, the
-//! ports and number of nodes `add-node` accepts, and `remove-node` below R only by force.
+//! ports and number of nodes `add-node` accepts, and `remove-node` below R only by force. The
+//! bounds are the Router's `limits` (`ServerLimits::max_pause_millis`, `min_node_port`, and
+//! `RouterConfig::max_nodes`), which an admin sets with `--max-pause`, `--min-node-port` and
+//! `--max-nodes`; the constants here are their defaults.
 
 use super::Router;
 use crate::error::{Error, Result};
@@ -19,22 +22,29 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     }
 }
 
-/// The longest pause accepted: 24 hours, as `pause-node` allows.
+/// The default longest pause accepted: 24 hours, as `pause-node` allows.
 pub const MAX_PAUSE_MILLIS: u64 = 86_400_000;
 
-/// Refuses a pause over [`MAX_PAUSE_MILLIS`].
-pub(super) fn check_pause(millis: u64) -> Result<()> {
-    if millis > MAX_PAUSE_MILLIS {
-        return Err(Error::BadRequest(format!(
-            "a pause of {millis} ms exceeds the maximum of {MAX_PAUSE_MILLIS} ms (24 hours)"
-        )));
-    }
-    Ok(())
-}
-
 impl Router {
-    /// Refuses an `add-node` past [`RouterConfig::max_nodes`](super::RouterConfig) or on a
-    /// privileged port (1 to 1023) the cluster did not start with.
+    /// Refuses a pause over the limit (by default [`MAX_PAUSE_MILLIS`]).
+    pub(super) fn check_pause(&self, millis: u64) -> Result<()> {
+        let max = self.config.limits.max_pause_millis;
+        if millis > max {
+            let why = if max == MAX_PAUSE_MILLIS {
+                " (24 hours)"
+            } else {
+                " (--max-pause)"
+            };
+            return Err(Error::BadRequest(format!(
+                "a pause of {millis} ms exceeds the maximum of {max} ms{why}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses an `add-node` past [`RouterConfig::max_nodes`](super::RouterConfig) or on a port
+    /// below the limit (by default [`MIN_PORT`]: the privileged ports 1 to 1023) the cluster did
+    /// not start with.
     pub(super) fn check_add(&self, port: Option<u16>) -> Result<()> {
         let max = self.config.max_nodes;
         if self.nodes.len() >= max {
@@ -43,10 +53,16 @@ impl Router {
                 self.nodes.len()
             )));
         }
+        let min = self.config.limits.min_node_port;
         match port {
-            Some(p) if (1..MIN_PORT).contains(&p) && !self.start_ports.contains(&p) => {
+            Some(p) if (1..min).contains(&p) && !self.start_ports.contains(&p) => {
+                let what = if p < MIN_PORT {
+                    "a privileged port"
+                } else {
+                    "below --min-node-port"
+                };
                 Err(Error::BadRequest(format!(
-                    "port {p} is a privileged port: a new node needs a port from {MIN_PORT} to \
+                    "port {p} is {what}: a new node needs a port from {min} to \
                      65535 (or 0 for any free port), or a port the cluster started with"
                 )))
             }

@@ -500,6 +500,10 @@ impl Handler<Exec> for Router {
                 let answer = Response::HotKeys { enabled, keys };
                 AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
             }
+            Request::Auth { .. } => {
+                let e = Error::BadRequest("Auth is answered by the connection's own port".into());
+                AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
+            }
             Request::NodeCall(_) => {
                 let e = Error::BadRequest("a node call is answered by a node's own port".into());
                 AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))

@@ -164,7 +164,8 @@ impl Router {
     }
 
     pub(super) fn pause_node(&self, port: u16, millis: u64) -> ResponseFuture<Response> {
-        let node = super::limits::check_pause(millis)
+        let node = self
+            .check_pause(millis)
             .and_then(|_| self.node_by_port(port))
             .and_then(|id| self.recipient(id).ok_or(Error::NoSuchNode(port)));
         Box::pin(async move {

@@ -44,7 +44,7 @@ pub fn run_thread(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async {
-        let streams = connect_all(&addrs, plan.timeout, &shared).await;
+        let streams = connect_all(&addrs, &plan, &shared).await;
         // Nothing else runs on this thread yet, so blocking it here is harmless.
         barrier.wait();
         let tasks: Vec<_> = streams
@@ -64,14 +64,10 @@ pub fn run_thread(
 }
 
 /// Opens one connection per address, stopping at the first failure (noted in `shared`).
-async fn connect_all(
-    addrs: &[String],
-    timeout: Duration,
-    shared: &Shared,
-) -> Vec<(String, TcpStream)> {
+async fn connect_all(addrs: &[String], plan: &Plan, shared: &Shared) -> Vec<(String, TcpStream)> {
     let mut streams = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        match connect(addr, timeout).await {
+        match connect(addr, plan).await {
             Ok(s) => streams.push((addr.clone(), s)),
             Err(e) => {
                 shared.fail_connect(e);
@@ -82,15 +78,52 @@ async fn connect_all(
     streams
 }
 
-async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+/// Opens a connection and logs in when the plan has credentials.
+async fn connect(addr: &str, plan: &Plan) -> Result<TcpStream, String> {
+    let timeout = plan.timeout;
+    let mut stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| format!("connecting to {addr} took over {timeout:?}"))?
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     stream
         .set_nodelay(true)
         .map_err(|e| format!("cannot set TCP_NODELAY on {addr}: {e}"))?;
+    if let Some(credentials) = &plan.credentials {
+        let login = log_in(&mut stream, credentials.auth_request());
+        match tokio::time::timeout(timeout, login).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("cannot log in to {addr}: {e}")),
+            Err(_) => return Err(format!("logging in to {addr} took over {timeout:?}")),
+        }
+    }
     Ok(stream)
+}
+
+/// Sends `auth` (an `Auth` request) under id 0 and reads its answer.
+async fn log_in(stream: &mut TcpStream, auth: ringkv::Request) -> Result<(), String> {
+    let body = ringkv::protocol::codec::encode(&auth).map_err(|e| e.to_string())?;
+    let mut out = BytesMut::new();
+    write_frame(0, &body, &mut out);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut codec = FrameCodec::new(MAX_RESPONSE_LEN);
+    let mut input = BytesMut::new();
+    loop {
+        if let Some(frame) = codec.decode(&mut input).map_err(|e| e.to_string())? {
+            return match frame.decode::<Response>().map_err(|e| e.to_string())? {
+                Response::Authed { .. } => Ok(()),
+                Response::Error(reply) => Err(reply.message),
+                other => Err(format!("unexpected answer: {other:?}")),
+            };
+        }
+        if stream
+            .read_buf(&mut input)
+            .await
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Err("the server closed the connection".into());
+        }
+    }
 }
 
 /// Answers of one batch so far.
@@ -196,7 +229,7 @@ impl Conn {
 
     async fn reconnect(&mut self) -> bool {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        match connect(&self.addr, self.plan.timeout).await {
+        match connect(&self.addr, &self.plan).await {
             Ok(stream) => {
                 self.stream = stream;
                 self.input.clear();
