@@ -26,7 +26,7 @@ impl ClusterArgs {
         let Some(listener) = listener else {
             return Ok(None);
         };
-        let server = http::start(listener, cluster.gateway())?;
+        let server = http::start(listener, cluster.gateway(), self.security.access())?;
         say!("HTTP listening on port {}", server.port());
         Ok(Some(server))
     }

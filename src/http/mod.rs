@@ -3,6 +3,9 @@
 //! cluster runs on (one worker thread of its own), so a scrape never waits behind the nodes' I/O.
 
 mod api;
+mod guard;
+
+pub use guard::Guard;
 
 use std::net::TcpListener;
 use std::rc::Rc;
@@ -12,6 +15,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
 use crate::actors::Gateway;
+use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::metrics::{self, PortKind};
 
@@ -54,12 +58,14 @@ pub fn bind(host: &str, port: u16) -> Result<TcpListener> {
     })
 }
 
-/// Serves the HTTP port on `listener` for the cluster `gateway` leads into. Call it inside the
-/// actix `System`.
+/// Serves the HTTP port on `listener` for the cluster `gateway` leads into; with passwords in
+/// `access`, every page asks for an admin user's name and password (HTTP Basic). Call it inside
+/// the actix `System`.
 ///
 /// # Errors
 /// [`Error::Bind`] if the listener cannot be used.
-pub fn start(listener: TcpListener, gateway: Gateway) -> Result<HttpPort> {
+pub fn start(listener: TcpListener, gateway: Gateway, access: Access) -> Result<HttpPort> {
+    let guard = Guard::new(access);
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let state = HttpState {
         gateway,
@@ -68,6 +74,8 @@ pub fn start(listener: TcpListener, gateway: Gateway) -> Result<HttpPort> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(guard.clone()))
+            .wrap(actix_web::middleware::from_fn(guard::check))
             .configure(api::routes)
     })
     .on_connect(|_, extensions| {

@@ -74,13 +74,18 @@ impl Drop for HttpServe {
 
 /// `GET path` on 127.0.0.1:`port` with `Connection: close`.
 pub fn get(port: u16, path: &str) -> (u16, String, String) {
+    get_with(port, path, "")
+}
+
+/// Like [`get`], with `headers` (each line ending in `\r\n`) added to the request.
+pub fn get_with(port: u16, path: &str, headers: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
     )
     .expect("send the request");
     let mut raw = Vec::new();
