@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::peers::Announce;
+use super::announce::Announce;
 use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};

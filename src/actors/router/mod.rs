@@ -11,6 +11,7 @@
 //! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
+mod announce;
 mod figures;
 mod health;
 mod keyspace;
