@@ -11,6 +11,7 @@
 //! next call tries to connect again (at most one attempt per [`RETRY`]).
 
 mod ask;
+mod chunk;
 mod convert;
 mod link;
 pub(crate) mod serve;
@@ -101,6 +102,24 @@ impl RemoteNode {
     }
 }
 
+/// The answer of a call sent in pieces: the one answer, or the pieces' merge counts added up.
+async fn joined(replies: Vec<Reply>) -> Result<NodeReply> {
+    if replies.len() == 1 {
+        if let Some(reply) = replies.into_iter().next() {
+            return reply.await;
+        }
+        return Err(Error::Server("no call was sent".into()));
+    }
+    let mut merged = 0;
+    for reply in replies {
+        match reply.await? {
+            NodeReply::Count(n) => merged += n,
+            other => return Ok(other),
+        }
+    }
+    Ok(NodeReply::Count(merged))
+}
+
 impl Actor for RemoteNode {
     type Context = Context<Self>;
 
@@ -113,8 +132,8 @@ impl Handler<NodeCall> for RemoteNode {
     type Result = ResponseActFuture<Self, Result<NodeReply>>;
 
     fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
-        let wire = match op_to_wire(op) {
-            Ok(wire) => wire,
+        let wires: Vec<WireOp> = match chunk::split(op).into_iter().map(op_to_wire).collect() {
+            Ok(wires) => wires,
             Err(e) => return Box::pin(fut::ready(Err(e))),
         };
         let retry_due = self.failed_at.is_none_or(|t| t.elapsed() >= RETRY);
@@ -122,9 +141,9 @@ impl Handler<NodeCall> for RemoteNode {
             self.connect(ctx);
         }
         // Runs once any connect started above is done.
-        Box::pin(
-            fut::ready(())
-                .then(move |_, act: &mut RemoteNode, _| fut::wrap_future(act.send_now(wire))),
-        )
+        Box::pin(fut::ready(()).then(move |_, act: &mut RemoteNode, _| {
+            let replies: Vec<Reply> = wires.into_iter().map(|w| act.send_now(w)).collect();
+            fut::wrap_future(joined(replies))
+        }))
     }
 }
