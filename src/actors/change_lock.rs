@@ -31,10 +31,7 @@ impl ChangeLock {
         let mut held = self.lock();
         if let Some((other, since)) = &*held {
             if other != layout && since.elapsed() < PROMISE_FOR {
-                return Err(Error::Unavailable(format!(
-                    "another membership change (to ring epoch {}) is under way; try again",
-                    other.epoch
-                )));
+                return Err(under_way(other.epoch));
             }
         }
         *held = Some((layout.clone(), Instant::now()));
@@ -57,6 +54,13 @@ impl ChangeLock {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Layout, Instant)>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The refusal of a change while another one, to ring `epoch`, is promised.
+pub fn under_way(epoch: u64) -> Error {
+    Error::Unavailable(format!(
+        "another membership change (to ring epoch {epoch}) is under way; try again"
+    ))
 }
 
 #[cfg(test)]

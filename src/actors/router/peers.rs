@@ -18,6 +18,7 @@ use actix::prelude::*;
 
 use super::announce::Announce;
 use super::{NodeInfo, Router};
+use crate::actors::change_lock::under_way;
 use crate::actors::node::{NodeCall, NodeOp};
 use crate::actors::remote::{ask, RemoteNode};
 use crate::error::{Error, Result};
@@ -231,10 +232,7 @@ impl Router {
             )
         })?;
         if let Some(pending) = self.changes.promised() {
-            return Err(Error::Unavailable(format!(
-                "another membership change (to ring epoch {}) is under way; try again",
-                pending.epoch
-            )));
+            return Err(under_way(pending.epoch));
         }
         if nodes.is_empty() {
             return Err(Error::BadRequest(
