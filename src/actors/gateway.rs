@@ -200,22 +200,16 @@ impl Gateway {
     }
 }
 
-/// The response to a direct request, now or once its log writes are synced.
+/// The response to a direct request, now or once its log writes are synced and the replicas in
+/// other processes answered.
 fn answer(served: Result<Served>, key: String, make: fn(String, &Served) -> Response) -> Started {
     match served {
         Err(e) => Started::Now(Response::from(e)),
-        Ok(served) if served.acks.is_empty() => Started::Now(make(key, &served)),
+        Ok(served) if served.is_done() => Started::Now(make(key, &served)),
         Ok(served) => Started::Later(Box::pin(async move {
-            let (value, exists) = (served.value, served.exists);
+            let exists = served.exists;
             match served.synced().await {
-                Ok(_) => make(
-                    key,
-                    &Served {
-                        value,
-                        exists,
-                        acks: Vec::new(),
-                    },
-                ),
+                Ok(value) => make(key, &Served::now(exists.then_some(value))),
                 Err(e) => Response::from(e),
             }
         })),

@@ -164,8 +164,26 @@ pub fn converges(addrs: &[String], want: &[u64], wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     loop {
         let all = addrs.iter().all(|a| block_on(read_all(a)) == want);
-        if all || Instant::now() > deadline {
-            return all;
+        if all {
+            return true;
+        }
+        if Instant::now() > deadline {
+            for addr in addrs {
+                let got = block_on(read_all(addr));
+                let off: Vec<_> = (0..want.len())
+                    .filter(|&i| got.get(i) != Some(&want[i]))
+                    .collect();
+                let shown: Vec<_> = off
+                    .iter()
+                    .take(5)
+                    .map(|&i| (i, got.get(i), want[i]))
+                    .collect();
+                eprintln!(
+                    "through {addr}: {} keys differ, (key, got, want): {shown:?}",
+                    off.len()
+                );
+            }
+            return false;
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -9,7 +9,7 @@ use crate::store::Entry;
 pub const MERGE_CHUNK_BYTES: usize = 256 * 1024;
 
 /// A generous estimate of an entry's encoded size.
-fn entry_bytes(entry: &Entry) -> usize {
+pub fn entry_bytes(entry: &Entry) -> usize {
     16 + entry.key.len() + 32 * entry.counter.slots().len()
 }
 

@@ -2,12 +2,18 @@
 //!
 //! Calls are pipelined: a writer task takes every call waiting in its queue, encodes them all
 //! into one buffer and writes it with one system call, so a burst of calls (a pipelined client's
-//! batch fanned out to a remote replica) costs one round trip, not one per call. A reader task
+//! batch fanned out to a remote replica) costs one round trip, not one per call; small merges in
+//! the burst go out as one merge ([`super::batch`]). A reader task
 //! matches answers to calls by request id. Reading and writing run apart, so a long batch cannot
 //! deadlock against the peer's bounded queues. When the connection fails, every call in flight
 //! fails with [`Error::Unavailable`] and the link ends; the next call opens a new one.
+//!
+//! Calls are numbered in the order they are sent ([`Link::mark`]), and a frame carries the number
+//! of its first call, so [`Link::settled`] can tell when every call sent before a mark has been
+//! answered: a membership change waits for that before it copies keys.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,9 +27,10 @@ use tokio_util::codec::FramedRead;
 
 use crate::client::MAX_RESPONSE_LEN;
 use crate::error::{Error, Result};
-use crate::protocol::codec::{encode, write_frame};
 use crate::protocol::peer::{WireOp, WireReply};
-use crate::protocol::{FrameCodec, Request, Response};
+use crate::protocol::{FrameCodec, Response};
+
+use super::batch::{Frames, Waiter};
 
 /// How long opening the connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,16 +38,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A call's answer, as the link hands it back.
 pub type Answer = oneshot::Sender<Result<WireReply>>;
 
-/// One call waiting to be written.
-struct Outgoing {
-    op: WireOp,
-    answer: Answer,
+/// One call waiting to be written, with its number.
+pub(super) struct Outgoing {
+    pub seq: u64,
+    pub op: WireOp,
+    pub answer: Answer,
 }
 
-/// The calls written and not answered yet, by request id, and why the link ended, once it has.
-#[derive(Default)]
+/// The calls written and not answered yet, by the number of a frame's first call; up to which
+/// number every call has been written; and why the link ended, once it has.
 struct Calls {
-    waiting: HashMap<u64, Answer>,
+    waiting: BTreeMap<u64, Waiter>,
+    written_through: u64,
     ended: Option<String>,
 }
 
@@ -50,6 +59,8 @@ type InFlight = Arc<Mutex<Calls>>;
 pub struct Link {
     tx: mpsc::UnboundedSender<Outgoing>,
     calls: InFlight,
+    /// The number the next call gets (numbers start at 1: a frame id of 0 is the peer's own).
+    next_seq: AtomicU64,
 }
 
 impl Link {
@@ -58,13 +69,33 @@ impl Link {
         !self.tx.is_closed() && lock(&self.calls).ended.is_none()
     }
 
-    /// Sends `op`; its answer arrives on `answer` (an error if the link ends first).
+    /// Sends `op`; its answer arrives on `answer` (an error if the link ends first). Calls must be
+    /// sent one at a time ([`super::SharedLink`] holds a lock), so that they are numbered in the
+    /// order they are queued.
     pub fn send(&self, op: WireOp, answer: Answer) {
-        if let Err(mpsc::error::SendError(lost)) = self.tx.send(Outgoing { op, answer }) {
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let call = Outgoing { seq, op, answer };
+        if let Err(mpsc::error::SendError(lost)) = self.tx.send(call) {
             let _ = lost
                 .answer
                 .send(Err(Error::Unavailable("the link closed".into())));
         }
+    }
+
+    /// The number of the next call: every call sent so far is below it.
+    pub fn mark(&self) -> u64 {
+        self.next_seq.load(Ordering::SeqCst)
+    }
+
+    /// Whether every call sent before `mark` has its answer (or the link ended, failing them).
+    pub fn settled(&self, mark: u64) -> bool {
+        let calls = lock(&self.calls);
+        let answered = calls
+            .waiting
+            .keys()
+            .next()
+            .is_none_or(|&first| first >= mark);
+        calls.ended.is_some() || (calls.written_through >= mark && answered)
     }
 }
 
@@ -80,10 +111,18 @@ pub async fn open(addr: &str) -> Result<Link> {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let calls: InFlight = Arc::default();
+    let calls: InFlight = Arc::new(Mutex::new(Calls {
+        waiting: BTreeMap::new(),
+        written_through: 1,
+        ended: None,
+    }));
     actix_rt::spawn(write_calls(write, rx, calls.clone()));
     actix_rt::spawn(read_answers(read, calls.clone(), addr.to_owned()));
-    Ok(Link { tx, calls })
+    Ok(Link {
+        tx,
+        calls,
+        next_seq: AtomicU64::new(1),
+    })
 }
 
 fn unreachable(addr: &str, why: &str) -> Error {
@@ -96,29 +135,27 @@ async fn write_calls(
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     in_flight: InFlight,
 ) {
-    let mut next_id = 1u64;
     let mut buf = BytesMut::new();
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+        let mut frames = Frames::new(&mut buf);
+        let mut through = first.seq + 1;
+        frames.push(first);
         while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+            through = through.max(more.seq + 1);
+            frames.push(more);
         }
-        for Outgoing { op, answer } in batch {
+        frames.flush();
+        let written = std::mem::take(&mut frames.written);
+        {
             let mut calls = lock(&in_flight);
+            calls.written_through = calls.written_through.max(through);
             if let Some(why) = &calls.ended {
-                let _ = answer.send(Err(Error::Unavailable(why.clone())));
-                continue;
-            }
-            match encode(&Request::NodeCall(op)) {
-                Ok(body) => {
-                    write_frame(next_id, &body, &mut buf);
-                    calls.waiting.insert(next_id, answer);
-                    next_id += 1;
+                for (_, waiter) in written {
+                    waiter.answer(Err(Error::Unavailable(why.clone())));
                 }
-                Err(e) => {
-                    let _ = answer.send(Err(e));
-                }
+                break;
             }
+            calls.waiting.extend(written);
         }
         if buf.is_empty() {
             break;
@@ -150,14 +187,15 @@ async fn read_answers(read: OwnedReadHalf, in_flight: InFlight, addr: String) {
         if frame.id == 0 {
             break format!("{:?}", answer.err());
         }
-        if let Some(waiting) = lock(&in_flight).waiting.remove(&frame.id) {
-            let _ = waiting.send(answer);
+        let waiter = lock(&in_flight).waiting.remove(&frame.id);
+        if let Some(waiter) = waiter {
+            waiter.answer(answer);
         }
     };
     let mut calls = lock(&in_flight);
     let why = format!("node at {addr} is unreachable: {why}");
-    for (_, waiting) in calls.waiting.drain() {
-        let _ = waiting.send(Err(Error::Unavailable(why.clone())));
+    for (_, waiter) in std::mem::take(&mut calls.waiting) {
+        waiter.answer(Err(Error::Unavailable(why.clone())));
     }
     calls.ended = Some(why);
 }

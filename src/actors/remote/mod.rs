@@ -11,19 +11,22 @@
 //! next call tries to connect again (at most one attempt per [`RETRY`]).
 
 mod ask;
+mod batch;
 mod chunk;
 mod convert;
 mod link;
 pub(crate) mod serve;
+mod shared;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::oneshot;
 
 pub use self::ask::ask;
-use self::convert::{op_to_wire, reply_from_wire};
-use self::link::Link;
+use self::convert::op_to_wire;
+pub(crate) use self::convert::reply_from_wire;
+pub use self::shared::{Reply as LinkReply, SharedLink};
 use super::node::{NodeCall, NodeReply};
 use crate::error::{Error, Result};
 use crate::protocol::peer::WireOp;
@@ -33,8 +36,7 @@ pub const RETRY: Duration = Duration::from_millis(200);
 
 /// Stands in for the node listening at `addr` in another process.
 pub struct RemoteNode {
-    addr: String,
-    link: Option<Link>,
+    link: Arc<SharedLink>,
     failed_at: Option<Instant>,
 }
 
@@ -44,9 +46,13 @@ type Reply = std::pin::Pin<Box<dyn std::future::Future<Output = Result<NodeReply
 impl RemoteNode {
     /// A stand-in for the node at `addr` (`HOST:PORT`); it connects on the first call.
     pub fn new(addr: impl Into<String>) -> Self {
+        RemoteNode::sharing(SharedLink::new(addr))
+    }
+
+    /// A stand-in that keeps its link in `link`, shared with the direct path.
+    pub fn sharing(link: Arc<SharedLink>) -> Self {
         RemoteNode {
-            addr: addr.into(),
-            link: None,
+            link,
             failed_at: None,
         }
     }
@@ -58,27 +64,23 @@ impl RemoteNode {
 
     /// The address of the node it stands in for.
     pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
-    fn link_open(&self) -> bool {
-        self.link.as_ref().is_some_and(Link::is_open)
+        self.link.addr()
     }
 
     /// Connects, holding every other call back until done (so calls keep their order and one
     /// connection serves them all).
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        let addr = self.addr.clone();
+        let addr = self.addr().to_owned();
         let open = async move { link::open(&addr).await };
         ctx.wait(
             fut::wrap_future(open).map(|opened, act: &mut RemoteNode, _| match opened {
                 Ok(link) => {
-                    act.link = Some(link);
+                    act.link.set(Some(link));
                     act.failed_at = None;
                 }
                 Err(e) => {
                     tracing::warn!("{e}");
-                    act.link = None;
+                    act.link.set(None);
                     act.failed_at = Some(Instant::now());
                 }
             }),
@@ -87,12 +89,10 @@ impl RemoteNode {
 
     /// Sends `op` over the link if it is open.
     fn send_now(&self, op: WireOp) -> Reply {
-        let Some(link) = self.link.as_ref().filter(|l| l.is_open()) else {
-            let e = Error::Unavailable(format!("node at {} is unreachable", self.addr));
+        let Some(reply) = self.link.send(op) else {
+            let e = Error::Unavailable(format!("node at {} is unreachable", self.addr()));
             return Box::pin(std::future::ready(Err(e)));
         };
-        let (answer, reply) = oneshot::channel();
-        link.send(op, answer);
         Box::pin(async move {
             let reply = reply
                 .await
@@ -125,6 +125,8 @@ impl Actor for RemoteNode {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(usize::MAX);
+        // Open the link now, so the direct path can use it from the first update on.
+        self.connect(ctx);
     }
 }
 
@@ -137,7 +139,7 @@ impl Handler<NodeCall> for RemoteNode {
             Err(e) => return Box::pin(fut::ready(Err(e))),
         };
         let retry_due = self.failed_at.is_none_or(|t| t.elapsed() >= RETRY);
-        if !self.link_open() && retry_due {
+        if !self.link.is_open() && retry_due {
             self.connect(ctx);
         }
         // Runs once any connect started above is done.

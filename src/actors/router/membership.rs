@@ -41,6 +41,8 @@ pub(super) struct Change {
     /// A node whose hints everyone should hand over (it is leaving).
     leaving: Option<NodeId>,
     stats: Arc<Stats>,
+    /// The direct path, whose merges to other processes must land before keys are copied.
+    direct: Arc<crate::direct::Direct>,
     timeout: Duration,
     /// In a cluster of processes: what the other processes are told, before and after.
     pub(super) announce: Option<Announce>,
@@ -256,8 +258,21 @@ impl Router {
             states,
             leaving,
             stats: self.stats.clone(),
+            direct: self.direct.clone(),
             timeout: self.config.request_timeout,
             announce,
+        }
+    }
+
+    /// Waits until the updates started so far have had every replica's answer (bounded by a few
+    /// request timeouts): the Router's own and the direct path's merges to other processes.
+    /// Another process's change calls it through its moving layout, before it copies keys.
+    pub(super) fn writes_settled(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let (stats, direct) = (self.stats.clone(), self.direct.clone());
+        let timeout = self.config.request_timeout;
+        async move {
+            quiesce(&stats, timeout).await;
+            direct.settle().await;
         }
     }
 
@@ -374,6 +389,7 @@ async fn copy(
 async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
     let started = Instant::now();
     quiesce(&change.stats, change.timeout).await;
+    change.direct.settle().await;
     let timeout = change.timeout * 10;
     let mut moved = Moved::new();
     for c in &change.moves.copies {

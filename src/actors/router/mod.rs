@@ -35,7 +35,8 @@ use super::change_lock::ChangeLock;
 use super::gateway::Gateway;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
-use crate::direct::Direct;
+use super::remote::SharedLink;
+use crate::direct::{Direct, Replica};
 use crate::error::{Error, Result};
 use crate::layout::Member;
 use crate::node_data::{NodeData, SharedNode};
@@ -154,6 +155,8 @@ pub(crate) struct NodeInfo {
     pub call: Recipient<NodeCall>,
     /// The node's data, for the direct path (`None` for a node in another process).
     pub shared: Option<Arc<SharedNode>>,
+    /// The link to a node in another process, shared with the direct path.
+    pub link: Option<Arc<SharedLink>>,
     /// Where it listens and which process runs it, once the cluster spans processes.
     pub member: Option<Member>,
     pub state: NodeState,
@@ -187,6 +190,8 @@ pub struct Router {
     budget: Budget,
     /// A membership change is under way: publishes wait for its end.
     moving: bool,
+    /// While keys move: the ring they move to and its R (updates write to its replicas too).
+    next_ring: Option<(Arc<Ring>, usize)>,
     /// Whether replicas may have drifted apart since the last anti-entropy pass.
     drift: Drift,
     /// The ports the cluster started with: `add-node` may reuse them even below 1024.
@@ -240,7 +245,7 @@ impl Router {
     pub fn start_with(config: RouterConfig, seeds: Vec<NodeSeed>) -> Result<Gateway> {
         config.replication.validate()?;
         let next_id = seeds.iter().map(|s| s.id).max().unwrap_or(0) + 1;
-        let direct = Arc::new(Direct::new());
+        let direct = Arc::new(Direct::with_timeout(config.request_timeout));
         let shared = direct.clone();
         let budget = Budget::new(config.limits.max_server_bytes);
         let budget_here = budget.clone();
@@ -257,6 +262,7 @@ impl Router {
                 direct: shared,
                 budget: budget_here,
                 moving: false,
+                next_ring: None,
                 drift: Drift::default(),
                 start_ports: Vec::new(),
                 tidy: Tidy::default(),
@@ -306,6 +312,7 @@ impl Router {
             port,
             call: addr.recipient(),
             shared: Some(shared),
+            link: None,
             // A node added to a cluster of processes is a member of this process.
             member: self.peers.as_ref().map(|p| Member {
                 addr: std::net::SocketAddr::new(p.me.ip(), port),
@@ -340,11 +347,16 @@ impl Router {
     }
 
     /// Every node with its data and whether the direct path may use it (up and not crashed).
-    fn routed_nodes(&self) -> Vec<(NodeId, Arc<SharedNode>, bool)> {
+    fn routed_nodes(&self) -> Vec<(NodeId, Replica, bool)> {
         let up = |n: &NodeInfo| n.state == NodeState::Up && !n.crashed;
+        let replica = |n: &NodeInfo| match (&n.shared, &n.link) {
+            (Some(data), _) => Some(Replica::Local(data.clone())),
+            (None, Some(link)) => Some(Replica::Remote(link.clone())),
+            (None, None) => None,
+        };
         self.nodes
             .iter()
-            .filter_map(|(&id, n)| Some((id, n.shared.clone()?, up(n))))
+            .filter_map(|(&id, n)| Some((id, replica(n)?, up(n))))
             .collect()
     }
 
@@ -362,6 +374,7 @@ impl Router {
     pub(crate) fn begin_move(&mut self, next: &Arc<Ring>) {
         self.moving = true;
         let next_r = self.config.replication.quorums(next.len()).r;
+        self.next_ring = Some((next.clone(), next_r));
         self.direct.publish_moving(
             self.ring.clone(),
             self.quorums(),
@@ -375,6 +388,7 @@ impl Router {
     pub(crate) fn end_move(&mut self) {
         self.direct.set_move_view(None);
         self.moving = false;
+        self.next_ring = None;
         self.publish();
     }
 
@@ -493,7 +507,14 @@ impl Handler<Exec> for Router {
             }
             Request::PushLayout { layout, moving } => {
                 let answer = self.push_layout(layout, moving);
-                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
+                // A promise to write to the next ring holds for the updates already sent too.
+                let settled = moving.then(|| self.writes_settled());
+                AtomicOrNot::Free(Box::pin(async move {
+                    if let Some(settled) = settled {
+                        settled.await;
+                    }
+                    answer
+                }))
             }
             Request::HotKeys { limit } => {
                 let keys = crate::hotkeys::top(limit.min(crate::protocol::MAX_HOT_KEYS) as usize);

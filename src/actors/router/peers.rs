@@ -20,7 +20,7 @@ use super::announce::Announce;
 use super::{NodeInfo, Router};
 use crate::actors::change_lock::under_way;
 use crate::actors::node::{NodeCall, NodeOp};
-use crate::actors::remote::{ask, RemoteNode};
+use crate::actors::remote::{ask, RemoteNode, SharedLink};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, Member};
 use crate::membership::MemberEvent;
@@ -175,10 +175,12 @@ impl Router {
 
     /// Starts a stand-in for a node of another process.
     pub(super) fn add_remote(&mut self, id: NodeId, member: Member) {
+        let link = SharedLink::new(member.addr.to_string());
         let info = NodeInfo {
             port: member.addr.port(),
-            call: RemoteNode::start_for(member.addr.to_string()),
+            call: RemoteNode::sharing(link.clone()).start().recipient(),
             shared: None,
+            link: Some(link),
             member: Some(member),
             state: NodeState::Up,
             crashed: false,

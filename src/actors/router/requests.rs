@@ -116,8 +116,21 @@ impl Router {
         check_key(key)?;
         let q = self.quorums();
         let state = |n: NodeId| self.node_state(n);
-        let targets = write_targets(&self.ring, key_token(key.as_bytes()), q.r, state);
+        let token = key_token(key.as_bytes());
+        let mut targets = write_targets(&self.ring, token, q.r, state);
         enough(key, targets.len(), q.r, q.w, "write")?;
+        if let Some((next, r)) = &self.next_ring {
+            // While keys move, the next ring's new replicas get the update too (as on the direct
+            // path), so a copy taken before it misses nothing.
+            for node in next.preference_list_of_token(token, *r) {
+                if state(node) == NodeState::Up && !targets.iter().any(|t| t.node == node) {
+                    targets.push(Target {
+                        node,
+                        hint_for: None,
+                    });
+                }
+            }
+        }
         let first = coordinator(&targets, state).ok_or_else(|| {
             Error::Unavailable(format!("no replica of {} is up", quote::in_message(key)))
         })?;

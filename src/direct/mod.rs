@@ -3,10 +3,13 @@
 //!
 //! The Router publishes its view (ring, quorums, which nodes are up) into a [`Direct`] after every
 //! change. A request whose replicas are all up and ready locks their [`SharedNode`]s one at a time
-//! and is done: an update increments the first replica's slot and merges the new state into the
-//! others; a read merges every replica's state and repairs the ones that were behind. Anything
-//! else (a replica down, paused or recovering, a membership change under way, a bad key) is left
-//! to the Router, whose slower path handles hints, timeouts and sloppy quorums.
+//! and is done: an update increments the first replica in this process in its own slot and merges
+//! the new state into the others; a read merges every replica's state and repairs the ones that
+//! were behind. A replica in another process gets the update's merge over its open link
+//! ([`SharedLink`]), and the answer waits for as many acks as the write quorum still needs; an
+//! update whose one replica (R = 1) is in another process is forwarded there. Anything else (a
+//! replica down, paused or recovering, a link not open, a read with a replica elsewhere, a bad key)
+//! is left to the Router, whose slower path handles hints, timeouts and sloppy quorums.
 //!
 //! While a membership change moves keys, the Router publishes the next ring too
 //! ([`Direct::publish_moving`]): updates then also reach the nodes that the next ring adds to a
@@ -17,56 +20,58 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use std::time::Duration;
+
 use smallvec::SmallVec;
 
+mod local;
+mod served;
+
+pub use self::served::Served;
+use crate::actors::remote::SharedLink;
 use crate::command::check_key;
-use crate::counter::Counter;
-use crate::error::{Error, Result};
-use crate::node_data::{NodeData, SharedNode};
-use crate::persist::Ack;
+use crate::error::Result;
+use crate::node_data::SharedNode;
 use crate::replication::Quorums;
 use crate::ring::{key_token, NodeId, Ring};
 
 /// The replicas of one key, in preference-list order (during a move, the next ring's new ones
 /// after them).
-type Replicas<'a> = SmallVec<[&'a SharedNode; 4]>;
+type Replicas<'a> = SmallVec<[&'a Replica; 4]>;
 
-/// A value served directly, and the log writes to wait for before answering (`--fsync always`).
-pub struct Served {
-    /// The new value (an update) or the merged value (a read; 0 for a key that does not exist).
-    pub value: i64,
-    /// Whether the key exists (always after an update).
-    pub exists: bool,
-    /// Acks of the log writes the answer must wait for; empty unless every write is synced.
-    pub acks: Vec<Ack<()>>,
+/// How long an update waits for the acks of replicas in other processes unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the direct path reaches one node.
+#[derive(Clone)]
+pub enum Replica {
+    /// A node in this process: its data.
+    Local(Arc<SharedNode>),
+    /// A node in another process: the link to it.
+    Remote(Arc<SharedLink>),
 }
 
-impl Served {
-    /// A value with nothing to wait for.
-    fn now(value: Option<i64>) -> Served {
-        Served {
-            value: value.unwrap_or(0),
-            exists: value.is_some(),
-            acks: Vec::new(),
+impl Replica {
+    /// The node's data, if it is in this process.
+    fn local(&self) -> Option<&SharedNode> {
+        match self {
+            Replica::Local(node) => Some(node),
+            Replica::Remote(_) => None,
         }
     }
 
-    /// Waits until the log writes are on disk; answers the value.
-    ///
-    /// # Errors
-    /// [`Error::Storage`] if a write failed or the log writer stopped.
-    pub async fn synced(self) -> Result<i64> {
-        for ack in self.acks {
-            ack.await
-                .map_err(|_| Error::Storage("the log writer stopped".into()))??;
+    /// Whether it can take a direct request now: ready (local) or its link open (remote).
+    fn usable(&self) -> bool {
+        match self {
+            Replica::Local(node) => node.is_ready(),
+            Replica::Remote(link) => link.is_open(),
         }
-        Ok(self.value)
     }
 }
 
 /// One node as the direct path sees it.
 struct Route {
-    node: Arc<SharedNode>,
+    node: Replica,
     up: bool,
 }
 
@@ -104,6 +109,8 @@ pub struct Direct {
     read_repairs: AtomicU64,
     /// Direct requests that found or left replicas apart (a failed merge, a read repair).
     diverged: AtomicU64,
+    /// How long an update waits for replicas in other processes.
+    timeout: Duration,
 }
 
 impl Default for Direct {
@@ -115,6 +122,11 @@ impl Default for Direct {
 impl Direct {
     /// A closed direct path (everything goes to the Router until [`Direct::publish`]).
     pub fn new() -> Self {
+        Direct::with_timeout(DEFAULT_TIMEOUT)
+    }
+
+    /// A closed direct path whose updates wait at most `timeout` for other processes' acks.
+    pub fn with_timeout(timeout: Duration) -> Self {
         let routes = Routes {
             open: false,
             ring: Arc::new(Ring::new(crate::ring::DEFAULT_VNODES)),
@@ -128,6 +140,7 @@ impl Direct {
             move_view: std::sync::Mutex::new(None),
             read_repairs: AtomicU64::new(0),
             diverged: AtomicU64::new(0),
+            timeout,
         }
     }
 
@@ -137,7 +150,7 @@ impl Direct {
         &self,
         ring: Arc<Ring>,
         quorums: Quorums,
-        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+        nodes: impl IntoIterator<Item = (NodeId, Replica, bool)>,
     ) {
         self.set(ring, quorums, None, nodes);
     }
@@ -149,7 +162,7 @@ impl Direct {
         ring: Arc<Ring>,
         quorums: Quorums,
         next: (Arc<Ring>, usize),
-        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+        nodes: impl IntoIterator<Item = (NodeId, Replica, bool)>,
     ) {
         self.set(ring, quorums, Some(next), nodes);
     }
@@ -159,7 +172,7 @@ impl Direct {
         ring: Arc<Ring>,
         quorums: Quorums,
         next: Option<(Arc<Ring>, usize)>,
-        nodes: impl IntoIterator<Item = (NodeId, Arc<SharedNode>, bool)>,
+        nodes: impl IntoIterator<Item = (NodeId, Replica, bool)>,
     ) {
         let mut by_id: Vec<Option<Route>> = Vec::new();
         let mut far = Vec::new();
@@ -212,8 +225,12 @@ impl Direct {
             .clone()?;
         let routes = self.read();
         for node in &mut view.nodes {
-            if let Some(Some(route)) = routes.nodes.get(node.id as usize) {
-                node.keys = route.node.lock().store().len() as u64;
+            let data = routes
+                .nodes
+                .get(node.id as usize)
+                .and_then(|r| r.as_ref()?.node.local());
+            if let Some(data) = data {
+                node.keys = data.lock().store().len() as u64;
             }
         }
         Some((began.elapsed(), view))
@@ -243,11 +260,42 @@ impl Direct {
         self.routes.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits until every call sent so far to a node in another process has been answered (or
+    /// failed), for at most the update timeout. A membership change calls it once updates write
+    /// to the next ring too: an update acknowledged before that may still have a merge on its
+    /// way to the replica a copy is taken from, and the copy must not miss it.
+    pub async fn settle(&self) {
+        let marks: Vec<(Arc<SharedLink>, u64)> = {
+            let routes = self.read();
+            let all = routes
+                .nodes
+                .iter()
+                .flatten()
+                .chain(routes.far.iter().map(|(_, r)| r));
+            all.filter_map(|route| match &route.node {
+                Replica::Remote(link) => Some((link.clone(), link.mark()?)),
+                Replica::Local(_) => None,
+            })
+            .collect()
+        };
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while !marks.iter().all(|(link, mark)| link.settled(*mark)) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "calls to other processes still unanswered after {:?}",
+                    self.timeout
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Adds `amount` to `key`: `None` if the Router must do it.
     pub fn update(&self, key: &str, amount: i64) -> Option<Result<Served>> {
         let routes = self.read();
         let (replicas, quorums) = replicas_of(&routes, key, true)?;
-        let (served, held) = update(&replicas, key, amount, quorums.w);
+        let (served, held) = local::update(&replicas, key, amount, quorums.w, self.timeout)?;
         if held < replicas.len() {
             self.diverged.fetch_add(1, Ordering::Relaxed);
         }
@@ -258,7 +306,9 @@ impl Direct {
     pub fn get(&self, key: &str) -> Option<Result<Served>> {
         let routes = self.read();
         let (replicas, _) = replicas_of(&routes, key, false)?;
-        let (served, repaired) = read(&replicas, key);
+        let locals: SmallVec<[&SharedNode; 4]> =
+            replicas.iter().map(|r| r.local()).collect::<Option<_>>()?;
+        let (served, repaired) = local::read(&locals, key);
         if repaired > 0 {
             self.read_repairs.fetch_add(repaired, Ordering::Relaxed);
             self.diverged.fetch_add(1, Ordering::Relaxed);
@@ -276,7 +326,7 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Repli
     }
     let usable = |id: NodeId| {
         let route = routes.route(id)?;
-        (route.up && route.node.is_ready()).then_some(&*route.node)
+        (route.up && route.node.usable()).then_some(&route.node)
     };
     let token = key_token(key.as_bytes());
     let mut replicas = Replicas::new();
@@ -301,98 +351,11 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Repli
     Some((replicas, quorums))
 }
 
-/// Hands a node's journal to its log, keeping the ack to wait for.
-fn persist(data: &mut NodeData, acks: &mut Vec<Ack<()>>) -> Result<()> {
-    if let Some(ack) = data.persist()? {
-        acks.push(ack);
-    }
-    Ok(())
-}
-
-/// Increments at the first replica, merges its new state into the others; W must hold it.
-/// Returns the answer and how many replicas hold the update.
-fn update(replicas: &[&SharedNode], key: &str, amount: i64, w: usize) -> (Result<Served>, usize) {
-    let mut acks = Vec::new();
-    let (first, others) = replicas.split_first().expect("a key has replicas");
-    let mut data = first.lock();
-    if others.is_empty() {
-        let served = data.increment_value(key, amount).and_then(|value| {
-            persist(&mut data, &mut acks)?;
-            let exists = true;
-            Ok(Served {
-                value,
-                exists,
-                acks,
-            })
-        });
-        return (served, 1);
-    }
-    let counter = match data.increment(key, amount, None) {
-        Ok(counter) => counter,
-        Err(e) => return (Err(e), replicas.len()),
-    };
-    if let Err(e) = persist(&mut data, &mut acks) {
-        return (Err(e), 0);
-    }
-    drop(data);
-    let mut held = 1;
-    for node in others {
-        let mut data = node.lock();
-        if data.merge_one(key, &counter).is_ok() && persist(&mut data, &mut acks).is_ok() {
-            held += 1;
-        }
-    }
-    if held < w {
-        let e = Error::Uncertain(format!(
-            "update of {} reached only {held} replicas; the write quorum is {w}: it may or may not be applied",
-            crate::quote::in_message(key)
-        ));
-        return (Err(e), held);
-    }
-    let served = Served {
-        value: counter.value(),
-        exists: true,
-        acks,
-    };
-    (Ok(served), held)
-}
-
-/// Merges every replica's state of `key`; writes the merge back to the replicas that were behind.
-/// Returns the answer and how many replicas were repaired.
-fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
-    if let [only] = replicas {
-        let value = only.lock().store().value_of(key);
-        return (Ok(Served::now(value)), 0);
-    }
-    let states: SmallVec<[Option<Counter>; 3]> = replicas
-        .iter()
-        .map(|node| node.lock().read(key, None))
-        .collect();
-    let mut merged = Counter::new();
-    for state in states.iter().flatten() {
-        merged.merge(state);
-    }
-    let mut repaired = 0;
-    let exists = states.iter().any(Option::is_some);
-    if exists {
-        for (node, state) in replicas.iter().zip(&states) {
-            if state.as_ref() != Some(&merged) {
-                let mut data = node.lock();
-                if data.merge_one(key, &merged).is_ok() {
-                    repaired += 1;
-                }
-                // The read does not wait for the repair's log write; a failed one only means this
-                // replica is still behind.
-                let _ = data.persist();
-            }
-        }
-    }
-    (Ok(Served::now(exists.then(|| merged.value()))), repaired)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::node_data::NodeData;
     use crate::replication::ReplicationConfig;
 
     fn cluster(nodes: u32, r: usize) -> (Direct, Vec<Arc<SharedNode>>) {
@@ -408,7 +371,9 @@ mod tests {
         direct.publish(
             ring,
             config.quorums(nodes as usize),
-            (1..=nodes).zip(shared.clone()).map(|(id, n)| (id, n, true)),
+            (1..=nodes)
+                .zip(shared.clone())
+                .map(|(id, n)| (id, Replica::Local(n), true)),
         );
         (direct, shared)
     }
@@ -478,7 +443,9 @@ mod tests {
             ..Default::default()
         }
         .quorums(3);
-        let all = (1..=4).zip(nodes.clone()).map(|(id, n)| (id, n, true));
+        let all = (1..=4)
+            .zip(nodes.clone())
+            .map(|(id, n)| (id, Replica::Local(n), true));
         direct.publish_moving(ring.clone(), quorums, (next.clone(), 1), all);
         let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
         for key in &keys {

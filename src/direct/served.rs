@@ -1,0 +1,135 @@
+//! What a direct request hands back: the value now, or what is still to wait for before the
+//! answer may go out — log writes (`--fsync always`), the acks of replicas in other processes
+//! that the write quorum needs, or the answer of the one replica in another process.
+
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::actors::remote::{reply_from_wire, LinkReply};
+use crate::actors::NodeReply;
+use crate::error::{Error, Result};
+use crate::persist::Ack;
+use crate::quote;
+
+/// A value served directly, and what to wait for before answering.
+pub struct Served {
+    /// The new value (an update) or the merged value (a read; 0 for a key that does not exist).
+    /// For an update forwarded to another process, known once [`Served::synced`] answers.
+    pub value: i64,
+    /// Whether the key exists (always after an update).
+    pub exists: bool,
+    /// Acks of the log writes the answer must wait for; empty unless every write is synced.
+    pub acks: Vec<Ack<()>>,
+    /// Replicas in other processes still to hear from.
+    pub(super) remote: Remote,
+}
+
+/// What is awaited from other processes.
+pub(super) enum Remote {
+    /// Nothing.
+    None,
+    /// `need` acks among `waiting` (merges sent), within `timeout`, for an update of `key`.
+    Acks {
+        key: String,
+        waiting: Vec<LinkReply>,
+        need: usize,
+        timeout: Duration,
+    },
+    /// The answer of the replica the increment was forwarded to (R = 1).
+    Forwarded {
+        key: String,
+        reply: LinkReply,
+        timeout: Duration,
+    },
+}
+
+impl Served {
+    /// A value with nothing to wait for (`None`: the key does not exist).
+    pub fn now(value: Option<i64>) -> Served {
+        Served {
+            value: value.unwrap_or(0),
+            exists: value.is_some(),
+            acks: Vec::new(),
+            remote: Remote::None,
+        }
+    }
+
+    /// Whether the answer may go out at once.
+    pub fn is_done(&self) -> bool {
+        self.acks.is_empty() && matches!(self.remote, Remote::None)
+    }
+
+    /// Waits until the log writes are on disk and the other processes answered; answers the value.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if a write failed or the log writer stopped; [`Error::Uncertain`] if
+    /// fewer replicas than the write quorum acknowledged an update in time; the forwarded
+    /// update's own error.
+    pub async fn synced(self) -> Result<i64> {
+        for ack in self.acks {
+            ack.await
+                .map_err(|_| Error::Storage("the log writer stopped".into()))??;
+        }
+        match self.remote {
+            Remote::None => Ok(self.value),
+            Remote::Acks {
+                key,
+                waiting,
+                need,
+                timeout,
+            } => {
+                gather(&key, waiting, need, timeout).await?;
+                Ok(self.value)
+            }
+            Remote::Forwarded {
+                key,
+                reply,
+                timeout,
+            } => forwarded(&key, reply, timeout).await,
+        }
+    }
+}
+
+/// Waits for `need` successful answers among `waiting`.
+async fn gather(key: &str, waiting: Vec<LinkReply>, need: usize, timeout: Duration) -> Result<()> {
+    let mut pending: FuturesUnordered<LinkReply> = waiting.into_iter().collect();
+    let mut acks = 0;
+    let counted = async {
+        while acks < need {
+            match pending.next().await {
+                Some(Ok(Ok(_))) => acks += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, counted).await;
+    if acks >= need {
+        return Ok(());
+    }
+    Err(Error::Uncertain(format!(
+        "update of {} reached too few replicas in time (the write quorum needed {need} more): it may or may not be applied",
+        quote::in_message(key)
+    )))
+}
+
+/// The value the replica in another process answered for a forwarded increment.
+async fn forwarded(key: &str, reply: LinkReply, timeout: Duration) -> Result<i64> {
+    let unknown = |why: &str| {
+        Error::Uncertain(format!(
+            "update of {} {why}: it may or may not be applied",
+            quote::in_message(key)
+        ))
+    };
+    match tokio::time::timeout(timeout, reply).await {
+        Err(_) => Err(unknown("timed out")),
+        Ok(Err(_)) => Err(unknown("lost its link")),
+        Ok(Ok(Err(Error::Unavailable(_)))) => Err(unknown("lost its link")),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Ok(Ok(reply))) => match reply_from_wire(reply) {
+            NodeReply::State(Some(counter)) => Ok(counter.value()),
+            _ => Err(Error::Server("a node gave a wrong answer".into())),
+        },
+    }
+}
