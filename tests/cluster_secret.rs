@@ -351,3 +351,25 @@ fn two_processes_with_tls_passwords_and_the_secret_serve_end_to_end() {
     let status = first.stderr.lock().expect("log").clone();
     assert!(!status.contains("refused a node"), "{status}");
 }
+
+#[test]
+fn passwords_or_tls_without_what_other_processes_need_refuse_a_multi_process_start() {
+    let files = Files::new();
+    files.pki(&["127.0.0.3"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No process listens at the address to join: the refusal comes before any connection.
+    let join = "127.0.0.1:1";
+    let said = refused(
+        "127.0.0.3",
+        0,
+        dir.path(),
+        join,
+        &files.flag("--requirepass-file", "password"),
+    );
+    assert!(said.contains("no --cluster-secret-file"), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    let mut tls = files.flag("--tls-cert-file", "127.0.0.3.pem");
+    tls.extend(files.flag("--tls-key-file", "127.0.0.3-key.pem"));
+    let said = refused("127.0.0.3", 0, dir.path(), join, &tls);
+    assert!(said.contains("no --tls-ca-cert-file"), "{said}");
+}
