@@ -20,7 +20,7 @@ use crate::actors::router::bind;
 use crate::actors::MAX_NODES;
 use crate::actors::{Gateway, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
-use crate::joining::{fresh_ids, peer_config, Peering};
+use crate::joining::{fresh_ids, node_links, peer_config, Peering};
 use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
 use crate::replication::ReplicationConfig;
@@ -64,6 +64,10 @@ pub struct ClusterConfig {
     /// The host other processes reach this one's nodes at (`--advertise`; default `host`).
     /// With it (or `join`) the cluster may span processes: this process answers joins.
     pub advertise: Option<String>,
+    /// TLS towards the node ports of other processes (their certificates must chain to its
+    /// CA); needed when `limits.tls` is on and the cluster spans processes. The cluster secret
+    /// is `limits.cluster_secret`, for both directions.
+    pub node_tls: Option<crate::tls::TlsClient>,
 }
 
 impl Default for ClusterConfig {
@@ -85,6 +89,7 @@ impl Default for ClusterConfig {
             max_nodes: MAX_NODES,
             join: Vec::new(),
             advertise: None,
+            node_tls: None,
         }
     }
 }
@@ -123,6 +128,9 @@ impl Cluster {
             None => None,
         };
         let peer_config = peer_config(&config, stored)?;
+        if let Some(peers) = &peer_config {
+            node_links(&config, peers)?.install();
+        }
         if peer_config.as_ref().is_some_and(|p| p.joining) {
             fresh_ids(&mut layout);
         }

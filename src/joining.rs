@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 
-use crate::actors::remote::ask;
+use crate::actors::remote::{ask, NodeLinks};
 use crate::actors::router::{Learned, PeerConfig, ASK_TIMEOUT};
 use crate::actors::{Exec, Router};
+use crate::auth::cluster_secret::ClusterSecret;
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
 use crate::layout::{fresh_id, Layout};
@@ -58,6 +59,41 @@ pub(crate) fn peer_config(
     }))
 }
 
+/// How this process dials the others' node ports, once [`peer_config`] made it one of a cluster
+/// of processes: its cluster secret and node TLS. Passwords with no secret, or TLS with no way
+/// to verify the other nodes, cannot work across processes: refused when the process joins or
+/// remembers other processes; a lone process only says so once.
+///
+/// # Errors
+/// [`Error::BadRequest`] saying which flag to add.
+pub(crate) fn node_links(config: &ClusterConfig, peers: &PeerConfig) -> Result<NodeLinks> {
+    let others = !config.join.is_empty() || !peers.remote.is_empty();
+    let secret = config.limits.cluster_secret.clone();
+    let mut missing = Vec::new();
+    if config.limits.access.required() && secret.is_none() {
+        missing.push(
+            "passwords are on but there is no --cluster-secret-file: the nodes of other \
+             processes could not call this one's; give every process the same \
+             --cluster-secret-file",
+        );
+    }
+    if config.limits.tls.is_some() && config.node_tls.is_none() {
+        missing.push(
+            "TLS is on but there is no --tls-ca-cert-file: this process could not verify the \
+             other processes' nodes; give every process the cluster's CA",
+        );
+    }
+    match missing.first() {
+        Some(why) if others => return Err(Error::BadRequest((*why).to_owned())),
+        Some(why) => tracing::info!("no other process can join this one: {why}"),
+        None => {}
+    }
+    Ok(NodeLinks {
+        secret,
+        tls: config.node_tls.clone(),
+    })
+}
+
 fn parse_ip(host: &str) -> Result<IpAddr> {
     if let Ok(ip) = host.parse() {
         return Ok(ip);
@@ -88,6 +124,8 @@ pub(crate) struct Peering {
     joining: bool,
     nodes: Vec<(NodeId, SocketAddr)>,
     membership: Mutex<Option<Addr<MembershipActor>>>,
+    /// Seals the membership datagrams (`--cluster-secret-file`).
+    secret: Option<ClusterSecret>,
 }
 
 impl Peering {
@@ -113,6 +151,7 @@ impl Peering {
             joining: peers.joining,
             nodes,
             membership: Mutex::new(None),
+            secret: config.limits.cluster_secret.clone(),
         }
     }
 
@@ -141,8 +180,10 @@ impl Peering {
             .map_or(1, |d| d.as_millis() as u64);
         let events = router.clone().recipient();
         let config = MembershipConfig::default();
+        let secret = self.secret.clone();
         let (actor, _) =
-            MembershipActor::start(self.bind, Some(self.me), generation, config, events).await?;
+            MembershipActor::start(self.bind, Some(self.me), generation, config, events, secret)
+                .await?;
         let seeds: Vec<SocketAddr> = layout
             .processes()
             .into_iter()

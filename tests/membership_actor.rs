@@ -42,7 +42,7 @@ async fn start_three(log: &Log) -> Vec<(Addr<MembershipActor>, SocketAddr)> {
         .recipient();
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = MembershipConfig::default();
-        let actor = MembershipActor::start(bind, None, 1, config, events).await;
+        let actor = MembershipActor::start(bind, None, 1, config, events, None).await;
         started.push(actor.expect("binds a free UDP port on 127.0.0.1"));
     }
     // Garbage first: each actor must log it and go on.
@@ -141,7 +141,7 @@ async fn an_address_others_cannot_reach_is_refused() {
     let bind = SocketAddr::from(([127, 0, 0, 1], 0));
     let any = SocketAddr::from(([0, 0, 0, 0], 5001));
     let config = MembershipConfig::default();
-    let refused = MembershipActor::start(bind, Some(any), 1, config, events).await;
+    let refused = MembershipActor::start(bind, Some(any), 1, config, events, None).await;
     let refused = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(refused.contains("cannot be advertised"), "{refused}");
 }

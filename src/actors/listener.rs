@@ -45,6 +45,9 @@ pub struct ServerLimits {
     pub min_node_port: u16,
     /// TLS on this port (`--tls-cert-file`...); `None`, the default, is plaintext.
     pub tls: Option<crate::tls::TlsServer>,
+    /// The cluster secret (`--cluster-secret-file`): with it, only connections that prove it
+    /// may make node-to-node calls; `None`, the default, leaves them to the admin role.
+    pub cluster_secret: Option<crate::auth::cluster_secret::ClusterSecret>,
 }
 
 impl Default for ServerLimits {
@@ -60,6 +63,7 @@ impl Default for ServerLimits {
             max_pause_millis: super::router::MAX_PAUSE_MILLIS,
             min_node_port: super::router::MIN_PORT,
             tls: None,
+            cluster_secret: None,
         }
     }
 }

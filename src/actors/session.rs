@@ -40,12 +40,13 @@ use super::budget::{self, take_when_free, Budget, Held, Ledger};
 use super::gate::Gate;
 use super::gateway::{yield_to_other_connections, Gateway, Order, Started};
 use super::listener::ServerLimits;
+use super::remote::hello::{self, Opened};
 use super::remote::serve::NodeCalls;
 use crate::auth::Verdict;
 use crate::error::Error;
 use crate::protocol::codec::{encode, write_frame, HEADER_LEN};
 use crate::protocol::{ErrorCode, Frame, FrameCodec, Request, Response};
-use crate::tls::{self, Reader, Writer};
+use crate::tls::{Reader, Writer};
 
 type Pending = Pin<Box<dyn Future<Output = (u64, Response, Held)> + Send>>;
 /// A login being checked: the `Auth` request's id and the verdict.
@@ -76,15 +77,25 @@ pub async fn run(
     let peer = stream.peer_addr().ok();
     let accepted = tokio::select! {
         _ = shutdown.cancelled() => return,
-        accepted = tls::accept(stream, limits.tls.as_ref()) => accepted,
+        accepted = hello::accept(stream, &limits, peer) => accepted,
     };
-    let Some((read, write)) = accepted else {
+    let Some(Opened {
+        read,
+        write,
+        input,
+        peer: node,
+    }) = accepted
+    else {
         return;
     };
     let ledger = Ledger::new(gateway.budget().clone(), limits.max_connection_bytes);
+    let mut gate = Gate::new(limits.access.clone(), limits.cluster_secret.is_some(), peer);
+    if node {
+        gate.peer();
+    }
     let mut session = Session {
         codec: FrameCodec::new(limits.max_frame_len),
-        gate: Gate::new(limits.access.clone()),
+        gate,
         login: None,
         limits,
         gateway,
@@ -93,7 +104,7 @@ pub async fn run(
         peer,
         read,
         write,
-        input: BytesMut::with_capacity(READ_CHUNK),
+        input,
         out: BytesMut::new(),
         pending: FuturesUnordered::new(),
         ledger,

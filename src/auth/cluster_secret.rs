@@ -2,9 +2,11 @@
 //! which both ends of a node-to-node connection prove they know the secret, which never crosses
 //! the wire (HMAC-SHA256 over both ends' fresh nonces, compared in constant time).
 //!
-//! Not wired into the links yet: the calling end would run [`prove`] right after connecting
-//! (`actors/remote/link.rs`), the serving end [`answer`] when a connection opens with [`MAGIC`]
-//! (as a frame length those four bytes are over 1.3 GB, so no framed client starts that way).
+//! The calling end runs [`prove`] right after connecting (`actors/remote/dial.rs`, inside TLS
+//! when the cluster has it), the serving end [`answer`] when a connection opens with [`MAGIC`]
+//! (`actors/remote/hello.rs`; as a frame length those four bytes are over 1.3 GB, so no framed
+//! client starts that way). Membership datagrams carry an HMAC under the same secret
+//! ([`ClusterSecret::seal`], [`ClusterSecret::open`]).
 //!
 //! ```text
 //! caller → server   "RGKS" | version 1 | nonce_c (32)
@@ -34,7 +36,10 @@ pub const MIN_SECRET_LEN: usize = 16;
 
 const NONCE: usize = 32;
 const TAG: usize = 32;
+/// Bytes of a membership datagram's tag ([`ClusterSecret::seal`]).
+pub const SEAL_LEN: usize = TAG;
 const SERVER: &[u8] = b"ringkv server";
+const DATAGRAM: &[u8] = b"ringkv membership";
 const CALLER: &[u8] = b"ringkv caller";
 
 /// A cluster's shared secret. `Debug` never shows it.
@@ -69,6 +74,16 @@ impl ClusterSecret {
         let line = super::read_password(path)?;
         ClusterSecret::new(line.as_bytes())
             .map_err(|e| Error::BadRequest(format!("{}: {e}", path.display())))
+    }
+
+    /// The HMAC-SHA256 tag of one membership datagram's `bytes`.
+    pub fn seal(&self, bytes: &[u8]) -> [u8; SEAL_LEN] {
+        self.tag(DATAGRAM, bytes, &[])
+    }
+
+    /// Whether `tag` is the tag of `bytes` under this secret (compared in constant time).
+    pub fn open(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        self.verify(DATAGRAM, bytes, &[], tag)
     }
 
     fn keyed(&self, label: &[u8], first: &[u8], second: &[u8]) -> Hmac<Sha256> {
@@ -119,16 +134,21 @@ pub async fn prove<S: AsyncRead + AsyncWrite + Unpin>(
     hello.push(VERSION);
     hello.extend_from_slice(&mine);
     stream.write_all(&hello).await.map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let mut answer = [0u8; NONCE + TAG];
     stream.read_exact(&mut answer).await.map_err(io)?;
     let (theirs, tag) = answer.split_at(NONCE);
     if !secret.verify(SERVER, &mine, theirs, tag) {
+        // A proof that cannot pass, so that the peer logs a wrong secret rather than a close.
+        let _ = stream.write_all(&[0u8; TAG]).await;
+        let _ = stream.flush().await;
         return Err(Error::WrongPass(
-            "the peer does not know the cluster secret".into(),
+            "the peer does not know our cluster secret (another --cluster-secret-file?)".into(),
         ));
     }
     let proof = secret.tag(CALLER, theirs, &mine);
     stream.write_all(&proof).await.map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let mut verdict = [0u8; 1];
     stream.read_exact(&mut verdict).await.map_err(io)?;
     match verdict {
@@ -167,17 +187,18 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
     answer.extend_from_slice(&mine);
     answer.extend_from_slice(&secret.tag(SERVER, theirs, &mine));
     stream.write_all(&answer).await.map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let mut proof = [0u8; TAG];
     stream.read_exact(&mut proof).await.map_err(io)?;
     let right = secret.verify(CALLER, &mine, theirs, &proof);
-    stream.write_all(&[u8::from(right)]).await.map_err(io)?;
-    if right {
-        Ok(())
-    } else {
-        Err(Error::WrongPass(
-            "the caller does not know the cluster secret".into(),
-        ))
+    let told = stream.write_all(&[u8::from(right)]).await;
+    if !right {
+        return Err(Error::WrongPass(
+            "the caller does not know our cluster secret (another --cluster-secret-file?)".into(),
+        ));
     }
+    told.map_err(io)?;
+    stream.flush().await.map_err(io)
 }
 
 #[cfg(test)]

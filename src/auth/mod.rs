@@ -5,12 +5,13 @@
 //! each request with one `&` against its class ([`command_class`] for RESP; the framed session
 //! classes its requests in `actors::gate`).
 //!
-//! - `role` — [`Role`] (`read`, `write`, `admin`) and the classes [`READ`], [`WRITE`], [`ADMIN`].
+//! - `role` — [`Role`] (`read`, `write`, `admin`) and the classes [`READ`], [`WRITE`], [`ADMIN`],
+//!   [`NODE`].
 //! - `secret` — argon2id hashes ([`hash_password`]) and constant-time compares.
 //! - `users` — the users file and the requirepass file.
 //! - `limiter` — failed logins per source address and per connection.
 //! - `access` — [`Access`]: the users of a server, and the check of one login ([`Verdict`]).
-//! - [`cluster_secret`] — the node-to-node challenge–response (built and tested, not wired yet).
+//! - [`cluster_secret`] — the node-to-node challenge–response and the membership datagrams' HMAC.
 
 mod access;
 pub mod cluster_secret;
@@ -23,6 +24,6 @@ pub use secret_text::Password;
 mod secret_text;
 
 pub use access::{Access, Verdict};
-pub use role::{command_class, Role, ADMIN, ALL, NONE, READ, WRITE};
+pub use role::{command_class, Role, ADMIN, ALL, NODE, NONE, READ, WRITE};
 pub use secret::hash as hash_password;
 pub use users::{parse_users, read_password, read_users, valid_name, User, DEFAULT_USER};

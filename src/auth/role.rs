@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 pub const READ: u8 = 1;
 /// Changes to counters: updates, deletes, sets.
 pub const WRITE: u8 = 2;
-/// Changes to the cluster: add/remove/kill/pause node, FLUSHALL/FLUSHDB, node-to-node calls.
+/// Changes to the cluster: add/remove/kill/pause node, FLUSHALL/FLUSHDB (node-to-node calls are
+/// [`NODE`]).
 pub const ADMIN: u8 = 4;
 /// Every class: what a connection may run when no password is configured.
 pub const ALL: u8 = READ | WRITE | ADMIN;
+/// Node-to-node calls (`NodeCall`, `Join`, `PushLayout`): with a cluster secret only a peer that
+/// proved it may run them; without one, the admin role (or anyone, when there is no password).
+/// Never part of a role's mask.
+pub const NODE: u8 = 8;
 /// No class: a connection that must authenticate first.
 pub const NONE: u8 = 0;
 

@@ -60,7 +60,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the cluster without a REPL, for external clients, until SIGINT or SIGTERM.
-    Serve(ClusterArgs),
+    Serve(Box<ClusterArgs>),
     /// Send one command (the REPL's words) to a node over the framed protocol and print the answer.
     Client(client::ClientArgs),
     /// Load-test nodes over the framed protocol and print throughput and latency percentiles.
@@ -212,6 +212,7 @@ impl ClusterArgs {
                 max_pause_millis: u64::try_from(self.max_pause.as_millis()).unwrap_or(u64::MAX),
                 min_node_port: self.min_node_port,
                 tls: self.security.tls(),
+                cluster_secret: self.security.cluster_secret(),
                 ..ServerLimits::default()
             },
             replication: ReplicationConfig {
@@ -228,6 +229,7 @@ impl ClusterArgs {
             max_nodes: self.max_nodes as usize,
             join: self.join.clone(),
             advertise: self.advertise.clone(),
+            node_tls: self.security.node_tls(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The security flags: passwords and protected mode on the server side (`--requirepass-file`,
-//! `--users-file`, `--protected-mode`), credentials on the client side (`--user`,
-//! `--password-file`, `RINGKV_PASSWORD`), and `ringkv passwd`, which hashes a password for a users
-//! file. A password is never taken from the command line, where `ps` would show it.
+//! `--users-file`, `--protected-mode`), TLS and the cluster secret (`--cluster-secret-file`),
+//! credentials on the client side (`--user`, `--password-file`, `RINGKV_PASSWORD`), and
+//! `ringkv passwd`, which hashes a password for a users file. A password is never taken from the command line, where `ps` would show it.
 
 use std::io::BufRead;
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
+use ringkv::auth::cluster_secret::ClusterSecret;
 use ringkv::auth::{self, Access};
 use ringkv::client::Credentials;
 use ringkv::tls::{TlsClient, TlsServer};
@@ -37,15 +38,27 @@ pub struct SecurityArgs {
     /// The private key of `--tls-cert-file` (PEM).
     #[arg(long, requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
-    /// With TLS, clients must present a certificate signed by this CA (PEM): mutual TLS.
+    /// With TLS, clients must present a certificate signed by this CA (PEM): mutual TLS. Between
+    /// processes, each node verifies the others' certificates with it.
     #[arg(long, requires = "tls_cert_file")]
     tls_ca_cert_file: Option<PathBuf>,
+    /// A file whose first line is the secret every process of the cluster shares (at least 16
+    /// bytes, e.g. `openssl rand -hex 32`): node-to-node connections and membership datagrams
+    /// must prove it (see docs/SECURITY.md).
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
     /// The access loaded by [`SecurityArgs::prepare`].
     #[arg(skip)]
     loaded: OnceLock<Access>,
     /// The TLS settings loaded by [`SecurityArgs::prepare`].
     #[arg(skip)]
     tls: OnceLock<TlsServer>,
+    /// The TLS settings towards other nodes, loaded by [`SecurityArgs::prepare`].
+    #[arg(skip)]
+    node_tls: OnceLock<TlsClient>,
+    /// The cluster secret loaded by [`SecurityArgs::prepare`].
+    #[arg(skip)]
+    secret: OnceLock<ClusterSecret>,
 }
 
 impl SecurityArgs {
@@ -68,8 +81,27 @@ impl SecurityArgs {
         if let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) {
             let tls = TlsServer::from_files(cert, key, self.tls_ca_cert_file.as_deref())?;
             let _ = self.tls.set(tls);
+            if let Some(ca) = &self.tls_ca_cert_file {
+                let _ = self
+                    .node_tls
+                    .set(TlsClient::from_files(ca, Some((cert, key)))?);
+            }
+        }
+        if let Some(path) = &self.cluster_secret_file {
+            let _ = self.secret.set(ClusterSecret::from_file(path)?);
         }
         Ok(())
+    }
+
+    /// The cluster secret [`SecurityArgs::prepare`] loaded, if one was given.
+    pub fn cluster_secret(&self) -> Option<ClusterSecret> {
+        self.secret.get().cloned()
+    }
+
+    /// TLS towards other processes' nodes: the CA verifies them, this node's certificate is its
+    /// own (loaded by [`SecurityArgs::prepare`] when TLS has a CA).
+    pub fn node_tls(&self) -> Option<TlsClient> {
+        self.node_tls.get().cloned()
     }
 
     /// The TLS settings [`SecurityArgs::prepare`] loaded, if TLS was asked for.

@@ -261,10 +261,10 @@ impl Direct {
     }
 
     /// Waits until every call sent so far to a node in another process has been answered (or
-    /// failed), for at most the update timeout. A membership change calls it once updates write
-    /// to the next ring too: an update acknowledged before that may still have a merge on its
-    /// way to the replica a copy is taken from, and the copy must not miss it.
-    pub async fn settle(&self) {
+    /// failed), for at most `within`; says whether they all were. A membership change calls it
+    /// once updates write to the next ring too: an update acknowledged before that may still have
+    /// a merge on its way to the replica a copy is taken from, and the copy must not miss it.
+    pub async fn settle(&self, within: Duration) -> bool {
         let marks: Vec<(Arc<SharedLink>, u64)> = {
             let routes = self.read();
             let all = routes
@@ -278,17 +278,15 @@ impl Direct {
             })
             .collect()
         };
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + within;
         while !marks.iter().all(|(link, mark)| link.settled(*mark)) {
             if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(
-                    "calls to other processes still unanswered after {:?}",
-                    self.timeout
-                );
-                return;
+                tracing::warn!("calls to other processes still unanswered after {within:?}");
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        true
     }
 
     /// Adds `amount` to `key`: `None` if the Router must do it.

@@ -12,7 +12,8 @@ use super::config::{MembershipConfig, MAX_PACKET};
 use super::engine::{MembershipCore, Output};
 use super::event::MemberEvent;
 use super::identity::ProcessId;
-use super::wire::PREFIX_LEN;
+use super::wire::OVERHEAD;
+use crate::auth::cluster_secret::ClusterSecret;
 use crate::error::{Error, Result};
 
 impl Message for MemberEvent {
@@ -39,8 +40,8 @@ pub struct Halt;
 #[rtype(result = "Vec<SocketAddr>")]
 pub struct MembersUp;
 
-/// A datagram that arrived.
-struct Incoming(std::io::Result<Vec<u8>>);
+/// A datagram that arrived, and where from.
+struct Incoming(std::io::Result<(Vec<u8>, SocketAddr)>);
 
 impl Message for Incoming {
     type Result = ();
@@ -56,8 +57,9 @@ pub struct MembershipActor {
 impl MembershipActor {
     /// Binds the UDP socket on `bind` (port 0 picks one) and starts the actor. The process's
     /// identity is `advertise` (for a socket bound to `0.0.0.0`, or behind a translated
-    /// address), else the bound address, with `generation`. Returns the actor and its identity's
-    /// address.
+    /// address), else the bound address, with `generation`. With `secret`, every datagram is
+    /// sealed with it and every datagram not sealed with it is dropped (and counted, and logged).
+    /// Returns the actor and its identity's address.
     ///
     /// # Errors
     /// [`Error::BadRequest`] for timings that fail [`MembershipConfig::check`] or an advertised
@@ -69,6 +71,7 @@ impl MembershipActor {
         generation: u64,
         config: MembershipConfig,
         events: Recipient<MemberEvent>,
+        secret: Option<ClusterSecret>,
     ) -> Result<(Addr<Self>, SocketAddr)> {
         config.check()?;
         let bind_error = |e: std::io::Error| Error::Bind {
@@ -84,7 +87,10 @@ impl MembershipActor {
             None => reachable(socket.local_addr().map_err(bind_error)?)?,
         };
         let id = ProcessId::new(addr, generation);
-        let core = MembershipCore::new(id, &config, rand::random())?;
+        let mut core = MembershipCore::new(id, &config, rand::random())?;
+        if let Some(secret) = secret {
+            core.seal(secret);
+        }
         let actor = Self {
             core,
             socket: Arc::new(socket),
@@ -134,10 +140,10 @@ fn reachable(addr: SocketAddr) -> Result<SocketAddr> {
 /// The socket's datagrams, one at a time, as a stream the actor consumes.
 fn datagrams(socket: Arc<UdpSocket>) -> impl futures::Stream<Item = Incoming> {
     futures::stream::unfold(socket, |socket| async move {
-        let mut buf = vec![0u8; MAX_PACKET + PREFIX_LEN + 1];
-        let got = socket.recv_from(&mut buf).await.map(|(len, _)| {
+        let mut buf = vec![0u8; MAX_PACKET + OVERHEAD + 1];
+        let got = socket.recv_from(&mut buf).await.map(|(len, from)| {
             buf.truncate(len);
-            buf
+            (buf, from)
         });
         if got.is_err() {
             // Never spin on a socket that keeps failing.
@@ -159,9 +165,18 @@ impl Actor for MembershipActor {
 impl StreamHandler<Incoming> for MembershipActor {
     fn handle(&mut self, item: Incoming, ctx: &mut Self::Context) {
         match item.0 {
-            Ok(datagram) => {
+            Ok((datagram, from)) => {
+                let refused = self.core.refused();
                 if let Err(e) = self.core.handle_datagram(&datagram) {
-                    tracing::debug!("membership datagram: {e}");
+                    let now = self.core.refused();
+                    // Refusals are logged at 1, 2, 4, 8... so a flood cannot fill the log.
+                    if now > refused && now.is_power_of_two() {
+                        tracing::warn!(
+                            "membership: dropped {e} from {from} ({now} dropped so far)"
+                        );
+                    } else {
+                        tracing::debug!("membership datagram from {from}: {e}");
+                    }
                 }
                 self.flush(ctx);
             }

@@ -13,6 +13,7 @@ use super::config::MembershipConfig;
 use super::event::MemberEvent;
 use super::identity::ProcessId;
 use super::wire::{self, WireCodec};
+use crate::auth::cluster_secret::ClusterSecret;
 use crate::error::{Error, Result};
 
 type Swim = Foca<ProcessId, WireCodec, SmallRng, NoCustomBroadcast>;
@@ -51,6 +52,8 @@ pub struct Output {
 /// foca's gateway to the world: it only collects.
 #[derive(Default)]
 struct Collect {
+    /// Seals every datagram sent, and is required of every datagram received.
+    secret: Option<ClusterSecret>,
     sends: Vec<Datagram>,
     timers: Vec<(Duration, CoreTimer)>,
     notes: Vec<OwnedNotification<ProcessId>>,
@@ -64,7 +67,7 @@ impl Runtime<ProcessId> for Collect {
     fn send_to(&mut self, to: ProcessId, data: &[u8]) {
         self.sends.push(Datagram {
             to: to.addr(),
-            data: wire::frame(data),
+            data: wire::frame(data, self.secret.as_ref()),
         });
     }
 
@@ -82,6 +85,8 @@ pub struct MembershipCore {
     seeds: Vec<SocketAddr>,
     up: BTreeSet<SocketAddr>,
     rejoin_every: Duration,
+    /// Datagrams refused before foca saw them (not ours, or not sealed with our secret).
+    refused: u64,
 }
 
 fn swim_error(e: foca::Error) -> Error {
@@ -109,9 +114,22 @@ impl MembershipCore {
             seeds: Vec::new(),
             up: BTreeSet::new(),
             rejoin_every: config.rejoin_every,
+            refused: 0,
         };
         core.schedule_rejoin();
         Ok(core)
+    }
+
+    /// Seals every datagram from now on with `secret`, and refuses every datagram that is not
+    /// sealed with it.
+    pub fn seal(&mut self, secret: ClusterSecret) {
+        self.out.secret = Some(secret);
+    }
+
+    /// How many datagrams were refused before foca saw them: not ours, another version, or not
+    /// sealed with this core's secret.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// This process's current identity (its generation grows when it renews itself).
@@ -138,10 +156,17 @@ impl MembershipCore {
         result
     }
 
-    /// One datagram that arrived on the membership socket. A datagram that is not ours, or
-    /// that foca refuses, is an error to log and forget: nothing changes.
+    /// One datagram that arrived on the membership socket. A datagram that is not ours (or not
+    /// sealed with the secret: counted in [`MembershipCore::refused`]), or that foca refuses, is
+    /// an error to log and forget: nothing changes.
     pub fn handle_datagram(&mut self, datagram: &[u8]) -> Result<()> {
-        let data = wire::unframe(datagram).map_err(|e| Error::Protocol(e.to_string()))?;
+        let data = match wire::unframe(datagram, self.out.secret.as_ref()) {
+            Ok(data) => data,
+            Err(e) => {
+                self.refused = self.refused.saturating_add(1);
+                return Err(Error::Protocol(e.to_string()));
+            }
+        };
         let result = self
             .swim
             .handle_data(data, &mut self.out)

@@ -30,12 +30,27 @@ impl Proc {
 
     /// Like [`Proc::start`]; `None` if the process ends before it serves (a refused join).
     pub fn try_start(host: &str, base_port: u16, dir: &Path, join: Option<&str>) -> Option<Proc> {
+        Proc::try_start_with(host, base_port, dir, join, &[])
+    }
+
+    /// Like [`Proc::try_start`], with `extra` arguments to `ringkv serve` (and its log at info).
+    pub fn try_start_with(
+        host: &str,
+        base_port: u16,
+        dir: &Path,
+        join: Option<&str>,
+        extra: &[String],
+    ) -> Option<Proc> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
         command
             .args(["serve", "--nodes", "2", "--bind", host])
             .args(["--base-port", &base_port.to_string(), "--data-dir"])
             .arg(dir)
-            .args(["--request-timeout", "500ms"]);
+            .args(["--request-timeout", "500ms"])
+            .args(extra);
+        if !extra.is_empty() {
+            command.env("RUST_LOG", "info");
+        }
         if let Some(join) = join {
             command.args(["--join", join]);
         }

@@ -1,12 +1,12 @@
 //! One request to another process, on a connection of its own: how processes tell each other
-//! about membership (a join, a new layout). Rare and small, so no connection is kept.
+//! about membership (a join, a new layout). Rare and small, so no connection is kept. It dials as
+//! the node links do (TLS, cluster secret: [`super::NodeLinks`]).
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
 use crate::client::MAX_RESPONSE_LEN;
@@ -18,16 +18,15 @@ use crate::protocol::{FrameCodec, Request, Response};
 /// `Err`), all within `timeout`.
 ///
 /// # Errors
-/// [`Error::Unavailable`] if the process cannot be reached or does not answer in time; the
-/// answer's own error otherwise.
+/// [`Error::Unavailable`] if the process cannot be reached or does not answer in time;
+/// [`Error::WrongPass`] if it does not share the cluster secret; the answer's own error otherwise.
 pub async fn ask(addr: &str, request: &Request, timeout: Duration) -> Result<Response> {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let _ = stream.set_nodelay(true);
+        let (read, mut write) = super::dial::dial(addr, timeout).await?;
         let mut buf = BytesMut::new();
         write_frame(1, &encode(request)?, &mut buf);
-        stream.write_all_buf(&mut buf).await?;
-        let mut frames = FramedRead::new(stream, FrameCodec::new(MAX_RESPONSE_LEN));
+        write.write_all_buf(&mut buf).await?;
+        let mut frames = FramedRead::new(read, FrameCodec::new(MAX_RESPONSE_LEN));
         match frames.next().await {
             Some(frame) => frame
                 .map_err(|e| Error::Protocol(e.to_string()))?

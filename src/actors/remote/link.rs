@@ -20,8 +20,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 
@@ -29,6 +27,7 @@ use crate::client::MAX_RESPONSE_LEN;
 use crate::error::{Error, Result};
 use crate::protocol::peer::{WireOp, WireReply};
 use crate::protocol::{FrameCodec, Response};
+use crate::tls::{Reader, Writer};
 
 use super::batch::{Frames, Waiter};
 
@@ -99,17 +98,14 @@ impl Link {
     }
 }
 
-/// Opens a link to `addr`.
+/// Opens a link to `addr` (TLS and the cluster secret as this process's
+/// [`NodeLinks`](super::NodeLinks) say).
 ///
 /// # Errors
-/// [`Error::Unavailable`] if the connection cannot be opened within a second.
+/// [`Error::Unavailable`] if the connection cannot be opened within a second;
+/// [`Error::WrongPass`] if the node and this process do not share the cluster secret.
 pub async fn open(addr: &str) -> Result<Link> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| unreachable(addr, "connect timed out"))?
-        .map_err(|e| unreachable(addr, &e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    let (read, write) = super::dial::dial(addr, CONNECT_TIMEOUT).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let calls: InFlight = Arc::new(Mutex::new(Calls {
         waiting: BTreeMap::new(),
@@ -125,13 +121,9 @@ pub async fn open(addr: &str) -> Result<Link> {
     })
 }
 
-fn unreachable(addr: &str, why: &str) -> Error {
-    Error::Unavailable(format!("node at {addr} is unreachable: {why}"))
-}
-
 /// Writes calls as they come, every waiting call in one write.
 async fn write_calls(
-    mut write: OwnedWriteHalf,
+    mut write: Writer,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     in_flight: InFlight,
 ) {
@@ -169,7 +161,7 @@ async fn write_calls(
 }
 
 /// Reads answers and hands each to its call; on a failure, fails every call in flight.
-async fn read_answers(read: OwnedReadHalf, in_flight: InFlight, addr: String) {
+async fn read_answers(read: Reader, in_flight: InFlight, addr: String) {
     let mut frames = FramedRead::new(read, FrameCodec::new(MAX_RESPONSE_LEN));
     let why = loop {
         let frame = match frames.next().await {

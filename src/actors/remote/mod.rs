@@ -4,7 +4,9 @@
 //! - `link`: one pipelined TCP connection to the node's own port, carrying node calls in their
 //!   wire form ([`crate::protocol::peer`]) and batching whatever is waiting into one write;
 //! - `convert`: [`NodeOp`]/[`NodeReply`] to and from that wire form;
-//! - `serve`: the other end, a node's session answering the calls it receives.
+//! - `serve`: the other end, a node's session answering the calls it receives;
+//! - `dial` and `hello`: both ends of opening a connection between processes (TLS, then the
+//!   cluster secret's handshake; [`NodeLinks`] says how this process dials).
 //!
 //! A call to a node whose process cannot be reached fails at once with
 //! [`Error::Unavailable`](crate::Error::Unavailable), as a call to a crashed local node does; the
@@ -14,6 +16,8 @@ mod ask;
 mod batch;
 mod chunk;
 mod convert;
+mod dial;
+pub(crate) mod hello;
 mod link;
 pub(crate) mod serve;
 mod shared;
@@ -26,6 +30,7 @@ use actix::prelude::*;
 pub use self::ask::ask;
 use self::convert::op_to_wire;
 pub(crate) use self::convert::reply_from_wire;
+pub use self::dial::NodeLinks;
 pub use self::shared::{Reply as LinkReply, SharedLink};
 use super::node::{NodeCall, NodeReply};
 use crate::error::{Error, Result};

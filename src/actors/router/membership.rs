@@ -264,15 +264,23 @@ impl Router {
         }
     }
 
-    /// Waits until the updates started so far have had every replica's answer (bounded by a few
-    /// request timeouts): the Router's own and the direct path's merges to other processes.
-    /// Another process's change calls it through its moving layout, before it copies keys.
-    pub(super) fn writes_settled(&self) -> impl std::future::Future<Output = ()> + 'static {
+    /// Waits until the updates started so far have had every replica's answer: the Router's own
+    /// (for a while, as a change does before its copy) and every call sent to other processes (for
+    /// at most `within`, or the answer is an error). Another process's change calls it through its
+    /// moving layout, before it copies keys.
+    pub(super) fn writes_settled(
+        &self,
+        within: Duration,
+    ) -> impl std::future::Future<Output = Result<()>> + 'static {
         let (stats, direct) = (self.stats.clone(), self.direct.clone());
-        let timeout = self.config.request_timeout;
+        let timeout = self.config.request_timeout.min(within / 6);
         async move {
             quiesce(&stats, timeout).await;
-            direct.settle().await;
+            if direct.settle(within / 2).await {
+                Ok(())
+            } else {
+                Err(unsettled())
+            }
         }
     }
 
@@ -356,6 +364,13 @@ async fn crash(
     mine.iter().filter(|e| !elsewhere.contains(&e.key)).count() as u64
 }
 
+/// Why a change cannot go on: an update acknowledged before it may still be on its way.
+fn unsettled() -> Error {
+    Error::Unavailable(
+        "updates sent to other processes before the change are still unanswered: try again".into(),
+    )
+}
+
 /// Waits until no update is in flight (bounded by a few request timeouts).
 async fn quiesce(stats: &Stats, timeout: Duration) {
     let deadline = Instant::now() + timeout * 3;
@@ -389,7 +404,9 @@ async fn copy(
 async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
     let started = Instant::now();
     quiesce(&change.stats, change.timeout).await;
-    change.direct.settle().await;
+    if !change.direct.settle(change.timeout * 10).await {
+        return Err(unsettled());
+    }
     let timeout = change.timeout * 10;
     let mut moved = Moved::new();
     for c in &change.moves.copies {

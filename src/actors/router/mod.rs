@@ -508,12 +508,16 @@ impl Handler<Exec> for Router {
             Request::PushLayout { layout, moving } => {
                 let answer = self.push_layout(layout, moving);
                 // A promise to write to the next ring holds for the updates already sent too.
-                let settled = moving.then(|| self.writes_settled());
+                let within = peers::ASK_TIMEOUT.saturating_sub(Duration::from_secs(1));
+                let settled = moving.then(|| self.writes_settled(within));
                 AtomicOrNot::Free(Box::pin(async move {
-                    if let Some(settled) = settled {
-                        settled.await;
+                    match settled {
+                        Some(settled) => match settled.await {
+                            Ok(()) => answer,
+                            Err(e) => Response::from(e),
+                        },
+                        None => answer,
                     }
-                    answer
                 }))
             }
             Request::HotKeys { limit } => {
