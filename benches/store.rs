@@ -92,6 +92,37 @@ fn anti_entropy(c: &mut Criterion) {
         b.iter(|| store.digest_step(black_box(&ring), 8192))
     });
     group.finish();
+    steps(c, &mut store, &ring);
+}
+
+/// The longest a scan holds a node's lock at a time: one step of 8,192 items over 1,000,000 keys.
+fn steps(c: &mut Criterion, store: &mut Store, ring: &Arc<Ring>) {
+    let mut group = c.benchmark_group("scan_step");
+    let mut walk = store.walk_start();
+    let arcs: Vec<usize> = (0..ring.arcs().len()).step_by(4).collect();
+    let quarter = ringkv::rebalance::ArcSet::with_arcs(ring.clone(), &arcs);
+    group.bench_function("walk_copy_8192_of_1M", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            if store.walk_copy(walk, 8192, |t| quarter.contains(t), &mut out) != Some(false) {
+                // Done: walk again.
+                store.walk_end(walk);
+                walk = store.walk_start();
+            }
+            out.len()
+        })
+    });
+    group.bench_function("digest_step_8192_dirty_of_1M", |b| {
+        let other = Arc::new(Ring::with_nodes(256, 1..=4));
+        let mut flip = false;
+        b.iter(|| {
+            // A report for another ring starts afresh: every key is dirty again.
+            flip = !flip;
+            let r = if flip { &other } else { ring };
+            store.digest_step(black_box(r), 8192)
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, store, anti_entropy);
