@@ -223,7 +223,7 @@ impl NodeActor {
             NodeOp::Merge { entries, hint_for } => NodeReply::Count(data.merge(entries, hint_for)?),
             NodeOp::Read { key, hint_for } => NodeReply::State(data.read(&key, hint_for)),
             NodeOp::TakeHints(node) => NodeReply::Entries(data.take_hints(node)),
-            // Whole-store scans go in steps (`Handler::handle`); the rest is here for completeness.
+            // Whole-store scans go in steps (`Handler::handle`) and never reach here.
             NodeOp::Entries(_)
             | NodeOp::EntriesFor { .. }
             | NodeOp::EntriesIn(_)
