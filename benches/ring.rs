@@ -1,4 +1,4 @@
-//! Ring benchmarks: owner lookup at 10, 100 and 1,000 nodes × 256 vnodes, the preference list for
+//! Ring benchmarks: building a 1,000-node ring, owner lookup at 10, 100 and 1,000 nodes × 256 vnodes, the preference list for
 //! R=3, and the rebalance plan of an `add-node` over 1,000,000 keys (ring diff + assigning every key
 //! token to the range that moves it).
 //!
@@ -36,6 +36,15 @@ fn hash(c: &mut Criterion) {
             key_token(black_box(keys[i].as_bytes()))
         })
     });
+}
+
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ring");
+    group.sample_size(10);
+    group.bench_function("with_nodes_256x1000", |b| {
+        b.iter(|| Ring::with_nodes(DEFAULT_VNODES, 1..=black_box(1000)))
+    });
+    group.finish();
 }
 
 fn lookup(c: &mut Criterion) {
@@ -129,5 +138,5 @@ fn rebalance(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hash, lookup, rebalance);
+criterion_group!(benches, hash, build, lookup, rebalance);
 criterion_main!(benches);

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::persist::record::Record;
 use crate::persist::{Ack, NodeLog, Opened};
 use crate::ring::NodeId;
-use crate::store::{Entry, Store};
+use crate::store::{Entry, Store, WalkId};
 
 /// A node's counters, hints, incarnation and log.
 pub struct NodeData {
@@ -176,6 +176,52 @@ impl NodeData {
         let count = dropped.len();
         self.journal.extend(dropped.into_iter().map(Record::Remove));
         count
+    }
+
+    /// Opens a walk over the store, for copies and drops in bounded steps ([`Store::walk_start`]).
+    pub fn walk_start(&mut self) -> WalkId {
+        self.store.walk_start()
+    }
+
+    /// Closes a walk.
+    pub fn walk_end(&mut self, id: WalkId) {
+        self.store.walk_end(id);
+    }
+
+    /// One step of a copy walk ([`Store::walk_copy`]).
+    pub fn walk_copy(
+        &mut self,
+        id: WalkId,
+        budget: usize,
+        keep: impl Fn(crate::ring::Token) -> bool,
+        out: &mut Vec<Entry>,
+    ) -> Option<bool> {
+        self.store.walk_copy(id, budget, keep, out)
+    }
+
+    /// One step of bringing the store's digests of `ring`'s arcs up to date
+    /// ([`Store::digest_step`]): the digests once every key is counted.
+    pub fn digest_step(
+        &mut self,
+        ring: &Arc<crate::ring::Ring>,
+        budget: usize,
+    ) -> Option<std::collections::HashMap<usize, u64>> {
+        self.store.digest_step(ring, budget)
+    }
+
+    /// One step of a drop walk ([`Store::walk_drop`]); the log records each key dropped. Returns
+    /// how many were dropped and whether the walk is done (`None`: the walk is not open).
+    pub fn walk_drop(
+        &mut self,
+        id: WalkId,
+        budget: usize,
+        drop: impl Fn(crate::ring::Token) -> bool,
+    ) -> Option<(usize, bool)> {
+        let mut dropped = Vec::new();
+        let done = self.store.walk_drop(id, budget, drop, &mut dropped);
+        let count = dropped.len();
+        self.journal.extend(dropped.into_iter().map(Record::Remove));
+        done.map(|done| (count, done))
     }
 
     /// Drops each of `entries` whose token fails `keep` and whose state here is still exactly the

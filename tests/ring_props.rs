@@ -46,6 +46,25 @@ proptest! {
     }
 
     #[test]
+    fn a_ring_built_in_bulk_equals_one_built_node_by_node(
+        (nodes, vnodes) in ring_strategy(), gone in prop::collection::vec(1u32..1000, 0..4)
+    ) {
+        let bulk = Ring::with_nodes(vnodes, nodes.iter().copied());
+        let mut one_by_one = Ring::new(vnodes);
+        for &n in nodes.iter().rev() {
+            one_by_one.add_node(n);
+        }
+        prop_assert_eq!(&bulk, &one_by_one);
+        // Taking nodes off again gives the ring built from the rest.
+        let mut shrunk = bulk.clone();
+        for &n in &gone {
+            shrunk.remove_node(n);
+        }
+        let rest = nodes.iter().copied().filter(|n| !gone.contains(n));
+        prop_assert_eq!(shrunk, Ring::with_nodes(vnodes, rest));
+    }
+
+    #[test]
     fn an_added_node_only_takes_keys((nodes, vnodes) in ring_strategy(), new in 1000u32..2000, keys in keys()) {
         let old = Ring::with_nodes(vnodes, nodes.iter().copied());
         let mut grown = old.clone();

@@ -16,6 +16,7 @@ pub mod gateway;
 mod listener;
 pub mod node;
 mod node_ops;
+mod node_scan;
 pub mod remote;
 mod repl;
 pub(crate) mod router;

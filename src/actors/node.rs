@@ -22,6 +22,7 @@ use crate::node_data::SharedNode;
 use crate::ring::{NodeId, Ring};
 
 pub use super::node_ops::{NodeCall, NodeOp, NodeReply, Summary};
+use super::node_scan::Scan;
 
 /// How a node behaves after a crash.
 #[derive(Debug, Clone)]
@@ -172,6 +173,10 @@ impl Handler<NodeCall> for NodeActor {
     type Result = ResponseFuture<Result<NodeReply>>;
 
     fn handle(&mut self, NodeCall(op): NodeCall, ctx: &mut Context<Self>) -> Self::Result {
+        let op = match Scan::of(op) {
+            Ok(scan) => return self.scan(scan, ctx),
+            Err(op) => op,
+        };
         let result = self.apply(op, ctx);
         let ack = self.shared.lock().persist();
         match (result, ack) {
@@ -187,6 +192,24 @@ impl Handler<NodeCall> for NodeActor {
 }
 
 impl NodeActor {
+    /// Runs a scan of the store in steps, handling no other call until it is done; answers once
+    /// its log writes are done.
+    fn scan(&mut self, scan: Scan, ctx: &mut Context<Self>) -> ResponseFuture<Result<NodeReply>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let run = scan.run(self.shared.clone());
+        ctx.wait(actix::fut::wrap_future(async move {
+            let _ = tx.send(run.await);
+        }));
+        Box::pin(async move {
+            let (reply, acks) = rx.await.map_err(|_| Error::Shutdown)??;
+            for ack in acks {
+                ack.await
+                    .map_err(|_| Error::Storage("the log writer stopped".into()))??;
+            }
+            Ok(reply)
+        })
+    }
+
     /// Applies one operation to the node's data (which notes what the log must record).
     fn apply(&mut self, op: NodeOp, ctx: &mut Context<Self>) -> Result<NodeReply> {
         let id = self.id;
@@ -200,25 +223,14 @@ impl NodeActor {
             NodeOp::Merge { entries, hint_for } => NodeReply::Count(data.merge(entries, hint_for)?),
             NodeOp::Read { key, hint_for } => NodeReply::State(data.read(&key, hint_for)),
             NodeOp::TakeHints(node) => NodeReply::Entries(data.take_hints(node)),
-            NodeOp::Entries(None) => NodeReply::Entries(data.store().entries_where(|_| true)),
-            NodeOp::Entries(Some(ranges)) => NodeReply::Entries(
-                data.store()
-                    .entries_where(|t| ranges.iter().any(|r| r.contains(t))),
-            ),
-            NodeOp::EntriesFor {
-                ring,
-                replicas,
-                node,
-            } => NodeReply::Entries(
-                data.store()
-                    .entries_where(|t| ring.preference_list_of_token(t, replicas).contains(&node)),
-            ),
-            NodeOp::EntriesIn(arcs) => {
-                NodeReply::Entries(data.store().entries_where(|t| arcs.contains(t)))
-            }
-            NodeOp::DropIn(arcs) => NodeReply::Count(data.retain(|t| !arcs.contains(t))),
-            NodeOp::EntriesOutside(keep) => {
-                NodeReply::Entries(data.store().entries_where(|t| !keep.contains(t)))
+            // Whole-store scans go in steps (`Handler::handle`) and never reach here.
+            NodeOp::Entries(_)
+            | NodeOp::EntriesFor { .. }
+            | NodeOp::EntriesIn(_)
+            | NodeOp::DropIn(_)
+            | NodeOp::EntriesOutside(_)
+            | NodeOp::Digests(_) => {
+                return Err(Error::Unavailable("a scan outside its steps".into()))
             }
             NodeOp::DropUnchanged {
                 entries,
@@ -233,7 +245,6 @@ impl NodeActor {
                 }
                 NodeReply::Count(data.drop_unchanged(&entries, |t| keep.contains(t)))
             }
-            NodeOp::Digests(ring) => NodeReply::Digests(data.store().digests(|t| ring.arc_of(t))),
             NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
             NodeOp::Summary { ring, limit } => {
                 NodeReply::Summary(summary(data.store(), &ring, id, limit))

@@ -13,18 +13,22 @@
 //! need it: key moves, repairs, digests.
 
 mod chunks;
+mod cursor;
+mod digest;
 mod keymap;
 mod page;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher as _};
 
 use compact_str::CompactString;
 
+use self::cursor::{Map, Walks};
 use self::keymap::{hash_key, Hasher, Item, KeyMap};
 use crate::counter::{Counter, ReplicaId};
 use crate::error::{Error, Result};
 use crate::ring::{key_token, NodeId, Token, TokenRange};
+
+pub use self::cursor::WalkId;
 
 /// One key's state as it moves between nodes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -48,6 +52,10 @@ pub struct Store {
     /// The other keys: counters with no slot (merged in empty), with several, or with decrements.
     multi: KeyMap<Counter>,
     hints: HashMap<NodeId, HashMap<String, Counter>>,
+    /// The cursors of the walks under way ([`Store::walk_start`]).
+    walks: Walks,
+    /// The anti-entropy digests kept up to date, once asked for ([`Store::digest_step`]).
+    digest: Option<Box<digest::Digests>>,
 }
 
 /// Where a key is held: its item number in [`Store::single`] or in [`Store::multi`].
@@ -120,24 +128,64 @@ impl Store {
     /// Adds a key that is not held, in the map its number of slots calls for.
     fn insert(&mut self, hash: u64, key: CompactString, counter: Counter) -> At {
         match counter.single_up() {
-            Some(slot) => At::Single(self.single.insert(hash, key, slot, &self.hasher)),
-            None => At::Multi(self.multi.insert(hash, key, counter, &self.hasher)),
+            Some(slot) => self.put_single(hash, key, slot),
+            None => self.put_multi(hash, key, counter),
+        }
+    }
+
+    /// Adds a one-slot key that is not held.
+    fn put_single(&mut self, hash: u64, key: CompactString, slot: Slot) -> At {
+        let at = self.single.insert(hash, key, slot, &self.hasher);
+        self.digest_inserted(Map::Single, at);
+        At::Single(at)
+    }
+
+    /// Adds a full-counter key that is not held.
+    fn put_multi(&mut self, hash: u64, key: CompactString, counter: Counter) -> At {
+        let at = self.multi.insert(hash, key, counter, &self.hasher);
+        self.digest_inserted(Map::Multi, at);
+        At::Multi(at)
+    }
+
+    /// Removes and returns the one-slot item at `at`, telling the walks under way.
+    fn take_single(&mut self, at: usize) -> Item<Slot> {
+        let single = &self.single;
+        let last = || single.item(single.len() - 1).key.clone();
+        self.walks.removing(Map::Single, at, single.len(), last);
+        self.digest_removing(Map::Single, at, self.single.len());
+        self.single.remove_at(at, &self.hasher)
+    }
+
+    /// Removes and returns the full-counter item at `at`, telling the walks under way.
+    fn take_multi(&mut self, at: usize) -> Item<Counter> {
+        let multi = &self.multi;
+        let last = || multi.item(multi.len() - 1).key.clone();
+        self.walks.removing(Map::Multi, at, multi.len(), last);
+        self.digest_removing(Map::Multi, at, self.multi.len());
+        self.multi.remove_at(at, &self.hasher)
+    }
+
+    /// Removes the item at `at` of `map`; returns its key.
+    fn remove_item(&mut self, map: Map, at: usize) -> CompactString {
+        match map {
+            Map::Single => self.take_single(at).key,
+            Map::Multi => self.take_multi(at).key,
         }
     }
 
     /// Moves the one-slot key at `at` to the full counters, as `counter` (which has gained a
     /// slot or a decrement); returns where the key is held now.
     fn promote(&mut self, hash: u64, at: usize, counter: Counter) -> At {
-        let item = self.single.remove_at(at, &self.hasher);
-        At::Multi(self.multi.insert(hash, item.key, counter, &self.hasher))
+        let item = self.take_single(at);
+        self.put_multi(hash, item.key, counter)
     }
 
     /// Moves the key at `at` in the full counters to the one-slot keys if its counter has one slot
     /// with no decrement (it had none before); returns where the key is held now.
     fn settle(&mut self, hash: u64, at: usize) -> At {
         if let Some(slot) = self.multi.item(at).value.single_up() {
-            let item = self.multi.remove_at(at, &self.hasher);
-            return At::Single(self.single.insert(hash, item.key, slot, &self.hasher));
+            let item = self.take_multi(at);
+            return self.put_single(hash, item.key, slot);
         }
         At::Multi(at)
     }
@@ -158,6 +206,7 @@ impl Store {
         let hash = self.hash(key);
         match self.find(hash, key) {
             Some(At::Single(at)) => {
+                self.digest_touch(Map::Single, at);
                 let slot = self.single.value_mut(at);
                 if slot.0 == replica && amount >= 0 {
                     let sum = slot.1.checked_add(amount as u64);
@@ -171,6 +220,7 @@ impl Store {
                 Ok((self.promote(hash, at, counter), value))
             }
             Some(At::Multi(at)) => {
+                self.digest_touch(Map::Multi, at);
                 let value = self.multi.value_mut(at).increment(replica, amount)?;
                 Ok((self.settle(hash, at), value))
             }
@@ -245,6 +295,7 @@ impl Store {
         let hash = self.hash(key);
         match self.find(hash, key) {
             Some(At::Single(at)) => {
+                self.digest_touch(Map::Single, at);
                 let slot = self.single.value_mut(at);
                 if let Some((replica, count)) = theirs.single_up() {
                     if replica == slot.0 {
@@ -267,6 +318,7 @@ impl Store {
                 true
             }
             Some(At::Multi(at)) => {
+                self.digest_touch(Map::Multi, at);
                 let changed = self.multi.value_mut(at).merge(theirs);
                 self.settle(hash, at);
                 changed
@@ -284,6 +336,8 @@ impl Store {
             let token = token_of(key);
             ranges.iter().any(|r| r.contains(token))
         };
+        self.walks.restart();
+        self.digest_forget();
         let single = self.single.extract(|i| moves(&i.key), &self.hasher);
         let multi = self.multi.extract(|i| moves(&i.key), &self.hasher);
         let single = single.into_iter().map(single_entry);
@@ -292,6 +346,8 @@ impl Store {
 
     /// Removes and returns every key.
     pub fn take_all(&mut self) -> Vec<Entry> {
+        self.walks.restart();
+        self.digest_forget();
         let single = self.single.drain().map(single_entry);
         let multi = self.multi.drain().map(multi_entry);
         single.chain(multi).collect()
@@ -333,6 +389,8 @@ impl Store {
 
     /// Drops the entries whose token fails `keep`; returns the keys dropped.
     pub fn retain(&mut self, keep: impl Fn(Token) -> bool) -> Vec<String> {
+        self.walks.restart();
+        self.digest_forget();
         let single = self
             .single
             .extract(|i| !keep(token_of(&i.key)), &self.hasher);
@@ -349,11 +407,11 @@ impl Store {
     pub fn remove(&mut self, key: &str) -> bool {
         match self.find(self.hash(key), key) {
             Some(At::Single(at)) => {
-                self.single.remove_at(at, &self.hasher);
+                self.take_single(at);
                 true
             }
             Some(At::Multi(at)) => {
-                self.multi.remove_at(at, &self.hasher);
+                self.take_multi(at);
                 true
             }
             None => false,
@@ -409,27 +467,10 @@ impl Store {
         self.hints.values().map(HashMap::len).sum()
     }
 
-    /// An order-independent digest of the entries of each arc: `arc_of` maps a token to its arc.
-    pub fn digests(&self, arc_of: impl Fn(Token) -> usize) -> HashMap<usize, u64> {
-        let mut out: HashMap<usize, u64> = HashMap::new();
-        let mut add = |key: &str, slots: &[crate::counter::Slot]| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            key.hash(&mut h);
-            slots.hash(&mut h);
-            *out.entry(arc_of(token_of(key))).or_default() ^= h.finish();
-        };
-        for item in self.single.iter() {
-            let (replica, p) = item.value;
-            add(&item.key, &[crate::counter::Slot { replica, p, n: 0 }]);
-        }
-        for item in self.multi.iter() {
-            add(&item.key, item.value.slots());
-        }
-        out
-    }
-
     /// Drops every key and every hint (a crash loses memory), and frees their memory.
     pub fn clear(&mut self) {
+        self.walks.restart();
+        self.digest_forget();
         self.single = KeyMap::default();
         self.multi = KeyMap::default();
         self.hints.clear();
