@@ -16,7 +16,11 @@
 #   RINGKV_FLAGS="--replicas 1"  `ringkv serve` flags for the RF 1 rows
 #   RINGKV_RF3_FLAGS="--replicas 3"  flags for the RF 3 rows; those rows are skipped while
 #                        `ringkv serve --help` has no --replicas (replication not landed yet)
-#   MEM_KEYS=1000000     counters loaded for the memory rows (0 skips them)
+#   MEM_KEYS=1000000     counters loaded for the memory rows, RF 1 and RF 3 (0 skips them)
+#   DURABLE=1            the durable rows (scripts/bench-durable.inc.sh): Redis with an AOF
+#                        (everysec, always) against `ringkv serve --data-dir` (every-second,
+#                        always) at RF 1 and RF 3, DURABLE_CONFIGS; 0 skips them
+#   RECOVERY_KEYS=1000000  counters for the recovery row (scripts/bench-recovery.sh); 0 skips it
 #   SERVER_CPU=0 CLIENT_CPU=1   cores for taskset
 #   RINGKV_BIN=path      use this binary instead of building one
 #   BUDGET=540           seconds after which remaining measurements are skipped (limit: 10 min)
@@ -32,6 +36,9 @@ MEM_KEYS="${MEM_KEYS:-1000000}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BUDGET="${BUDGET:-540}"
+DURABLE="${DURABLE:-1}"
+DURABLE_CONFIGS=("-c 50 -P 16 -r 100000")
+RECOVERY_KEYS="${RECOVERY_KEYS:-1000000}"
 HZ="$(getconf CLK_TCK)"
 TMP="$(mktemp -d /tmp/ringkv-vs-redis.XXXXXX)"
 STARTED=()
@@ -95,11 +102,13 @@ child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 pct() { awk -v t="$1" -v a="$2" -v b="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / (b - a) * 100 }'; }
 
-# start_redis PORT: starts a fresh redis-server (no persistence); sets REDIS_PID.
+# start_redis PORT [FLAGS...]: starts a fresh redis-server (no persistence unless FLAGS ask for
+# it, in a directory of its own); sets REDIS_PID.
 start_redis() {
-  local port=$1
+  local port=$1; shift
+  mkdir -p "$TMP/redis-$port"
   "${SRV[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --logfile "$TMP/redis-$port.log" --daemonize no >/dev/null 2>&1 &
+    --dir "$TMP/redis-$port" --logfile "$TMP/redis-$port.log" --daemonize no "$@" >/dev/null 2>&1 &
   REDIS_PID=$!
   STARTED+=("$REDIS_PID")
   for _ in $(seq 100); do
@@ -109,13 +118,15 @@ start_redis() {
   die "redis-server on port $port did not start (see $TMP/redis-$port.log)"
 }
 
-# start_ringkv NAME FLAGS...: starts `ringkv serve`; sets RK_PID, RK_FRAMED and RK_RESP (or "").
+# start_ringkv NAME FLAGS...: starts `ringkv serve` (in memory unless RK_STORAGE says otherwise);
+# sets RK_PID, RK_FRAMED and RK_RESP (or "").
 start_ringkv() {
   local name=$1; shift
   local log="$TMP/ringkv-$name.log" resp=()
   [ "$HAS_RESP" = 1 ] && resp=(--resp-port 0)
   # shellcheck disable=SC2068 # flags are meant to split
-  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 --in-memory "${resp[@]}" $@ >"$log" 2>&1 &
+  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 ${RK_STORAGE:---in-memory} "${resp[@]}" $@ \
+    >"$log" 2>&1 &
   RK_PID=$!
   STARTED+=("$RK_PID")
   for _ in $(seq 300); do
@@ -190,8 +201,9 @@ TARGETS=()
 # Every config: calibrate each RESP target, then RUNS rounds of (Redis, ringkv RESP..., and
 # `ringkv bench` on the framed port for FRAMED_CONFIGS), so A and B alternate.
 run_resp_rows() {
-  local config t name pid port n run
-  for config in "${CONFIGS[@]}"; do
+  local config t name pid port n run configs=("$@")
+  [ "${#configs[@]}" -gt 0 ] || configs=("${CONFIGS[@]}")
+  for config in "${configs[@]}"; do
     declare -A N=()
     for t in "${TARGETS[@]}"; do
       read -r name pid port <<<"$t"
@@ -205,7 +217,7 @@ run_resp_rows() {
         log "$name $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
         record "$name|$config"
       done
-      is_framed_config "$config" || continue
+      [ -n "$FRAMED_PID" ] && is_framed_config "$config" || continue
       rk "$FRAMED_PID" "$FRAMED_PORT" "$config"
       log "framed $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
       record "framed|$config"
@@ -264,15 +276,24 @@ memory_rows() {
   used=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
   MEM_ROWS+=("| Redis | $keys | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / keys)) | $(((rss1 - rss0) * 1024 / keys)) | used_memory $((used / keys)) B/key |")
   stop_pid "$pid"
+  ringkv_memory_row RF1 "$RINGKV_FLAGS"
+  over_budget && { NOTES+=("time budget reached: RF3 memory row skipped"); return 0; }
+  ringkv_memory_row RF3 "$RINGKV_RF3_FLAGS"
+}
+
+# ringkv_memory_row NAME FLAGS: a fresh ringkv, MEM_KEYS sequential counters, its RSS per key (per
+# distinct key: at RF 3 each key is held three times).
+ringkv_memory_row() {
+  local pid rss0 rss1 copies
   # shellcheck disable=SC2086
-  start_ringkv mem $RINGKV_FLAGS; pid=$RK_PID; rss0=$(rss_kb "$pid")
-  log "loading $MEM_KEYS counters into a fresh ringkv (framed, sequential keys)"
+  start_ringkv "mem-$1" $2; pid=$RK_PID; rss0=$(rss_kb "$pid")
+  log "loading $MEM_KEYS counters into a fresh ringkv $1 (framed, sequential keys)"
   "${CLI[@]}" "$BIN" bench --addr "127.0.0.1:$RK_FRAMED" -c 50 -P 64 -n "$MEM_KEYS" -r "$MEM_KEYS" \
     --sequential -q >"$TMP/out" 2>>"$TMP/client.err" || true
   rss1=$(rss_kb "$pid")
-  keys=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
-  [ "$keys" -gt 0 ] || { NOTES+=("ringkv memory load failed: $(cat "$TMP/out")"); stop_pid "$pid"; return 0; }
-  MEM_ROWS+=("| ringkv RF1 ($RINGKV_NODES nodes) | $keys | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / keys)) | $(((rss1 - rss0) * 1024 / keys)) | |")
+  copies=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
+  [ "$copies" -gt 0 ] || { NOTES+=("ringkv memory load failed: $(cat "$TMP/out")"); stop_pid "$pid"; return 0; }
+  MEM_ROWS+=("| ringkv $1 ($RINGKV_NODES nodes) | $MEM_KEYS | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / MEM_KEYS)) | $(((rss1 - rss0) * 1024 / MEM_KEYS)) | $copies copies |")
   stop_pid "$pid"
 }
 
@@ -284,10 +305,11 @@ print_memory() {
   echo "| server | keys | RSS empty MiB | RSS loaded MiB | RSS B/key | (loaded − empty) B/key | note |"
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${MEM_ROWS[@]}"
-  local r k
+  local r k k3
   r=$(awk -F'|' '/^\| Redis/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
-  k=$(awk -F'|' '/^\| ringkv/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
-  [ -n "$r" ] && [ -n "$k" ] && echo && echo "ringkv/Redis RSS per key: $(ratio "$k" "$r")"
+  k=$(awk -F'|' '/^\| ringkv RF1/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
+  k3=$(awk -F'|' '/^\| ringkv RF3/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
+  [ -n "$r" ] && [ -n "$k" ] && echo && echo "ringkv/Redis RSS per key: RF1 $(ratio "$k" "$r"), RF3 $(ratio "$k3" "$r")"
   return 0
 }
 
@@ -323,8 +345,11 @@ main() {
   log "Redis on $rport; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
 
   run_resp_rows
+  local t tpid; for t in "${TARGETS[@]}"; do read -r _ tpid _ <<<"$t"; stop_pid "$tpid"; done
   MEM_ROWS=()
   memory_rows
+  [ "$DURABLE" = 1 ] && [ "$HAS_RESP" = 1 ] && durable_rows
+  recovery_rows
 
   echo "## ringkv vs Redis — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
@@ -333,8 +358,12 @@ main() {
   echo "redis: $(redis-server --version | awk '{print $3}'); ringkv: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')," \
     "$RINGKV_NODES nodes, flags '${RINGKV_FLAGS}'; servers on CPU ${SRV[*]:+$SERVER_CPU}, load generators on CPU ${CLI[*]:+$CLIENT_CPU}; $SECS s per run; ${SECONDS}s in all"
   print_table
+  print_durable
   print_memory
+  print_recovery
   if [ "${#NOTES[@]}" -gt 0 ]; then echo; printf -- '- note: %s\n' "${NOTES[@]}"; fi
 }
 
+# shellcheck source=scripts/bench-durable.inc.sh
+. "$ROOT/scripts/bench-durable.inc.sh"
 main "$@"
