@@ -36,10 +36,17 @@ taskset -c "${CLIENT_CPU:-1}" redis-benchmark -p "$PORT" -t incr -n 100000000 $L
 BENCH=$!
 sleep 1
 perf record -F "$FREQ" -g -p "$PID" -o "$TMP/perf.data" -- sleep "$SECS" 2>"$TMP/perf.err"
-kill -INT "$BENCH" 2>/dev/null; wait "$BENCH" 2>/dev/null
+kill -TERM "$BENCH" 2>/dev/null; wait "$BENCH" 2>/dev/null
 perf script -i "$TMP/perf.data" 2>/dev/null | inferno-collapse-perf >"$TMP/folded"
 mkdir -p "$(dirname "$OUT")"
 inferno-flamegraph --title "ringkv serve $* : redis-benchmark INCR $LOAD" <"$TMP/folded" >"$OUT"
-echo "flame graph: $OUT ($(wc -l <"$TMP/folded") stacks); load: $(tr '\r' '\n' <"$TMP/bench" | grep -a 'requests per second' | tail -1)"
+echo "flame graph: $OUT ($(wc -l <"$TMP/folded") stacks); load: $(tr '\r' '\n' <"$TMP/bench" | grep -a 'rps=' | tail -1)"
+# Shares of the samples whose stack holds each of these frames (a sample may count twice).
+awk '{ n = $NF; t += n; $NF = "";
+  if (/writev|sys_write/) w += n; if (/recvfrom|sys_read|sys_recv/) r += n;
+  if (/KeyMap/) k += n; if (/resp::/) p += n; if (/ringkv-log|persist::/) l += n;
+  if (/epoll_wait|schedule/) s += n }
+  END { if (t) printf "samples (weighted) %.0f: writev/write %.0f%%, reads %.0f%%, KeyMap %.0f%%, resp:: %.0f%%, log %.0f%%, waiting/scheduling %.0f%%\n",
+    t, 100*w/t, 100*r/t, 100*k/t, 100*p/t, 100*l/t, 100*s/t }' "$TMP/folded"
 perf report -i "$TMP/perf.data" --no-children --sort sym --stdio 2>/dev/null \
   | grep -E '^ +[0-9.]+%' | head -"${TOP:-25}"
