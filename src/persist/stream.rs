@@ -245,6 +245,19 @@ mod tests {
     }
 
     #[test]
+    fn a_log_of_several_full_buffers_replays_exactly_from_a_file() {
+        let bytes = log(150_000);
+        assert!(bytes.len() > 3 * BUFFER, "{} bytes", bytes.len());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let got = recover_from(file, bytes.len() as u64, "log").unwrap();
+        same(&got, &recover(&bytes).unwrap());
+        assert_eq!((got.records, got.store.len()), (150_001, 500));
+    }
+
+    #[test]
     fn damage_and_torn_tails_past_the_buffer_are_reported_as_from_memory() {
         let bytes = log(2000);
         let mut cases = vec![bytes[..bytes.len() - 5].to_vec(), bytes[..11].to_vec()];
