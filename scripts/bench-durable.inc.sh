@@ -12,8 +12,8 @@
 durable_mode() {
   local mode=$1 port pids=() pid
   over_budget && { NOTES+=("time budget reached: durable $mode rows skipped"); return 0; }
-  port=$(free_port)
-  start_redis "$port" --appendonly yes --appendfsync "$2"
+  start_redis "$(free_port)" --appendonly yes --appendfsync "$2"
+  port=$REDIS_PORT
   TARGETS=("redis-$mode $REDIS_PID $port"); pids+=("$REDIS_PID")
   RK_STORAGE="--data-dir $TMP/rk1-$mode --fsync $3"
   # shellcheck disable=SC2086

@@ -103,19 +103,25 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 pct() { awk -v t="$1" -v a="$2" -v b="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / (b - a) * 100 }'; }
 
 # start_redis PORT [FLAGS...]: starts a fresh redis-server (no persistence unless FLAGS ask for
-# it, in a directory of its own); sets REDIS_PID.
+# it, in a directory of its own); sets REDIS_PID and REDIS_PORT (another free port if PORT was
+# taken meanwhile: up to 3 tries).
 start_redis() {
-  local port=$1; shift
-  mkdir -p "$TMP/redis-$port"
-  "${SRV[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP/redis-$port" --logfile "$TMP/redis-$port.log" --daemonize no "$@" >/dev/null 2>&1 &
-  REDIS_PID=$!
-  STARTED+=("$REDIS_PID")
-  for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-    sleep 0.1
+  local port=$1 try; shift
+  for try in 1 2 3; do
+    mkdir -p "$TMP/redis-$port"
+    "${SRV[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$TMP/redis-$port" --logfile "$TMP/redis-$port.log" --daemonize no "$@" >/dev/null 2>&1 &
+    REDIS_PID=$!; REDIS_PORT=$port
+    STARTED+=("$REDIS_PID")
+    for _ in $(seq 300); do
+      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    log "redis-server on port $port did not start (try $try): $(tail -1 "$TMP/redis-$port.log" 2>/dev/null)"
+    stop_pid "$REDIS_PID"; port=$(free_port)
   done
-  die "redis-server on port $port did not start (see $TMP/redis-$port.log)"
+  die "redis-server did not start (see $TMP/redis-*.log)"
 }
 
 # start_ringkv NAME FLAGS...: starts `ringkv serve` (in memory unless RK_STORAGE says otherwise);
@@ -267,7 +273,7 @@ memory_rows() {
   [ "$MEM_KEYS" -gt 0 ] || return 0
   over_budget && { NOTES+=("time budget reached: memory rows skipped"); return 0; }
   local port pid rss0 rss1 keys used
-  port=$(free_port); start_redis "$port"; pid=$REDIS_PID; rss0=$(rss_kb "$pid")
+  start_redis "$(free_port)"; pid=$REDIS_PID; port=$REDIS_PORT; rss0=$(rss_kb "$pid")
   log "loading $MEM_KEYS counters into a fresh Redis"
   awk -v n="$MEM_KEYS" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i;
     printf "*2\r\n$4\r\nINCR\r\n$%d\r\n%s\r\n", length(k), k } }' \
@@ -325,8 +331,8 @@ main() {
   HAS_RESP=0; "$BIN" serve --help | grep -q -- '--resp-port' && HAS_RESP=1
   local has_rf=0; "$BIN" serve --help | grep -q -- '--replicas' && has_rf=1
 
-  local rport; rport=$(free_port); start_redis "$rport"
-  TARGETS+=("redis $REDIS_PID $rport")
+  start_redis "$(free_port)"
+  TARGETS+=("redis $REDIS_PID $REDIS_PORT")
   # shellcheck disable=SC2086
   start_ringkv rf1 $RINGKV_FLAGS
   FRAMED_PID=$RK_PID; FRAMED_PORT=$RK_FRAMED
@@ -342,7 +348,7 @@ main() {
   else
     NOTES+=("ringkv RESP rows skipped: \`ringkv serve\` does not accept --resp-port yet")
   fi
-  log "Redis on $rport; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
+  log "Redis on $REDIS_PORT; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
 
   run_resp_rows
   local t tpid; for t in "${TARGETS[@]}"; do read -r _ tpid _ <<<"$t"; stop_pid "$tpid"; done
