@@ -16,7 +16,11 @@
 #   RINGKV_FLAGS="--replicas 1"  `ringkv serve` flags for the RF 1 rows
 #   RINGKV_RF3_FLAGS="--replicas 3"  flags for the RF 3 rows; those rows are skipped while
 #                        `ringkv serve --help` has no --replicas (replication not landed yet)
-#   MEM_KEYS=1000000     counters loaded for the memory rows (0 skips them)
+#   MEM_KEYS=1000000     counters loaded for the memory rows, RF 1 and RF 3 (0 skips them)
+#   DURABLE=1            the durable rows (scripts/bench-durable.inc.sh): Redis with an AOF
+#                        (everysec, always) against `ringkv serve --data-dir` (every-second,
+#                        always) at RF 1 and RF 3, DURABLE_CONFIGS; 0 skips them
+#   RECOVERY_KEYS=1000000  counters for the recovery row (scripts/bench-recovery.sh); 0 skips it
 #   SERVER_CPU=0 CLIENT_CPU=1   cores for taskset
 #   RINGKV_BIN=path      use this binary instead of building one
 #   BUDGET=540           seconds after which remaining measurements are skipped (limit: 10 min)
@@ -32,6 +36,9 @@ MEM_KEYS="${MEM_KEYS:-1000000}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BUDGET="${BUDGET:-540}"
+DURABLE="${DURABLE:-1}"
+DURABLE_CONFIGS=("-c 50 -P 16 -r 100000")
+RECOVERY_KEYS="${RECOVERY_KEYS:-1000000}"
 HZ="$(getconf CLK_TCK)"
 TMP="$(mktemp -d /tmp/ringkv-vs-redis.XXXXXX)"
 STARTED=()
@@ -95,27 +102,37 @@ child_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 pct() { awk -v t="$1" -v a="$2" -v b="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", t / hz / (b - a) * 100 }'; }
 
-# start_redis PORT: starts a fresh redis-server (no persistence); sets REDIS_PID.
+# start_redis PORT [FLAGS...]: starts a fresh redis-server (no persistence unless FLAGS ask for
+# it, in a directory of its own); sets REDIS_PID and REDIS_PORT (another free port if PORT was
+# taken meanwhile: up to 3 tries).
 start_redis() {
-  local port=$1
-  "${SRV[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$TMP" --logfile "$TMP/redis-$port.log" --daemonize no >/dev/null 2>&1 &
-  REDIS_PID=$!
-  STARTED+=("$REDIS_PID")
-  for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-    sleep 0.1
+  local port=$1 try; shift
+  for try in 1 2 3; do
+    mkdir -p "$TMP/redis-$port"
+    "${SRV[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$TMP/redis-$port" --logfile "$TMP/redis-$port.log" --daemonize no "$@" >/dev/null 2>&1 &
+    REDIS_PID=$!; REDIS_PORT=$port
+    STARTED+=("$REDIS_PID")
+    for _ in $(seq 300); do
+      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    log "redis-server on port $port did not start (try $try): $(tail -1 "$TMP/redis-$port.log" 2>/dev/null)"
+    stop_pid "$REDIS_PID"; port=$(free_port)
   done
-  die "redis-server on port $port did not start (see $TMP/redis-$port.log)"
+  die "redis-server did not start (see $TMP/redis-*.log)"
 }
 
-# start_ringkv NAME FLAGS...: starts `ringkv serve`; sets RK_PID, RK_FRAMED and RK_RESP (or "").
+# start_ringkv NAME FLAGS...: starts `ringkv serve` (in memory unless RK_STORAGE says otherwise);
+# sets RK_PID, RK_FRAMED and RK_RESP (or "").
 start_ringkv() {
   local name=$1; shift
   local log="$TMP/ringkv-$name.log" resp=()
   [ "$HAS_RESP" = 1 ] && resp=(--resp-port 0)
   # shellcheck disable=SC2068 # flags are meant to split
-  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 --in-memory "${resp[@]}" $@ >"$log" 2>&1 &
+  "${SRV[@]}" "$BIN" serve --nodes "$RINGKV_NODES" --base-port 0 ${RK_STORAGE:---in-memory} "${resp[@]}" $@ \
+    >"$log" 2>&1 &
   RK_PID=$!
   STARTED+=("$RK_PID")
   for _ in $(seq 300); do
@@ -190,8 +207,9 @@ TARGETS=()
 # Every config: calibrate each RESP target, then RUNS rounds of (Redis, ringkv RESP..., and
 # `ringkv bench` on the framed port for FRAMED_CONFIGS), so A and B alternate.
 run_resp_rows() {
-  local config t name pid port n run
-  for config in "${CONFIGS[@]}"; do
+  local config t name pid port n run configs=("$@")
+  [ "${#configs[@]}" -gt 0 ] || configs=("${CONFIGS[@]}")
+  for config in "${configs[@]}"; do
     declare -A N=()
     for t in "${TARGETS[@]}"; do
       read -r name pid port <<<"$t"
@@ -205,7 +223,7 @@ run_resp_rows() {
         log "$name $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
         record "$name|$config"
       done
-      is_framed_config "$config" || continue
+      [ -n "$FRAMED_PID" ] && is_framed_config "$config" || continue
       rk "$FRAMED_PID" "$FRAMED_PORT" "$config"
       log "framed $config run $run: $M_RPS req/s, p50 $M_P50 ms, server CPU $M_SRV%, client CPU $M_CLI%"
       record "framed|$config"
@@ -255,7 +273,7 @@ memory_rows() {
   [ "$MEM_KEYS" -gt 0 ] || return 0
   over_budget && { NOTES+=("time budget reached: memory rows skipped"); return 0; }
   local port pid rss0 rss1 keys used
-  port=$(free_port); start_redis "$port"; pid=$REDIS_PID; rss0=$(rss_kb "$pid")
+  start_redis "$(free_port)"; pid=$REDIS_PID; port=$REDIS_PORT; rss0=$(rss_kb "$pid")
   log "loading $MEM_KEYS counters into a fresh Redis"
   awk -v n="$MEM_KEYS" 'BEGIN { for (i = 0; i < n; i++) { k = "key:" i;
     printf "*2\r\n$4\r\nINCR\r\n$%d\r\n%s\r\n", length(k), k } }' \
@@ -264,15 +282,24 @@ memory_rows() {
   used=$(redis-cli -p "$port" info memory | awk -F: '/^used_memory:/ {print $2+0}')
   MEM_ROWS+=("| Redis | $keys | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / keys)) | $(((rss1 - rss0) * 1024 / keys)) | used_memory $((used / keys)) B/key |")
   stop_pid "$pid"
+  ringkv_memory_row RF1 "$RINGKV_FLAGS"
+  over_budget && { NOTES+=("time budget reached: RF3 memory row skipped"); return 0; }
+  ringkv_memory_row RF3 "$RINGKV_RF3_FLAGS"
+}
+
+# ringkv_memory_row NAME FLAGS: a fresh ringkv, MEM_KEYS sequential counters, its RSS per key (per
+# distinct key: at RF 3 each key is held three times).
+ringkv_memory_row() {
+  local pid rss0 rss1 copies
   # shellcheck disable=SC2086
-  start_ringkv mem $RINGKV_FLAGS; pid=$RK_PID; rss0=$(rss_kb "$pid")
-  log "loading $MEM_KEYS counters into a fresh ringkv (framed, sequential keys)"
+  start_ringkv "mem-$1" $2; pid=$RK_PID; rss0=$(rss_kb "$pid")
+  log "loading $MEM_KEYS counters into a fresh ringkv $1 (framed, sequential keys)"
   "${CLI[@]}" "$BIN" bench --addr "127.0.0.1:$RK_FRAMED" -c 50 -P 64 -n "$MEM_KEYS" -r "$MEM_KEYS" \
     --sequential -q >"$TMP/out" 2>>"$TMP/client.err" || true
   rss1=$(rss_kb "$pid")
-  keys=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
-  [ "$keys" -gt 0 ] || { NOTES+=("ringkv memory load failed: $(cat "$TMP/out")"); stop_pid "$pid"; return 0; }
-  MEM_ROWS+=("| ringkv RF1 ($RINGKV_NODES nodes) | $keys | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / keys)) | $(((rss1 - rss0) * 1024 / keys)) | |")
+  copies=$("$BIN" client --addr "127.0.0.1:$RK_FRAMED" ring | awk '/keys$/ {s += $(NF-1)} END {print s+0}')
+  [ "$copies" -gt 0 ] || { NOTES+=("ringkv memory load failed: $(cat "$TMP/out")"); stop_pid "$pid"; return 0; }
+  MEM_ROWS+=("| ringkv $1 ($RINGKV_NODES nodes) | $MEM_KEYS | $((rss0 / 1024)) | $((rss1 / 1024)) | $((rss1 * 1024 / MEM_KEYS)) | $(((rss1 - rss0) * 1024 / MEM_KEYS)) | $copies copies |")
   stop_pid "$pid"
 }
 
@@ -284,10 +311,11 @@ print_memory() {
   echo "| server | keys | RSS empty MiB | RSS loaded MiB | RSS B/key | (loaded − empty) B/key | note |"
   echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${MEM_ROWS[@]}"
-  local r k
+  local r k k3
   r=$(awk -F'|' '/^\| Redis/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
-  k=$(awk -F'|' '/^\| ringkv/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
-  [ -n "$r" ] && [ -n "$k" ] && echo && echo "ringkv/Redis RSS per key: $(ratio "$k" "$r")"
+  k=$(awk -F'|' '/^\| ringkv RF1/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
+  k3=$(awk -F'|' '/^\| ringkv RF3/ {print $6}' <<<"$(printf '%s\n' "${MEM_ROWS[@]}")")
+  [ -n "$r" ] && [ -n "$k" ] && echo && echo "ringkv/Redis RSS per key: RF1 $(ratio "$k" "$r"), RF3 $(ratio "$k3" "$r")"
   return 0
 }
 
@@ -303,8 +331,8 @@ main() {
   HAS_RESP=0; "$BIN" serve --help | grep -q -- '--resp-port' && HAS_RESP=1
   local has_rf=0; "$BIN" serve --help | grep -q -- '--replicas' && has_rf=1
 
-  local rport; rport=$(free_port); start_redis "$rport"
-  TARGETS+=("redis $REDIS_PID $rport")
+  start_redis "$(free_port)"
+  TARGETS+=("redis $REDIS_PID $REDIS_PORT")
   # shellcheck disable=SC2086
   start_ringkv rf1 $RINGKV_FLAGS
   FRAMED_PID=$RK_PID; FRAMED_PORT=$RK_FRAMED
@@ -320,11 +348,14 @@ main() {
   else
     NOTES+=("ringkv RESP rows skipped: \`ringkv serve\` does not accept --resp-port yet")
   fi
-  log "Redis on $rport; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
+  log "Redis on $REDIS_PORT; ringkv framed on $FRAMED_PORT${RK_RESP:+, RESP on $RK_RESP}; pinning: ${SRV[*]:-none} / ${CLI[*]:-none}"
 
   run_resp_rows
+  local t tpid; for t in "${TARGETS[@]}"; do read -r _ tpid _ <<<"$t"; stop_pid "$tpid"; done
   MEM_ROWS=()
   memory_rows
+  [ "$DURABLE" = 1 ] && [ "$HAS_RESP" = 1 ] && durable_rows
+  recovery_rows
 
   echo "## ringkv vs Redis — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
@@ -333,8 +364,12 @@ main() {
   echo "redis: $(redis-server --version | awk '{print $3}'); ringkv: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')," \
     "$RINGKV_NODES nodes, flags '${RINGKV_FLAGS}'; servers on CPU ${SRV[*]:+$SERVER_CPU}, load generators on CPU ${CLI[*]:+$CLIENT_CPU}; $SECS s per run; ${SECONDS}s in all"
   print_table
+  print_durable
   print_memory
+  print_recovery
   if [ "${#NOTES[@]}" -gt 0 ]; then echo; printf -- '- note: %s\n' "${NOTES[@]}"; fi
 }
 
+# shellcheck source=scripts/bench-durable.inc.sh
+. "$ROOT/scripts/bench-durable.inc.sh"
 main "$@"

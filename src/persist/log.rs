@@ -20,9 +20,11 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::damage::settle;
-use super::record::{frame, recover, snapshot, Record, Recovered};
+use super::dump::write_snapshot_file;
+use super::record::{frame, snapshot, Record, Recovered};
+use super::stream::recover_from;
 use super::writer::{Cmd, Owner, Shared, Writer};
-use super::{fresh_incarnation, io_error, write_atomically, FsyncPolicy};
+use super::{fresh_incarnation, io_error, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 use crate::store::Store;
@@ -86,15 +88,14 @@ impl NodeLog {
         let got = load(&path, node)?;
         let damaged = settle(&path, node, replicas, &got)?;
         let incarnation = next_incarnation(&got, floor, damaged);
-        let snap = snapshot(&got.store, incarnation)?;
-        write_atomically(&path, &snap)?;
+        let len = write_snapshot_file(&path, &got.store, incarnation)?;
         let file = open_append(&path)?;
         let owner = Owner {
             node,
             path,
             replicas,
         };
-        let log = NodeLog::start(owner, file, policy, snap.len() as u64)?;
+        let log = NodeLog::start(owner, file, policy, len)?;
         Ok(Opened {
             log: Arc::new(log),
             store: got.store,
@@ -239,15 +240,18 @@ pub(super) fn next_incarnation(got: &Recovered, floor: u32, damaged: bool) -> u3
         .map_or(floor, |i| floor.max(i.saturating_add(1)))
 }
 
-/// Replays the log at `path` (a missing file is an empty log), warning about a torn tail.
+/// Replays the log at `path` (a missing file is an empty log) through a fixed buffer, warning
+/// about a torn tail.
 pub(super) fn load(path: &Path, node: NodeId) -> Result<Recovered> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let got = match File::open(path) {
+        Ok(file) => {
+            let len = file.metadata().map_or(0, |m| m.len());
+            recover_from(file, len, &path.display().to_string())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Recovered::default()),
         Err(e) => return Err(io_error(path, &e)),
     };
-    let got = recover(&bytes)
-        .map_err(|e| Error::Storage(format!("node {node}: {}: {e}", path.display())))?;
+    let got = got.map_err(|e| Error::Storage(format!("node {node}: {}: {e}", path.display())))?;
     if let Some(torn) = &got.torn {
         tracing::warn!(
             "node {node}: dropped a torn tail of {} bytes at offset {} of {}: {}",

@@ -11,6 +11,7 @@
 //! Counters live in memory; the logs are what survives the process.
 
 mod damage;
+mod dump;
 pub mod lock;
 pub mod log;
 pub mod meta;
@@ -18,11 +19,12 @@ pub mod record;
 mod resync;
 mod retry;
 mod scan;
+mod stream;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -70,16 +72,28 @@ pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> Error {
 /// # Errors
 /// [`Error::Storage`] on any I/O error (the old file is then untouched).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomically`] with the bytes written by `fill` as it goes, through a buffer of 1 MiB.
+///
+/// # Errors
+/// [`Error::Storage`] on any I/O error, `fill`'s too (the old file is then untouched).
+pub(crate) fn write_atomically_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
+) -> Result<T> {
     let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+    let write = || -> std::io::Result<T> {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let filled = fill(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
             File::open(dir)?.sync_all()?;
         }
-        Ok(())
+        Ok(filled)
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

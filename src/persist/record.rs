@@ -28,7 +28,7 @@ pub const FILE_MAGIC: [u8; 8] = *b"RGKVLOG\x01";
 /// Bytes before each record's body: its length and its crc32.
 pub const RECORD_HEADER: usize = 8;
 /// The largest record body accepted on load (a larger length field is damage).
-const MAX_RECORD: usize = 64 << 20;
+pub(super) const MAX_RECORD: usize = 64 << 20;
 
 /// One change to a node's durable state. On disk it is a [`Stored`] record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,14 +169,8 @@ fn frame_body(body: Vec<u8>) -> Result<Vec<u8>> {
 /// # Errors
 /// [`Error::Protocol`] if a record cannot be encoded.
 pub fn snapshot(store: &Store, incarnation: u32) -> Result<Vec<u8>> {
-    let mut out = FILE_MAGIC.to_vec();
-    out.extend(frame(&Record::Incarnation(incarnation))?);
-    for entry in store.entries_where(|_| true) {
-        out.extend(frame(&Record::Put(entry))?);
-    }
-    for (node, entry) in store.all_hints() {
-        out.extend(frame(&Record::Hint(node, entry))?);
-    }
+    let mut out = Vec::new();
+    super::dump::write_snapshot(&mut out, store, incarnation)?;
     Ok(out)
 }
 

@@ -97,9 +97,17 @@ impl Recovered {
 /// [`Error::Storage`] if the file does not start with [`FILE_MAGIC`] (it is not a ringkv log).
 pub fn recover(bytes: &[u8]) -> Result<Recovered> {
     let mut out = Recovered::default();
-    let Some(mut at) = body_start(bytes, &mut out)? else {
+    let Some(at) = body_start(bytes, &mut out)? else {
         return Ok(out);
     };
+    replay_slice(bytes, at, 0, &mut out);
+    Ok(out)
+}
+
+/// Replays the records of `bytes` from `at` on into `out`, mending or stepping over damaged ones.
+/// `bytes` run to the end of the log and start at offset `base` of its file (the offsets reported
+/// are the file's).
+pub(super) fn replay_slice(bytes: &[u8], mut at: usize, base: u64, out: &mut Recovered) {
     while at < bytes.len() {
         let (record, used) = match read_record(&bytes[at..]) {
             Ok(found) => found,
@@ -109,19 +117,18 @@ pub fn recover(bytes: &[u8]) -> Result<Recovered> {
                     found
                 }
                 None => {
-                    at = step_over(bytes, at, reason, &mut out);
+                    at = step_over(bytes, at, base, reason, out);
                     continue;
                 }
             },
         };
-        replay(&mut out, record);
+        replay(out, record);
         at += used;
     }
-    Ok(out)
 }
 
 /// Checks the file header; `None` when there is nothing after it.
-fn body_start(bytes: &[u8], out: &mut Recovered) -> Result<Option<usize>> {
+pub(super) fn body_start(bytes: &[u8], out: &mut Recovered) -> Result<Option<usize>> {
     if bytes.len() < FILE_MAGIC.len() {
         if !bytes.is_empty() {
             out.torn = Some(Torn {
@@ -140,7 +147,7 @@ fn body_start(bytes: &[u8], out: &mut Recovered) -> Result<Option<usize>> {
     Ok(Some(FILE_MAGIC.len()))
 }
 
-fn replay(out: &mut Recovered, record: Record) {
+pub(super) fn replay(out: &mut Recovered, record: Record) {
     if let Record::Put(entry) = &record {
         out.damaged_keys.remove(&entry.key);
     }
@@ -151,14 +158,14 @@ fn replay(out: &mut Recovered, record: Record) {
     out.records += 1;
 }
 
-/// Steps over the bad record at `at`: notes a torn tail or a damaged region, returns where
-/// replay goes on.
-fn step_over(bytes: &[u8], at: usize, reason: String, out: &mut Recovered) -> usize {
+/// Steps over the bad record at `at` (offset `base + at` of the file): notes a torn tail or a
+/// damaged region, returns where replay goes on.
+fn step_over(bytes: &[u8], at: usize, base: u64, reason: String, out: &mut Recovered) -> usize {
     let next = next_good(bytes, at);
     let end = next.unwrap_or(bytes.len());
     if next.is_none() && looks_torn(&bytes[at..]) {
         out.torn = Some(Torn {
-            offset: at as u64,
+            offset: base + at as u64,
             dropped: (bytes.len() - at) as u64,
             reason,
         });
@@ -167,7 +174,7 @@ fn step_over(bytes: &[u8], at: usize, reason: String, out: &mut Recovered) -> us
     let (records, keys, unreadable) = read_damaged(&bytes[at..end]);
     out.damaged_keys.extend(keys);
     out.damage.push(Damage {
-        offset: at as u64,
+        offset: base + at as u64,
         bytes: (end - at) as u64,
         reason,
         records,

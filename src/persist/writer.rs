@@ -17,8 +17,9 @@ use tokio::sync::oneshot;
 
 use super::damage::settle;
 use super::log::{load, next_incarnation, open_append};
-use super::record::{frame, recover, snapshot, Record};
+use super::record::{frame, snapshot, Record};
 use super::retry::Failing;
+use super::stream::recover_from;
 use super::{io_error, write_atomically, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
@@ -307,11 +308,9 @@ impl Writer {
     /// Rewrites the log from its own complete part (after a failed sync nothing in the page cache
     /// can be trusted to reach the disk).
     fn rewrite(&mut self) -> Result<()> {
-        let mut bytes = Vec::new();
-        File::open(&self.path)
-            .and_then(|f| f.take(self.good_len).read_to_end(&mut bytes))
-            .map_err(|e| io_error(&self.path, &e))?;
-        let got = recover(&bytes)?;
+        let file = File::open(&self.path).map_err(|e| io_error(&self.path, &e))?;
+        let what = self.path.display().to_string();
+        let got = recover_from(file.take(self.good_len), self.good_len, &what)?;
         self.replace(&snapshot(&got.store, got.incarnation.unwrap_or(0))?)
     }
 

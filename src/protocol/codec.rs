@@ -55,6 +55,40 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::Protocol(e.to_string()))
 }
 
+/// Encodes `value` at the end of `out` (no allocation once `out` has room).
+///
+/// # Errors
+/// [`Error::Protocol`] if serde refuses the value.
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+        .map(|_| ())
+        .map_err(|e| Error::Protocol(e.to_string()))
+}
+
+/// The longest body [`decode_borrowed`] takes (its allocation limit is 8 bytes per byte).
+pub const BORROWED_MAX: usize = 8 << 10;
+
+/// Decodes a `T` that may borrow from `bytes` (a `&str` in it points into them) and must fill
+/// them exactly: no allocation for such fields. For bodies of at most [`BORROWED_MAX`] bytes.
+///
+/// # Errors
+/// [`Error::Protocol`] if the bytes are longer than that, not a valid `T`, or bytes are left over.
+pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    if bytes.len() > BORROWED_MAX {
+        return Err(Error::Protocol("the message is too long to borrow".into()));
+    }
+    let config = bincode::config::standard().with_limit::<{ BORROWED_MAX * 8 }>();
+    let (value, used) = bincode::serde::borrow_decode_from_slice(bytes, config)
+        .map_err(|e| Error::Protocol(format!("cannot decode the message: {}", describe(&e))))?;
+    if used != bytes.len() {
+        return Err(Error::Protocol(format!(
+            "{} trailing bytes after the message",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
 /// Decodes a `T` that must fill `bytes` exactly.
 ///
 /// # Errors

@@ -145,6 +145,14 @@ impl<V> KeyMap<V> {
         self.items.swap_remove(at)
     }
 
+    /// Makes room in the index for `additional` more keys without growing it.
+    pub(crate) fn reserve(&mut self, additional: usize, hasher: &Hasher) {
+        let items = &self.items;
+        self.index.reserve(additional, |&n| {
+            hash_key(hasher, &items.get(n as usize).expect("indexed item").key)
+        });
+    }
+
     /// The items, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Item<V>> + '_ {
         self.items.iter()

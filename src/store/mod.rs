@@ -12,6 +12,7 @@
 //! The ring token of a key is not kept: it is recomputed (murmur3, ~25 ns) on the rare paths that
 //! need it: key moves, repairs, digests.
 
+mod bulk;
 mod chunks;
 mod cursor;
 mod digest;
