@@ -35,15 +35,21 @@ fn too_few(key: &str, held: usize, w: usize) -> Error {
 
 /// Increments at a replica in this process and merges its new state into the others; W must hold
 /// it. Returns the answer and how many replicas hold the update or were sent it; `None` if no
-/// replica is in this process and there are several (the Router coordinates those).
+/// replica in this process may coordinate and there are several (the Router coordinates those).
+///
+/// Only one of the first `r` (the current ring's replicas, not those a move adds) coordinates: a
+/// replica the next ring adds may not hold the key yet, and an increment of its own slot from
+/// nothing would lose to the older, larger value of that slot that other replicas hold.
 pub(super) fn update(
     replicas: &[&Replica],
+    r: usize,
     key: &str,
     amount: i64,
     w: usize,
     timeout: Duration,
 ) -> Option<(Result<Served>, usize)> {
-    let Some(first) = replicas.iter().position(|r| r.local().is_some()) else {
+    let current = &replicas[..r.min(replicas.len())];
+    let Some(first) = current.iter().position(|r| r.local().is_some()) else {
         let [Replica::Remote(link)] = replicas else {
             return None;
         };

@@ -293,7 +293,8 @@ impl Direct {
     pub fn update(&self, key: &str, amount: i64) -> Option<Result<Served>> {
         let routes = self.read();
         let (replicas, quorums) = replicas_of(&routes, key, true)?;
-        let (served, held) = local::update(&replicas, key, amount, quorums.w, self.timeout)?;
+        let (served, held) =
+            local::update(&replicas, quorums.r, key, amount, quorums.w, self.timeout)?;
         if held < replicas.len() {
             self.diverged.fetch_add(1, Ordering::Relaxed);
         }
