@@ -387,7 +387,8 @@ fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64) {
             }
         }
     }
-    (Ok(Served::now(exists.then(|| merged.value()))), repaired)
+    let value = merged.value_if_present().filter(|_| exists);
+    (Ok(Served::now(value)), repaired)
 }
 
 #[cfg(test)]
