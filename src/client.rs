@@ -268,6 +268,37 @@ impl Client {
         }
     }
 
+    /// Deletes `key` (an observed reset: an update concurrent with it is kept, see
+    /// `docs/COUNTERS.md`); returns its value before, `None` if it did not exist.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn delete(&mut self, key: &str) -> Result<Option<i64>> {
+        let request = Request::Delete {
+            key: key.to_owned(),
+        };
+        match self.call(request).await? {
+            Response::Deleted { old, .. } => Ok(old),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets `key` to `value` (a reset, then an increment: an update concurrent with it adds to
+    /// `value`); returns its value before, `None` if it did not exist.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn set(&mut self, key: &str, value: i64) -> Result<Option<i64>> {
+        let request = Request::Set {
+            key: key.to_owned(),
+            value,
+        };
+        match self.call(request).await? {
+            Response::Replaced { old, .. } => Ok(old),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The value of `key`. A broken connection is reopened once, since a read is safe to repeat.
     ///
     /// # Errors

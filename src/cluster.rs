@@ -251,6 +251,37 @@ impl Cluster {
         }
     }
 
+    /// Deletes `key` (an observed reset: an update concurrent with it is kept, see
+    /// `docs/COUNTERS.md`); returns its value before, `None` if it did not exist.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn delete(&self, key: &str) -> Result<Option<i64>> {
+        let request = Request::Delete {
+            key: key.to_owned(),
+        };
+        match self.call(request).await? {
+            Response::Deleted { old, .. } => Ok(old),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets `key` to `value` (a reset, then an increment: an update concurrent with it adds to
+    /// `value`); returns its value before, `None` if it did not exist.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn set(&self, key: &str, value: i64) -> Result<Option<i64>> {
+        let request = Request::Set {
+            key: key.to_owned(),
+            value,
+        };
+        match self.call(request).await? {
+            Response::Replaced { old, .. } => Ok(old),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// The value of `key` (0 if never updated).
     ///
     /// # Errors

@@ -26,6 +26,8 @@ Commands:
   status [--all]         show every node and its first counters (--all: every counter)
   get KEY                read a counter (0 if never updated)
   update KEY [AMOUNT]    add AMOUNT (default 1, may be negative) to a counter
+  set KEY N              set a counter to N (an update concurrent with it is kept)
+  delete KEY             delete a counter (an update concurrent with it is kept)
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
   remove-node PORT|HOST:PORT [--force]
@@ -79,6 +81,10 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
             key: one_key(word, args)?,
         },
         "update" => parse_update(args)?,
+        "set" => parse_set(args)?,
+        "delete" => Request::Delete {
+            key: one_key(word, args)?,
+        },
         "add-node" => Request::AddNode {
             port: optional_port(word, args)?,
         },
@@ -145,6 +151,17 @@ fn parse_update(args: &[&str]) -> Result<Request> {
     Ok(Request::Update {
         key: key.to_owned(),
         amount,
+    })
+}
+
+fn parse_set(args: &[&str]) -> Result<Request> {
+    let [key, value] = args else {
+        return Err(bad("usage: set KEY N".into()));
+    };
+    check_key(key)?;
+    Ok(Request::Set {
+        key: (*key).to_owned(),
+        value: parse_amount(value)?,
     })
 }
 

@@ -24,6 +24,29 @@
 //! concurrently on different replicas are each checked against the state their replica saw, so
 //! their merge can in principle sum past `i64`: [`Counter::value`] then saturates at the bound
 //! ([`Counter::exact_value`] has the true sum).
+//!
+//! # Reset and delete (observed reset)
+//! A counter also keeps a *base*: per slot, the parts a reset observed. Its value is what was added
+//! since, `Σ(p − n) − Σ(base.p − base.n)`, and a reset sets the base to the slots it sees. The base
+//! only grows (a reset observes a state whose parts are at least the previous base's) and merges as
+//! the slots do, part by part by the maximum, so the laws above hold for `(slots, base)` pairs too:
+//! the merge is still commutative, associative and idempotent, and the base never exceeds the slots
+//! of any state built from merges, increments and resets (`base ≤ slots`, part by part).
+//!
+//! - **delete** is a reset: the value becomes 0 and the key is *absent*. Absence is not a separate
+//!   flag but follows from the state: a counter is [present](Counter::present) if it was never
+//!   reset, or if some slot holds an update its base did not observe. So a replica that missed the
+//!   delete cannot undo it (its slots are at most the observed ones: the merge keeps the base), and
+//!   the delete cannot erase an update it never saw (that update's slot part exceeds the base).
+//! - **add wins**: an increment concurrent with a delete survives it: the key is present with the
+//!   value of the unobserved increments only.
+//! - **set N** is a reset followed by an increment of N in a *fresh* slot that only this set ever
+//!   writes ([`set_slot`]); `set 0` writes `(1, 1)` there (value 0, but an unobserved update, so the
+//!   key is present). A set concurrent with an increment `d` gives `N + d`; two concurrent sets `N`
+//!   and `M` give `N + M` (each is an increment the other did not observe).
+//! - an update by 0 of an absent key records a *touch* (`p` and `n` of its slot each grow by 1), so
+//!   the key is present again at the same value; of a present key it changes nothing (a delete
+//!   concurrent with it then wins).
 
 use serde::{Deserialize, Serialize};
 
@@ -56,10 +79,55 @@ pub struct Slot {
 /// the heap. Serialized as a plain sequence, exactly as a `Vec` would be.
 type Slots = smallvec::SmallVec<[Slot; 1]>;
 
-/// A counter's state: its slots sorted by replica id. Its value is `Σp − Σn`.
+/// A counter's state: its slots sorted by replica id, and the parts the last reset observed
+/// (empty if it was never reset), sorted the same way. Its value is `Σp − Σn` over the slots less
+/// the same over the base. Serialized as the two sequences, slots first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     slots: Slots,
+    base: Vec<Slot>,
+}
+
+/// The slot id a `set` writes its amount in: node 0 (never a node's id: a cluster numbers its nodes
+/// from 1, joined nodes have the top bit set) and a random `nonce`. The caller picks a nonce the
+/// counter does not hold yet (see [`Counter::set`]).
+pub fn set_slot(nonce: u32) -> ReplicaId {
+    replica_id(0, nonce)
+}
+
+/// Merges `theirs` into the slot of its replica in the sorted `slots`: each part becomes the
+/// larger. Returns whether it changed, or where to insert `theirs` if its replica has no slot.
+fn merge_found(slots: &mut [Slot], theirs: Slot) -> std::result::Result<bool, usize> {
+    let at = slots.binary_search_by_key(&theirs.replica, |s| s.replica)?;
+    let mine = &mut slots[at];
+    let changed = theirs.p > mine.p || theirs.n > mine.n;
+    mine.p = mine.p.max(theirs.p);
+    mine.n = mine.n.max(theirs.n);
+    Ok(changed)
+}
+
+/// Merges `theirs` into the sorted `slots`. Returns whether `slots` changed.
+fn merge_into(slots: &mut Slots, theirs: Slot) -> bool {
+    merge_found(slots, theirs).unwrap_or_else(|at| {
+        slots.insert(at, theirs);
+        true
+    })
+}
+
+/// Merges `theirs` into the sorted `base`. Returns whether `base` changed.
+fn merge_base(base: &mut Vec<Slot>, theirs: Slot) -> bool {
+    merge_found(base, theirs).unwrap_or_else(|at| {
+        base.insert(at, theirs);
+        true
+    })
+}
+
+/// `Σp − Σn` of `slots`.
+fn sum(slots: &[Slot]) -> i128 {
+    slots
+        .iter()
+        .map(|s| i128::from(s.p) - i128::from(s.n))
+        .sum()
 }
 
 /// Clamps an exact sum into `i64`.
@@ -82,6 +150,7 @@ impl Counter {
     pub fn with_parts(replica: ReplicaId, p: u64, n: u64) -> Self {
         Counter {
             slots: smallvec::smallvec![Slot { replica, p, n }],
+            base: Vec::new(),
         }
     }
 
@@ -95,12 +164,9 @@ impl Counter {
         counter
     }
 
-    /// The exact value: `Σp − Σn`.
+    /// The exact value: `Σp − Σn` over the slots, less the same over the base.
     pub fn exact_value(&self) -> i128 {
-        self.slots
-            .iter()
-            .map(|s| i128::from(s.p) - i128::from(s.n))
-            .sum()
+        sum(&self.slots) - sum(&self.base)
     }
 
     /// The counter's value, saturated into `i64` (see the module docs on range).
@@ -113,9 +179,77 @@ impl Counter {
         &self.slots
     }
 
-    /// `(replica, p)` if the counter has exactly one slot and it never counted down: the compact
-    /// form a store keeps for nearly every key.
+    /// The parts the last reset observed, sorted by replica id (empty: never reset).
+    pub fn base(&self) -> &[Slot] {
+        &self.base
+    }
+
+    /// Whether the counter exists: it was never reset, or some slot holds an update the reset did
+    /// not observe (see the module docs).
+    pub fn present(&self) -> bool {
+        self.base.is_empty() || self.slots.iter().any(|s| self.unobserved(s))
+    }
+
+    /// The value if the counter is [present](Counter::present).
+    pub fn value_if_present(&self) -> Option<i64> {
+        self.present().then(|| self.value())
+    }
+
+    /// Whether `slot` holds more than the base observed of it.
+    fn unobserved(&self, slot: &Slot) -> bool {
+        match self.base.binary_search_by_key(&slot.replica, |s| s.replica) {
+            Ok(at) => slot.p > self.base[at].p || slot.n > self.base[at].n,
+            Err(_) => slot.p > 0 || slot.n > 0,
+        }
+    }
+
+    /// Resets the counter to 0 and absent, observing every slot it holds (a delete). A counter
+    /// with no slot keeps an empty slot of replica 0 in its base, so that it reads as reset.
+    pub fn reset(&mut self) {
+        for &slot in &self.slots {
+            merge_base(&mut self.base, slot);
+        }
+        if self.base.is_empty() {
+            // A reset that observed nothing still marks the counter reset: an empty slot of
+            // replica 0, which adds nothing to the value.
+            self.base.push(Slot::default());
+        }
+    }
+
+    /// Resets the counter, then adds `value` in the fresh slot `slot` (see [`set_slot`]): the value
+    /// becomes `value` and the key is present.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] if the counter already holds `slot` (pick another nonce); nothing
+    /// changes then.
+    pub fn set(&mut self, slot: ReplicaId, value: i64) -> Result<()> {
+        let taken = |slots: &[Slot]| slots.binary_search_by_key(&slot, |s| s.replica).is_ok();
+        if taken(&self.slots) || taken(&self.base) {
+            return Err(Error::BadRequest("the set's slot is taken".into()));
+        }
+        self.reset();
+        let (p, n) = match value {
+            0 => (1, 1),
+            v if v > 0 => (v.unsigned_abs(), 0),
+            v => (0, v.unsigned_abs()),
+        };
+        merge_into(
+            &mut self.slots,
+            Slot {
+                replica: slot,
+                p,
+                n,
+            },
+        );
+        Ok(())
+    }
+
+    /// `(replica, p)` if the counter has exactly one slot, never counted down and was never reset:
+    /// the compact form a store keeps for nearly every key.
     pub fn single_up(&self) -> Option<(ReplicaId, u64)> {
+        if !self.base.is_empty() {
+            return None;
+        }
         match *self.slots.as_slice() {
             [Slot { replica, p, n: 0 }] => Some((replica, p)),
             _ => None,
@@ -128,6 +262,9 @@ impl Counter {
     /// [`Error::Overflow`] if the value would leave `i64` or the slot's part would pass
     /// `u64::MAX`; the counter is then unchanged.
     pub fn increment(&mut self, replica: ReplicaId, amount: i64) -> Result<i64> {
+        if amount == 0 && !self.present() {
+            return self.touch(replica);
+        }
         let value = self.exact_value() + i128::from(amount);
         let value = i64::try_from(value).map_err(|_| Error::Overflow)?;
         let at = match self.slots.binary_search_by_key(&replica, |s| s.replica) {
@@ -161,32 +298,38 @@ impl Counter {
         Ok(value)
     }
 
-    /// Merges one slot: each part becomes the larger of the two. Returns whether `self` changed.
-    fn merge_slot(&mut self, theirs: Slot) -> bool {
-        match self
+    /// Records an update by 0 of an absent key in `replica`'s slot: `p` and `n` each grow by 1, so
+    /// the value stays and the key is present. Returns the value.
+    fn touch(&mut self, replica: ReplicaId) -> Result<i64> {
+        let mut slot = self
             .slots
-            .binary_search_by_key(&theirs.replica, |s| s.replica)
-        {
-            Ok(at) => {
-                let mine = &mut self.slots[at];
-                let changed = theirs.p > mine.p || theirs.n > mine.n;
-                mine.p = mine.p.max(theirs.p);
-                mine.n = mine.n.max(theirs.n);
-                changed
-            }
-            Err(at) => {
-                self.slots.insert(at, theirs);
-                true
-            }
-        }
+            .iter()
+            .find(|s| s.replica == replica)
+            .copied()
+            .unwrap_or(Slot {
+                replica,
+                ..Slot::default()
+            });
+        slot.p = slot.p.checked_add(1).ok_or(Error::Overflow)?;
+        slot.n = slot.n.checked_add(1).ok_or(Error::Overflow)?;
+        merge_into(&mut self.slots, slot);
+        Ok(self.value())
     }
 
-    /// Merges `other` into `self`: in every slot, each part becomes the larger of the two.
-    /// Returns whether `self` changed.
+    /// Merges one slot: each part becomes the larger of the two. Returns whether `self` changed.
+    fn merge_slot(&mut self, theirs: Slot) -> bool {
+        merge_into(&mut self.slots, theirs)
+    }
+
+    /// Merges `other` into `self`: in every slot and in the base, each part becomes the larger of
+    /// the two. Returns whether `self` changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
         let mut changed = false;
         for &slot in &other.slots {
             changed |= self.merge_slot(slot);
+        }
+        for &slot in &other.base {
+            changed |= merge_base(&mut self.base, slot);
         }
         changed
     }

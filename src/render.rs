@@ -17,6 +17,20 @@ pub fn render(response: &Response) -> String {
             format!("Count for {}: {}", quote::key(key), value.unwrap_or(0))
         }
         Response::Updated { .. } => "Update successful".to_owned(),
+        Response::Deleted { key, old: None } => {
+            format!("Delete successful ({} did not exist)", quote::key(key))
+        }
+        Response::Deleted { .. } => "Delete successful".to_owned(),
+        Response::Replaced { done: true, .. } => "Set successful".to_owned(),
+        Response::Replaced { key, old, .. } => format!(
+            "Set not done: {} {}",
+            quote::key(key),
+            if old.is_some() {
+                "exists"
+            } else {
+                "does not exist"
+            }
+        ),
         Response::Status(report) => render_status(report),
         Response::Ring(report) => render_ring(report),
         Response::NodeAdded { port, keys_moved } => format!(

@@ -6,7 +6,11 @@
 //!   lower adds their decrements and upper their increments;
 //! - after healing, each key equals its acknowledged total plus a subset of its unknown updates.
 //!
-//! Two modes: increments only, and mixed increments and decrements (signed counters).
+//! Three modes: increments only; mixed increments and decrements (signed counters); and mixed
+//! updates with deletes, where reads are not bounded (a delete concurrent with unknown updates has
+//! no single expected value) but, after healing, one acknowledged delete and set per key must give
+//! exactly the set value on every node: no replica that missed a delete during the faults brings
+//! old counts back.
 //!
 //! CI runs a short version; `cargo test --release -- --ignored` runs a longer one. Replay a failure
 //! with `RINGKV_JEPSEN_SEED=<seed printed>`.
@@ -85,7 +89,7 @@ fn classify(result: &Result<i64, Error>) -> Outcome {
 /// One client: random operations on random keys at random live nodes until `deadline`.
 async fn client(
     seed: u64,
-    mixed: bool,
+    (mixed, deletes): (bool, bool),
     ports: Arc<Mutex<Vec<u16>>>,
     history: History,
     deadline: Instant,
@@ -115,6 +119,14 @@ async fn client(
             }
         };
         let name = format!("jepsen-{key}");
+        if deletes && rng.gen_bool(0.1) {
+            if let Err(Error::Io(_) | Error::Timeout(_) | Error::Protocol(_)) =
+                conn.delete(&name).await
+            {
+                conns.remove(&port);
+            }
+            continue;
+        }
         let op = if update {
             let result = conn.update(&name, amount).await;
             let outcome = classify(&result);
@@ -310,6 +322,10 @@ fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
 }
 
 fn run(seconds: u64, mixed: bool) {
+    run_mode(seconds, mixed, false)
+}
+
+fn run_mode(seconds: u64, mixed: bool, deletes: bool) {
     let seed: u64 = std::env::var("RINGKV_JEPSEN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -327,7 +343,7 @@ fn run(seconds: u64, mixed: bool) {
         let clients: Vec<_> = (0..CLIENTS as u64)
             .map(|c| {
                 let (ports, history) = (ports.clone(), history.clone());
-                tokio::spawn(client(seed + c, mixed, ports, history, deadline))
+                tokio::spawn(client(seed + c, (mixed, deletes), ports, history, deadline))
             })
             .collect();
         nemesis(seed, ports.clone(), deadline, &mut log).await;
@@ -336,6 +352,14 @@ fn run(seconds: u64, mixed: bool) {
         }
     });
     println!("nemesis: {log:?}");
+    if deletes {
+        let ports = ports.lock().unwrap().clone();
+        let oks = history.lock().unwrap().values().flatten().count();
+        assert!(oks > 100, "too few operations to judge: {oks}");
+        let problems = runtime.block_on(reset_and_read_everywhere(ports));
+        assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
+        return;
+    }
     let final_values = runtime.block_on(heal_and_read(ports.lock().unwrap().clone()));
     let history = history.lock().unwrap();
     let mut problems = Vec::new();
@@ -390,6 +414,45 @@ fn run(seconds: u64, mixed: bool) {
     assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
 }
 
+/// Heals; deletes and sets each key (value `1000 + key`), retrying until both are acknowledged;
+/// waits for anti-entropy, then reads every key through every node: each must be exact.
+async fn reset_and_read_everywhere(ports: Vec<u16>) -> Vec<String> {
+    let mut admin = Client::connect(&format!("127.0.0.1:{}", ports[0]))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !all_up(&mut admin).await {
+        assert!(Instant::now() < deadline, "the cluster never healed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for key in 0..KEYS {
+        let name = format!("jepsen-{key}");
+        let mut tries = 0;
+        while admin.delete(&name).await.is_err()
+            || admin.set(&name, 1000 + key as i64).await.is_err()
+        {
+            tries += 1;
+            assert!(tries < 20, "{name}: delete and set keep failing");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut problems = Vec::new();
+    for port in ports {
+        let mut c = Client::connect(&format!("127.0.0.1:{port}")).await.unwrap();
+        for key in 0..KEYS {
+            let value = c.get(&format!("jepsen-{key}")).await.unwrap();
+            if value != 1000 + key as i64 {
+                problems.push(format!(
+                    "key {key} through {port}: {value}, set {}",
+                    1000 + key
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Waits until every node is up and anti-entropy has run, then reads every key.
 async fn heal_and_read(ports: Vec<u16>) -> Vec<i64> {
     let mut admin = Client::connect(&format!("127.0.0.1:{}", ports[0]))
@@ -416,6 +479,11 @@ fn counters_stay_valid_under_kills_pauses_and_membership_changes() {
 #[test]
 fn mixed_increments_and_decrements_stay_valid_under_the_same_faults() {
     run(12, true);
+}
+
+#[test]
+fn deletes_under_the_same_faults_leave_exact_values_after_a_final_reset() {
+    run_mode(8, true, true);
 }
 
 #[test]

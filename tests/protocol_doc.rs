@@ -179,6 +179,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::HotKeys { .. } => "HotKeys",
         Request::Read { .. } => "Read",
         Request::Auth { .. } => "Auth",
+        Request::Delete { .. } => "Delete",
+        Request::Set { .. } => "Set",
+        Request::SetIf { .. } => "SetIf",
     }
 }
 
@@ -199,6 +202,8 @@ fn response_name(response: &Response) -> &'static str {
         Response::HotKeys { .. } => "HotKeys",
         Response::Value { .. } => "Value",
         Response::Authed { .. } => "Authed",
+        Response::Deleted { .. } => "Deleted",
+        Response::Replaced { .. } => "Replaced",
     }
 }
 
@@ -379,6 +384,16 @@ fn tag_tables_match_the_code() {
             user: key(),
             password: "pw".into(),
         },
+        Request::Delete { key: key() },
+        Request::Set {
+            key: key(),
+            value: -1,
+        },
+        Request::SetIf {
+            key: key(),
+            value: 1,
+            exists: true,
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -439,6 +454,15 @@ fn tag_tables_match_the_code() {
         Response::Authed {
             user: key(),
             role: ringkv::auth::Role::Read,
+        },
+        Response::Deleted {
+            key: key(),
+            old: Some(3),
+        },
+        Response::Replaced {
+            key: key(),
+            old: None,
+            done: true,
         },
     ];
     check_tags("### Responses", &responses, response_name);

@@ -110,6 +110,31 @@ fn negative_updates_count_down_and_overflow_changes_nothing() {
 }
 
 #[test]
+fn delete_and_set_in_the_repl() {
+    let input = "update a 5\nupdate b 1\ndelete a\nget a\nset c 7\nupdate c -1\nget c\ndelete nope\nset c\nstatus\n";
+    let out = run(&["--nodes", "3", "--base-port", "0"], input);
+    assert!(out.contains("Delete successful\n"), "{out}");
+    assert!(out.contains("Count for a: 0\n"), "{out}");
+    assert!(out.contains("Set successful\n"), "{out}");
+    assert!(out.contains("Count for c: 6\n"), "{out}");
+    assert!(
+        out.contains("Delete successful (nope did not exist)\n"),
+        "{out}"
+    );
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(errors, ["Error: usage: set KEY N"], "{out}");
+    let status = &out[out.find("Current counters").expect("status")..];
+    assert!(
+        status.contains("b: 1\n") && status.contains("c: 6\n"),
+        "{out}"
+    );
+    assert!(
+        !status.contains("a: "),
+        "a deleted key leaves status: {out}"
+    );
+}
+
+#[test]
 fn bad_lines_get_one_error_line_and_the_session_goes_on() {
     let input = "frobnicate\nget\nupdate a 3.5\nupdate a 1 2\nkill-node nope\nremove-node 1\nupdate a 2\nget a\nexit\n";
     let out = run(&["--nodes", "3", "--base-port", "0"], input);

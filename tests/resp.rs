@@ -79,8 +79,10 @@ INCRBY a 99999999999999999999 | ERR value is not an integer or out of range
 DECRBY a x | ERR value is not an integer or out of range
 DECRBY a -9223372036854775808 | ERR decrement would overflow
 DECR | ERR wrong number of arguments for 'decr' command
-SET a 1 | ERR ringkv counters are only counted up and down: SET
-DEL a | ERR ringkv counters are only counted up and down: DEL
+SET a x | ERR value is not an integer or out of range
+SET a 1 NX XX | ERR syntax error
+DEL | ERR wrong number of arguments for 'del' command
+SETEX a 10 1 | ERR ringkv counters are only counted up and down: SETEX
 FOO x y | ERR unknown command 'FOO', with args beginning with: 'x' 'y' 
 CLIENT NOPE | ERR unknown subcommand 'NOPE'. Try CLIENT HELP.
 CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command

@@ -86,6 +86,30 @@ fn client_commands_print_the_repl_text_from_any_node() {
 }
 
 #[test]
+fn client_delete_and_set_over_the_framed_protocol() {
+    let server = Server::start(3);
+    let [a, b] = [server.ports[0], server.ports[1]];
+    assert_eq!(server.ok(a, "update d 5"), "Update successful\n");
+    assert_eq!(server.ok(b, "delete d"), "Delete successful\n");
+    assert_eq!(server.ok(a, "get d"), "Count for d: 0\n");
+    assert_eq!(
+        server.ok(a, "delete d"),
+        "Delete successful (d did not exist)\n"
+    );
+    assert!(
+        !server.ok(a, "status").contains("d: "),
+        "a deleted key leaves status"
+    );
+    assert_eq!(server.ok(b, "set s -9"), "Set successful\n");
+    assert_eq!(server.ok(a, "update s 2"), "Update successful\n");
+    assert_eq!(server.ok(b, "get s"), "Count for s: -7\n");
+    assert_eq!(server.ok(a, "delete s"), "Delete successful\n");
+    let out = server.client(a, "set s x");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad amount"));
+}
+
+#[test]
 fn client_errors_exit_non_zero_with_one_line() {
     let server = Server::start(2);
     let port = server.ports[0];

@@ -26,7 +26,10 @@ pub fn request_class(request: &Request) -> u8 {
         | Request::HotKeys { .. }
         | Request::Layout
         | Request::Auth { .. } => READ,
-        Request::Update { .. } => WRITE,
+        Request::Update { .. }
+        | Request::Delete { .. }
+        | Request::Set { .. }
+        | Request::SetIf { .. } => WRITE,
         Request::AddNode { .. }
         | Request::RemoveNode { .. }
         | Request::RemoveNodeForce { .. }
@@ -46,6 +49,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::Join { .. } => "a join",
         Request::PushLayout { .. } => "a layout push",
         Request::Update { .. } => "update",
+        Request::Delete { .. } => "delete",
+        Request::Set { .. } | Request::SetIf { .. } => "set",
         Request::Status => "status",
         Request::Ring => "ring",
         Request::StatusPage { .. } => "status --all",

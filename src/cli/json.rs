@@ -1,8 +1,8 @@
 //! `ringkv client --json`: every answer as one JSON object on one line, for programs.
 //!
 //! Every object has `"ok"`. An answer has `"ok": true` and `"type"` (`count`, `updated`, `status`,
-//! `ring`, `node_added`, `node_removed`, `node_killed`, `node_paused`, `help`) with the answer's
-//! fields; a failure has `"ok": false` and `"error": {"code", "message"}`, the code being the
+//! `ring`, `node_added`, `node_removed`, `node_killed`, `node_paused`, `deleted`, `set`, `help`)
+//! with the answer's fields; a failure has `"ok": false` and `"error": {"code", "message"}`, the code being the
 //! server's (`bad_request`, `no_such_node`, `overflow`, `unavailable`, `protocol`, `internal`,
 //! `uncertain`) or the client's own (`io`, `timeout`). The README lists the fields.
 
@@ -22,6 +22,12 @@ pub fn response(response: &Response) -> Value {
         }
         Response::Updated { key, value } => {
             json!({"ok": true, "type": "updated", "key": key, "value": value})
+        }
+        Response::Deleted { key, old } => {
+            json!({"ok": true, "type": "deleted", "key": key, "old": old, "existed": old.is_some()})
+        }
+        Response::Replaced { key, old, done } => {
+            json!({"ok": true, "type": "set", "key": key, "old": old, "done": done})
         }
         Response::Status(report) => status(report),
         Response::Ring(report) => ring(report),

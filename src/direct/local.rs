@@ -188,5 +188,6 @@ pub(super) fn read(replicas: &[&SharedNode], key: &str) -> (Result<Served>, u64)
             }
         }
     }
-    (Ok(Served::now(exists.then(|| merged.value()))), repaired)
+    let value = merged.value_if_present().filter(|_| exists);
+    (Ok(Served::now(value)), repaired)
 }

@@ -13,7 +13,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::protocol::{Request, Response};
 
 /// The operations requests are counted by (the `op` label).
-pub const OPS: [&str; 13] = [
+pub const OPS: [&str; 15] = [
     "get",
     "update",
     "status",
@@ -27,6 +27,8 @@ pub const OPS: [&str; 13] = [
     "hot_keys",
     "membership",
     "auth",
+    "delete",
+    "set",
 ];
 
 /// The `op` label's index of `request`.
@@ -47,6 +49,8 @@ pub fn op_of(request: &Request) -> usize {
         Request::HotKeys { .. } => 10,
         Request::Join { .. } | Request::Layout | Request::PushLayout { .. } => 11,
         Request::Auth { .. } => 12,
+        Request::Delete { .. } => 13,
+        Request::Set { .. } | Request::SetIf { .. } => 14,
     }
 }
 

@@ -9,9 +9,15 @@
 //! tags 0 (a key's state) and 2 (a hint). Those tags are still read, as counters that never counted
 //! down; new states are written under tags 5 and 6, as `(replica, p, n)` slots. A data directory
 //! written by an older ringkv therefore opens as it is, and its records convert as they are read;
-//! the next compaction rewrites the log in the new form. Going back is not supported: an older
-//! ringkv cannot decode the new tags and treats those records as damage (it keeps the file aside
-//! and reports their keys).
+//! the next compaction rewrites the log in the new form.
+//!
+//! # Migration to counters that can be reset
+//! Since counters can be reset and deleted, a state also carries the parts its last reset observed
+//! (its base). States are written under tags 7 and 8 as `(slots, base)`; tags 5 and 6, states of
+//! signed counters without a base, are still read, as counters never reset.
+//!
+//! Going back is not supported: an older ringkv cannot decode the new tags and treats those
+//! records as damage (it keeps the file aside and reports their keys).
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +60,25 @@ pub struct EntryV1 {
     pub slots: Vec<(ReplicaId, u64)>,
 }
 
+/// A key's state as logs of signed counters without resets hold it: `(replica, p, n)` slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryV2 {
+    /// The key.
+    pub key: String,
+    /// Its slots.
+    pub slots: Vec<Slot>,
+}
+
+impl EntryV2 {
+    /// The same state as a counter never reset.
+    pub fn upgrade(self) -> Entry {
+        Entry {
+            key: self.key,
+            counter: Counter::from_slots(self.slots),
+        }
+    }
+}
+
 impl EntryV1 {
     /// The same state as a signed counter: every slot added its count and took nothing away.
     pub fn upgrade(self) -> Entry {
@@ -68,8 +93,8 @@ impl EntryV1 {
     }
 }
 
-/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0 and 2
-/// are only read (see the module docs).
+/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0, 2, 5
+/// and 6 are only read (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stored {
     /// A key's grow-only state. Tag 0, read only.
@@ -82,9 +107,13 @@ pub enum Stored {
     DropHints(NodeId),
     /// [`Record::Incarnation`]. Tag 4.
     Incarnation(u32),
-    /// [`Record::Put`]. Tag 5.
+    /// A key's state without a base. Tag 5, read only.
+    PutV2(EntryV2),
+    /// A hint without a base. Tag 6, read only.
+    HintV2(NodeId, EntryV2),
+    /// [`Record::Put`]. Tag 7.
     Put(Entry),
-    /// [`Record::Hint`]. Tag 6.
+    /// [`Record::Hint`]. Tag 8.
     Hint(NodeId, Entry),
 }
 
@@ -96,6 +125,8 @@ enum StoredRef<'a> {
     HintV1(NodeId, &'a EntryV1),
     DropHints(NodeId),
     Incarnation(u32),
+    PutV2(&'a EntryV2),
+    HintV2(NodeId, &'a EntryV2),
     Put(&'a Entry),
     Hint(NodeId, &'a Entry),
 }
@@ -108,6 +139,8 @@ impl From<Stored> for Record {
             Stored::HintV1(node, entry) => Record::Hint(node, entry.upgrade()),
             Stored::DropHints(node) => Record::DropHints(node),
             Stored::Incarnation(n) => Record::Incarnation(n),
+            Stored::PutV2(entry) => Record::Put(entry.upgrade()),
+            Stored::HintV2(node, entry) => Record::Hint(node, entry.upgrade()),
             Stored::Put(entry) => Record::Put(entry),
             Stored::Hint(node, entry) => Record::Hint(node, entry),
         }
@@ -139,6 +172,8 @@ pub fn frame_stored(stored: &Stored) -> Result<Vec<u8>> {
         Stored::HintV1(node, entry) => StoredRef::HintV1(*node, entry),
         Stored::DropHints(node) => StoredRef::DropHints(*node),
         Stored::Incarnation(n) => StoredRef::Incarnation(*n),
+        Stored::PutV2(entry) => StoredRef::PutV2(entry),
+        Stored::HintV2(node, entry) => StoredRef::HintV2(*node, entry),
         Stored::Put(entry) => StoredRef::Put(entry),
         Stored::Hint(node, entry) => StoredRef::Hint(*node, entry),
     };
@@ -320,6 +355,38 @@ mod tests {
             "a grow-only count past i64 saturates"
         );
         assert_eq!(got.store.hint(3, "h").map(|c| c.value()), Some(3));
+    }
+
+    #[test]
+    fn signed_records_without_a_base_open_and_a_tombstone_replays() {
+        let slots = vec![Slot {
+            replica: 7,
+            p: 9,
+            n: 2,
+        }];
+        let v2 = EntryV2 {
+            key: "a".into(),
+            slots,
+        };
+        let mut bytes = FILE_MAGIC.to_vec();
+        bytes.extend(frame_stored(&Stored::PutV2(v2.clone())).unwrap());
+        bytes.extend(frame_stored(&Stored::HintV2(3, v2)).unwrap());
+        let mut gone = Counter::with_count(7, 4);
+        gone.reset();
+        bytes.extend(frame(&put_counter("d", gone.clone())).unwrap());
+        let got = recover(&bytes).unwrap();
+        assert_eq!(got.records, 3);
+        assert_eq!(got.store.get("a"), 7);
+        assert_eq!(got.store.hint(3, "a").map(|c| c.value()), Some(7));
+        assert_eq!(got.store.value_of("d"), None, "the delete replays");
+        assert_eq!(got.store.counter("d"), Some(gone), "with its base");
+    }
+
+    fn put_counter(key: &str, counter: Counter) -> Record {
+        Record::Put(Entry {
+            key: key.into(),
+            counter,
+        })
     }
 
     #[test]

@@ -120,6 +120,30 @@ pub enum Request {
         /// Its password, in clear (use TLS beyond one host).
         password: Password,
     },
+    /// Delete a counter (an observed reset: see `docs/COUNTERS.md`); answered by
+    /// [`Response::Deleted`]. Tag 18.
+    Delete {
+        /// The counter's key.
+        key: String,
+    },
+    /// Set a counter to `value` (a reset, then an increment); answered by [`Response::Replaced`].
+    /// Tag 19.
+    Set {
+        /// The counter's key.
+        key: String,
+        /// Its new value.
+        value: i64,
+    },
+    /// Set a counter to `value` only if it exists (`exists`) or only if it does not (`!exists`),
+    /// as Redis's `SET ... XX` and `SET ... NX`; answered by [`Response::Replaced`]. Tag 20.
+    SetIf {
+        /// The counter's key.
+        key: String,
+        /// Its new value.
+        value: i64,
+        /// Whether the key must exist (`true`) or must not (`false`).
+        exists: bool,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.
@@ -208,6 +232,22 @@ pub enum Response {
         user: String,
         /// What it may do.
         role: Role,
+    },
+    /// The counter was deleted (answer to `Delete`). Tag 15.
+    Deleted {
+        /// The key.
+        key: String,
+        /// Its value before, `None` if it did not exist (then nothing was written).
+        old: Option<i64>,
+    },
+    /// The answer to `Set` and `SetIf`. Tag 16.
+    Replaced {
+        /// The key.
+        key: String,
+        /// Its value before, `None` if it did not exist.
+        old: Option<i64>,
+        /// Whether the value was set (always for `Set`; for `SetIf`, whether the condition held).
+        done: bool,
     },
 }
 

@@ -18,19 +18,14 @@ use super::table;
 use crate::command::check_key;
 use crate::protocol::{ErrorCode, Request, Response};
 
-/// The commands refused because ringkv's counters cannot be set or removed (yet).
+/// The commands refused because ringkv's counters are integers without expiry (yet).
 const REFUSED: &[&str] = &[
-    "set",
     "setnx",
     "setex",
     "psetex",
     "mset",
     "msetnx",
-    "getset",
-    "getdel",
     "getex",
-    "del",
-    "unlink",
     "incrbyfloat",
     "append",
     "setrange",
@@ -71,6 +66,8 @@ enum Finish {
     Exists,
     DbSize,
     Info(Vec<&'static str>, Arc<Stats>),
+    /// SET, GETSET, GETDEL, DEL, UNLINK (see `writes`).
+    Write(super::writes::Finish),
 }
 
 /// Plans the request `words` (name first; never empty).
@@ -91,6 +88,12 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
     };
     match spec.name {
         "incr" | "incrby" | "decr" | "decrby" => incr(counters::update(spec.name, args)),
+        "set" | "getset" | "getdel" | "del" | "unlink" => {
+            match super::writes::plan(spec.name, args) {
+                Ok((requests, finish)) => ask(requests, Finish::Write(finish)),
+                Err(frame) => Plan::Reply(frame),
+            }
+        }
         "get" => match key(&args[0]) {
             Some(key) => ask(smallvec![Request::Read { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),
@@ -171,6 +174,9 @@ impl Ask {
     }
 
     fn try_finish(self, responses: Responses) -> Result<Frame, Frame> {
+        if let Finish::Write(finish) = self.finish {
+            return finish.reply(responses);
+        }
         if let Finish::DbSize | Finish::Info(..) = self.finish {
             let ring = match responses.into_iter().next() {
                 Some(Response::Ring(ring)) => ring,
@@ -195,7 +201,7 @@ impl Ask {
                 reply::array(items.map(value_reply).collect())
             }
             Finish::Exists => reply::int(values.iter().filter(|v| v.is_some()).count() as i64),
-            Finish::DbSize | Finish::Info(..) => reply::err("internal error"),
+            Finish::DbSize | Finish::Info(..) | Finish::Write(_) => reply::err("internal error"),
         })
     }
 }
@@ -216,7 +222,7 @@ pub fn value_of(response: Response) -> Result<Option<i64>, Frame> {
 }
 
 /// The reply for an error answer (or an unexpected one).
-fn error_of(response: Option<Response>) -> Frame {
+pub fn error_of(response: Option<Response>) -> Frame {
     match response {
         Some(Response::Error(e)) if e.code == ErrorCode::Overflow => counters::overflow(),
         Some(Response::Error(e)) => reply::err(&e.message),
@@ -225,7 +231,7 @@ fn error_of(response: Option<Response>) -> Frame {
 }
 
 /// A counter as GET shows it: nil for a key that does not exist, else its decimal digits.
-fn value_reply(value: Option<i64>) -> Frame {
+pub fn value_reply(value: Option<i64>) -> Frame {
     match value {
         None => reply::nil(),
         Some(v) => reply::bulk(v.to_string()),

@@ -38,8 +38,10 @@ pub mod reply;
 mod server;
 mod table;
 mod table_more;
+mod table_writes;
 mod task;
 mod txn;
+mod writes;
 
 use std::time::Duration;
 

@@ -385,7 +385,10 @@ pub const COMMANDS: &[Spec] = &[
 /// Every command: [`COMMANDS`], then the keyspace, transaction and server commands of
 /// `table_more`.
 pub fn all() -> impl Iterator<Item = &'static Spec> {
-    COMMANDS.iter().chain(super::table_more::COMMANDS)
+    COMMANDS
+        .iter()
+        .chain(super::table_more::COMMANDS)
+        .chain(super::table_writes::COMMANDS)
 }
 
 /// The command named `name` (any case).

@@ -155,7 +155,13 @@ impl Store {
             Map::Multi => {
                 let item = self.multi.item(at);
                 let slots = item.value.slots().iter();
-                key_digest(&item.key, slots.map(|s| (s.replica, s.p, s.n)))
+                // A reset's base counts too: marked with a replica no node uses as a slot.
+                let base = item
+                    .value
+                    .base()
+                    .iter()
+                    .map(|s| (u64::MAX ^ s.replica, s.p, s.n));
+                key_digest(&item.key, slots.map(|s| (s.replica, s.p, s.n)).chain(base))
             }
         }
     }

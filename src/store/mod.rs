@@ -7,8 +7,10 @@
 //! (no slot, several, or a slot with decrements) live in a second `KeyMap` of full [`Counter`]s; a
 //! key moves between the two when its shape changes.
 //!
-//! A key held here exists (as in Redis, a counter updated by 0 exists and reads 0); a key not held
-//! reads 0.
+//! A key held here exists (as in Redis, a counter updated by 0 exists and reads 0) unless its
+//! counter is a tombstone: deleted, and not written since ([`Counter::present`]). A tombstone is
+//! held (in the full-counter map) so that a replica that missed the delete cannot bring the old
+//! count back, but it is left out of reads, lists, pages and counts. A key not held reads 0.
 //! The ring token of a key is not kept: it is recomputed (murmur3, ~25 ns) on the rare paths that
 //! need it: key moves, repairs, digests.
 
@@ -257,12 +259,12 @@ impl Store {
         self.value_of(key).unwrap_or(0)
     }
 
-    /// The value of `key` if it is held here (exists), else `None`.
+    /// The value of `key` if it exists here (held, and not a tombstone), else `None`.
     pub fn value_of(&self, key: &str) -> Option<i64> {
-        Some(match self.find(self.hash(key), key)? {
-            At::Single(at) => up_value(self.single.item(at).value.1),
-            At::Multi(at) => self.multi.item(at).value.value(),
-        })
+        match self.find(self.hash(key), key)? {
+            At::Single(at) => Some(up_value(self.single.item(at).value.1)),
+            At::Multi(at) => self.multi.item(at).value.value_if_present(),
+        }
     }
 
     /// The full counter state of `key`, if held.
@@ -270,7 +272,7 @@ impl Store {
         self.find(self.hash(key), key).map(|at| self.counter_at(at))
     }
 
-    /// Every `(key, value)` pair, sorted by key.
+    /// Every `(key, value)` pair of a key that exists (no tombstone), sorted by key.
     pub fn list(&self) -> Vec<(String, i64)> {
         let single = self
             .single
@@ -279,7 +281,7 @@ impl Store {
         let multi = self
             .multi
             .iter()
-            .map(|i| (i.key.to_string(), i.value.value()));
+            .filter_map(|i| Some((i.key.to_string(), i.value.value_if_present()?)));
         let mut all: Vec<(String, i64)> = single.chain(multi).collect();
         all.sort_unstable();
         all
@@ -366,10 +368,14 @@ impl Store {
         entries.iter().filter(|e| self.merge(e)).count()
     }
 
-    /// How many entries have a token that satisfies `keep` (copying nothing).
+    /// How many keys that exist (no tombstones) have a token that satisfies `keep` (copying
+    /// nothing).
     pub fn count_where(&self, keep: impl Fn(Token) -> bool) -> usize {
         let single = self.single.iter().filter(|i| keep(token_of(&i.key)));
-        let multi = self.multi.iter().filter(|i| keep(token_of(&i.key)));
+        let multi = self
+            .multi
+            .iter()
+            .filter(|i| i.value.present() && keep(token_of(&i.key)));
         single.count() + multi.count()
     }
 
@@ -531,7 +537,8 @@ mod tests {
     fn a_malformed_entry_with_one_replica_twice_still_merges() {
         let config = bincode::config::standard();
         let slots: Vec<(ReplicaId, u64, u64)> = vec![(2, 5, 0), (2, 7, 0)];
-        let bytes = bincode::serde::encode_to_vec(&slots, config).unwrap();
+        let base: Vec<(ReplicaId, u64, u64)> = Vec::new();
+        let bytes = bincode::serde::encode_to_vec((&slots, &base), config).unwrap();
         let (counter, _): (Counter, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         let mut store = Store::new();
         store.increment("k", 1, 1).unwrap();

@@ -47,7 +47,8 @@ impl Best {
 }
 
 impl Store {
-    /// The at most `limit` smallest `(key, value)` pairs with a key greater than `after` (all keys
+    /// The at most `limit` smallest `(key, value)` pairs of keys that exist (no tombstones) with a
+    /// key greater than `after` (all keys
     /// if `None`) that pass `keep`, sorted by key. `keep` is asked only about keys that would enter
     /// the page, so it may be costly (a ring lookup). Takes one pass over the store.
     pub fn page(
@@ -67,7 +68,9 @@ impl Store {
             consider(&item.key, super::up_value(item.value.1));
         }
         for item in self.multi.iter() {
-            consider(&item.key, item.value.value());
+            if let Some(value) = item.value.value_if_present() {
+                consider(&item.key, value);
+            }
         }
         best.into_sorted()
     }

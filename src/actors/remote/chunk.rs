@@ -10,7 +10,8 @@ pub const MERGE_CHUNK_BYTES: usize = 256 * 1024;
 
 /// A generous estimate of an entry's encoded size.
 pub fn entry_bytes(entry: &Entry) -> usize {
-    16 + entry.key.len() + 32 * entry.counter.slots().len()
+    let slots = entry.counter.slots().len() + entry.counter.base().len();
+    16 + entry.key.len() + 32 * slots
 }
 
 /// `op` as the calls to send: itself, or a big `Merge` cut into merges of at most about

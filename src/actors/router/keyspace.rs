@@ -124,10 +124,10 @@ async fn gather(
     if answered == 0 {
         return Err(Error::Unavailable("no node answered the scan".into()));
     }
-    // Every key a node holds exists (was written), whatever its value.
+    // Every key a node holds exists (was written), whatever its value, unless it is a tombstone.
     Ok(merged
         .into_iter()
-        .map(|((t, k), c)| (t, k, c.value()))
+        .filter_map(|((t, k), c)| Some((t, k, c.value_if_present()?)))
         .collect())
 }
 

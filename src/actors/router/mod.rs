@@ -20,6 +20,7 @@ mod membership;
 mod peers;
 mod reports;
 mod requests;
+mod resets;
 mod sweep;
 
 use std::collections::BTreeMap;
@@ -469,6 +470,13 @@ impl Handler<Exec> for Router {
                 // The Router's path: hints, timeouts and partial writes may leave replicas apart.
                 self.drift.note();
                 AtomicOrNot::Free(self.update(key, amount))
+            }
+            Request::Delete { key } => AtomicOrNot::Free(self.reset(key, resets::Reset::Delete)),
+            Request::Set { key, value } => {
+                AtomicOrNot::Free(self.reset(key, resets::Reset::Set(value)))
+            }
+            Request::SetIf { key, value, exists } => {
+                AtomicOrNot::Free(self.reset(key, resets::Reset::SetIf(value, exists)))
             }
             Request::Status => AtomicOrNot::Free(self.shared_status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),

@@ -25,8 +25,8 @@ use crate::ring::{key_token, NodeId};
 use crate::store::Entry;
 
 /// A target with the means to reach it.
-struct Reach {
-    target: Target,
+pub(super) struct Reach {
+    pub(super) target: Target,
     call: Recipient<NodeCall>,
 }
 
@@ -40,7 +40,7 @@ pub(super) struct Ctx {
 
 impl Ctx {
     /// Calls a node; a timeout, or a node that cannot be reached, marks it down.
-    async fn call(&self, reach: &Reach, op: NodeOp) -> Result<NodeReply> {
+    pub(super) async fn call(&self, reach: &Reach, op: NodeOp) -> Result<NodeReply> {
         let result = call(&reach.call, op, self.timeout).await;
         if let Err(Error::Timeout(_) | Error::Unavailable(_)) = result {
             self.me.do_send(NodeTimedOut(reach.target.node));
@@ -112,7 +112,7 @@ impl Router {
     }
 
     /// The targets of an update, the coordinator's index, and W.
-    fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
+    pub(super) fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
         check_key(key)?;
         let q = self.quorums();
         let state = |n: NodeId| self.node_state(n);
@@ -292,7 +292,7 @@ async fn read(ctx: Ctx, key: &str, targets: Vec<Reach>, q: usize) -> Result<Opti
         .map(|(i, _)| i)
         .collect();
     repair(&ctx, key, &targets, &behind, merged.clone());
-    Ok(exists.then(|| merged.value()))
+    Ok(merged.value_if_present().filter(|_| exists))
 }
 
 /// Writes the merged state back to the targets that were behind, in the background.

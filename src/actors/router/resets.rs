@@ -1,0 +1,191 @@
+//! `delete` and `set`: observed resets (see [`crate::counter`]), coordinated off the Router's
+//! context.
+//!
+//! The Router reads the key's state from every write target and merges the answers (at least Q
+//! of them), resets that merged state (and for a set adds the new value in a fresh slot), then
+//! merges the result into the targets as an update's state is merged: it is acknowledged once W
+//! targets hold it. The reset observes exactly what the read saw, so an update a replica counted
+//! after the read is not erased (add wins), and a replica that missed the reset cannot undo it:
+//! its state is at most the observed one, which the merge keeps.
+//!
+//! A delete of a key that does not exist (no answer holds it, or it is already deleted) writes
+//! nothing. `SetIf` checks its condition against the merged read; like the read, this is not
+//! atomic with updates on other coordinators (see `docs/COUNTERS.md`).
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::requests::{Ctx, Reach};
+use super::{InflightGuard, Router};
+use crate::actors::node::{NodeOp, NodeReply};
+use crate::counter::{set_slot, Counter};
+use crate::error::{Error, Result};
+use crate::protocol::Response;
+use crate::quote;
+use crate::store::Entry;
+
+/// How many nonces a set tries for its fresh slot before it gives up (each one is taken with
+/// probability at most `slots / 2^32`).
+const NONCE_TRIES: usize = 16;
+
+/// What a reset does.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Reset {
+    /// Delete the key.
+    Delete,
+    /// Set it to the value.
+    Set(i64),
+    /// Set it to the value if it exists (`true`) or if it does not (`false`).
+    SetIf(i64, bool),
+}
+
+impl Router {
+    /// Runs `how` on `key`.
+    pub(super) fn reset(&mut self, key: String, how: Reset) -> ResponseFuture<Response> {
+        // As the Router's updates: hints, timeouts and partial writes may leave replicas apart.
+        self.drift.note();
+        let planned = self.plan_update(&key);
+        let q = self.quorums().q;
+        let ctx = self.ctx();
+        let guard = InflightGuard::new(&self.stats);
+        Box::pin(async move {
+            let result = match planned {
+                Ok((targets, _, w)) => run(ctx, &key, how, targets, (q, w), guard).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok((old, done)) => answer(key, how, old, done),
+                Err(e) => Response::from(e),
+            }
+        })
+    }
+}
+
+/// The answer to `how` on `key`, whose value was `old`.
+fn answer(key: String, how: Reset, old: Option<i64>, done: bool) -> Response {
+    match how {
+        Reset::Delete => Response::Deleted { key, old },
+        Reset::Set(_) | Reset::SetIf(..) => Response::Replaced { key, old, done },
+    }
+}
+
+/// Reads, resets, spreads. Returns the value before and whether anything was written.
+async fn run(
+    ctx: Ctx,
+    key: &str,
+    how: Reset,
+    targets: Vec<Reach>,
+    (q, w): (usize, usize),
+    guard: InflightGuard,
+) -> Result<(Option<i64>, bool)> {
+    let merged = gather(&ctx, key, &targets, q).await?;
+    let old = merged.as_ref().and_then(Counter::value_if_present);
+    let merged = merged.unwrap_or_default();
+    let Some(next) = next_state(merged, old, how)? else {
+        return Ok((old, false));
+    };
+    spread(ctx, key, next, targets, w, guard).await?;
+    Ok((old, true))
+}
+
+/// The state `how` writes after reading `merged` (whose value is `old`), or `None` if it writes
+/// nothing.
+fn next_state(mut merged: Counter, old: Option<i64>, how: Reset) -> Result<Option<Counter>> {
+    let value = match how {
+        Reset::Delete if old.is_none() => return Ok(None),
+        Reset::Delete => {
+            merged.reset();
+            return Ok(Some(merged));
+        }
+        Reset::SetIf(_, exists) if old.is_some() != exists => return Ok(None),
+        Reset::Set(value) | Reset::SetIf(value, _) => value,
+    };
+    for _ in 0..NONCE_TRIES {
+        if merged.set(set_slot(rand::random()), value).is_ok() {
+            return Ok(Some(merged));
+        }
+    }
+    Err(Error::Server("no free slot for a set".into()))
+}
+
+/// Reads `key` from every target and merges the answers (`None` if none holds the key); at
+/// least `q` must answer.
+async fn gather(ctx: &Ctx, key: &str, targets: &[Reach], q: usize) -> Result<Option<Counter>> {
+    let answers = join_all(targets.iter().map(|reach| {
+        let op = NodeOp::Read {
+            key: key.to_owned(),
+            hint_for: reach.target.hint_for,
+        };
+        ctx.call(reach, op)
+    }))
+    .await;
+    let mut merged: Option<Counter> = None;
+    let mut answered = 0;
+    for answer in answers {
+        if let Ok(NodeReply::State(state)) = answer {
+            answered += 1;
+            match (&mut merged, state) {
+                (Some(m), Some(state)) => {
+                    m.merge(&state);
+                }
+                (None, state) => merged = state,
+                (Some(_), None) => {}
+            }
+        }
+    }
+    if answered < q.max(1) {
+        return Err(Error::Unavailable(format!(
+            "only {answered} replicas of {} answered; the read quorum is {q}",
+            quote::in_message(key)
+        )));
+    }
+    Ok(merged)
+}
+
+/// Merges `counter` into every target until `w` hold it; the rest finish in the background.
+async fn spread(
+    ctx: Ctx,
+    key: &str,
+    counter: Counter,
+    targets: Vec<Reach>,
+    w: usize,
+    guard: InflightGuard,
+) -> Result<()> {
+    let entry = Entry {
+        key: key.to_owned(),
+        counter,
+    };
+    let mut pending: FuturesUnordered<_> = targets
+        .into_iter()
+        .map(|reach| {
+            let (ctx, entries) = (ctx.clone(), vec![entry.clone()]);
+            async move {
+                let op = NodeOp::Merge {
+                    entries,
+                    hint_for: reach.target.hint_for,
+                };
+                ctx.call(&reach, op).await.is_ok()
+            }
+        })
+        .collect();
+    let mut acks = 0;
+    while acks < w {
+        match pending.next().await {
+            Some(true) => acks += 1,
+            Some(false) => {}
+            None => {
+                return Err(Error::Uncertain(format!(
+                    "reset of {} reached only {acks} replicas; the write quorum is {w}: it may \
+                     or may not be applied",
+                    quote::in_message(key)
+                )))
+            }
+        }
+    }
+    actix_rt::spawn(async move {
+        while pending.next().await.is_some() {}
+        drop(guard);
+    });
+    Ok(())
+}
