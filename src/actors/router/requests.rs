@@ -222,8 +222,29 @@ async fn replicate(
     if targets.is_empty() {
         return Ok(value); // One replica (R = 1): nothing to merge, nothing left in flight.
     }
+    match merge_until(&ctx, &key, counter, targets, 1, w, guard).await {
+        Ok(()) => Ok(value),
+        Err(acks) => {
+            let why = format!("reached only {acks} replicas; the write quorum is {w}");
+            Err(unknown(&key, &why))
+        }
+    }
+}
+
+/// Merges `counter` (the new state of `key`) into every target until `w` replicas hold it,
+/// counting `held` that already do; the rest finish in the background, counted as in flight by
+/// `guard`. `Err` says how many held it when no target was left to answer.
+pub(super) async fn merge_until(
+    ctx: &Ctx,
+    key: &str,
+    counter: Counter,
+    targets: Vec<Reach>,
+    held: usize,
+    w: usize,
+    guard: InflightGuard,
+) -> std::result::Result<(), usize> {
     let entry = Entry {
-        key: key.clone(),
+        key: key.to_owned(),
         counter,
     };
     let mut pending: FuturesUnordered<_> = targets
@@ -239,22 +260,19 @@ async fn replicate(
             }
         })
         .collect();
-    let mut acks = 1;
+    let mut acks = held;
     while acks < w {
         match pending.next().await {
             Some(true) => acks += 1,
             Some(false) => {}
-            None => {
-                let why = format!("reached only {acks} replicas; the write quorum is {w}");
-                return Err(unknown(&key, &why));
-            }
+            None => return Err(acks),
         }
     }
     actix_rt::spawn(async move {
         while pending.next().await.is_some() {}
         drop(guard);
     });
-    Ok(value)
+    Ok(())
 }
 
 /// Reads every target, merges at least Q answers, repairs the targets that were behind.

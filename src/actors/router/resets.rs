@@ -14,16 +14,14 @@
 
 use actix::prelude::*;
 use futures_util::future::join_all;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::requests::{Ctx, Reach};
+use super::requests::{merge_until, Ctx, Reach};
 use super::{InflightGuard, Router};
 use crate::actors::node::{NodeOp, NodeReply};
 use crate::counter::{set_slot, Counter};
 use crate::error::{Error, Result};
 use crate::protocol::Response;
 use crate::quote;
-use crate::store::Entry;
 
 /// How many nonces a set tries for its fresh slot before it gives up (each one is taken with
 /// probability at most `slots / 2^32`).
@@ -152,40 +150,13 @@ async fn spread(
     w: usize,
     guard: InflightGuard,
 ) -> Result<()> {
-    let entry = Entry {
-        key: key.to_owned(),
-        counter,
-    };
-    let mut pending: FuturesUnordered<_> = targets
-        .into_iter()
-        .map(|reach| {
-            let (ctx, entries) = (ctx.clone(), vec![entry.clone()]);
-            async move {
-                let op = NodeOp::Merge {
-                    entries,
-                    hint_for: reach.target.hint_for,
-                };
-                ctx.call(&reach, op).await.is_ok()
-            }
+    merge_until(&ctx, key, counter, targets, 0, w, guard)
+        .await
+        .map_err(|acks| {
+            Error::Uncertain(format!(
+                "reset of {} reached only {acks} replicas; the write quorum is {w}: it may or may \
+                 not be applied",
+                quote::in_message(key)
+            ))
         })
-        .collect();
-    let mut acks = 0;
-    while acks < w {
-        match pending.next().await {
-            Some(true) => acks += 1,
-            Some(false) => {}
-            None => {
-                return Err(Error::Uncertain(format!(
-                    "reset of {} reached only {acks} replicas; the write quorum is {w}: it may \
-                     or may not be applied",
-                    quote::in_message(key)
-                )))
-            }
-        }
-    }
-    actix_rt::spawn(async move {
-        while pending.next().await.is_some() {}
-        drop(guard);
-    });
-    Ok(())
 }
