@@ -205,8 +205,9 @@ impl Peering {
                 Err(failed) => failed,
             };
             if !busy || tokio::time::Instant::now() > deadline {
+                // The caller says "cannot join the cluster"; this says why.
                 return Err(Error::Unavailable(format!(
-                    "cannot join the cluster: {}",
+                    "none of the join addresses took this process in: {}",
                     failures.join("; ")
                 )));
             }
