@@ -11,8 +11,8 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisError, Value};
-use resp_server::Server;
+use redis::{Connection, Value};
+use resp_server::{run, Server};
 use ringkv::auth::{hash_password, parse_users, Access};
 use ringkv::resp::RespLimits;
 
@@ -53,14 +53,6 @@ fn server() -> Server {
         access: access(),
         ..RespLimits::default()
     })
-}
-
-fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result<T, RedisError> {
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    cmd.query(con)
 }
 
 /// The reply of `words` as text: a value's debug form, or `CODE detail` for an error.

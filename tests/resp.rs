@@ -10,17 +10,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use redis::{Connection, RedisError, Value};
-use resp_server::{exchange, Server};
+use redis::{Connection, Value};
+use resp_server::{exchange, run, Server};
 use ringkv::resp::RespLimits;
-
-fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result<T, RedisError> {
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    cmd.query(con)
-}
 
 /// Runs a command written as one line of words separated by spaces; it must succeed.
 fn q<T: redis::FromRedisValue>(con: &mut Connection, line: &str) -> T {

@@ -5,20 +5,8 @@
 #[path = "support/resp_server.rs"]
 mod resp_server;
 
-use redis::{Connection, RedisError, Value};
-use resp_server::Server;
-
-fn run<T: redis::FromRedisValue>(con: &mut Connection, words: &[&str]) -> Result<T, RedisError> {
-    let mut cmd = redis::cmd(words[0]);
-    for w in &words[1..] {
-        cmd.arg(*w);
-    }
-    cmd.query(con)
-}
-
-fn int(con: &mut Connection, words: &[&str]) -> i64 {
-    run(con, words).unwrap_or_else(|e| panic!("{words:?}: {e}"))
-}
+use redis::{Connection, Value};
+use resp_server::{int, run, Server};
 
 fn text(con: &mut Connection, words: &[&str]) -> Option<String> {
     run(con, words).unwrap_or_else(|e| panic!("{words:?}: {e}"))

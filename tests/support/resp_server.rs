@@ -106,3 +106,20 @@ pub fn exchange(stream: &mut TcpStream, input: &[u8], expected: &str) {
         "the reply to {asked:?}"
     );
 }
+
+/// Sends the command `words` (its name, then its arguments) and reads the reply as `T`.
+pub fn run<T: redis::FromRedisValue>(
+    con: &mut redis::Connection,
+    words: &[&str],
+) -> Result<T, redis::RedisError> {
+    let mut cmd = redis::cmd(words[0]);
+    for w in &words[1..] {
+        cmd.arg(*w);
+    }
+    cmd.query(con)
+}
+
+/// Sends the command `words`, which must answer an integer.
+pub fn int(con: &mut redis::Connection, words: &[&str]) -> i64 {
+    run(con, words).unwrap_or_else(|e| panic!("{words:?}: {e}"))
+}
