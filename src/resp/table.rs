@@ -46,10 +46,12 @@ impl Spec {
 
     /// The subcommand named `sub` (any case).
     pub fn subcommand(&self, sub: &[u8]) -> Option<&'static Spec> {
-        let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
-        self.subcommands
-            .iter()
-            .find(|s| s.name.split('|').nth(1) == Some(sub.as_str()))
+        self.subcommands.iter().find(|s| {
+            s.name
+                .split('|')
+                .nth(1)
+                .is_some_and(|own| own.as_bytes().eq_ignore_ascii_case(sub))
+        })
     }
 }
 
@@ -393,8 +395,7 @@ pub fn all() -> impl Iterator<Item = &'static Spec> {
 
 /// The command named `name` (any case).
 pub fn find(name: &[u8]) -> Option<&'static Spec> {
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    all().find(|s| s.name == name)
+    all().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// How many commands there are (`COMMAND COUNT`).
