@@ -27,6 +27,7 @@ fb() { "$B" bench -c 50 -P 16 -n "$N" -q "$@" 2>/dev/null | tail -1; }
 for round in $(seq "$ROUNDS"); do
   read -r R F < <(start); echo "resp   plain  $round: $(rb -p "$R")"; stop
   read -r R F < <(start --requirepass-file "$tmp/pass"); echo "resp   pass   $round: $(rb -p "$R" -a s3cret)"; stop
+  [ "${ONLY:-}" = pass ] && continue
   read -r R F < <(start --users-file "$tmp/users"); echo "resp   writer $round: $(rb -p "$R" --user writer -a writer-pw)"; stop
   read -r R F < <(start --tls-cert-file "$tmp/cert.pem" --tls-key-file "$tmp/key.pem"); echo "resp   tls    $round: $(rb -p "$R" --tls --cacert "$tmp/cert.pem")"; stop
   read -r R F < <(start); echo "framed plain  $round: $(fb --addr 127.0.0.1:"$F")"; stop
