@@ -189,7 +189,6 @@ async fn all_up(admin: &mut Client) -> bool {
     }
 }
 
-
 fn run(seconds: u64, mixed: bool) {
     run_mode(seconds, mixed, false)
 }

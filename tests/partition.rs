@@ -115,7 +115,8 @@ fn a_process_cut_off_for_ten_seconds_keeps_serving_and_every_update_counts_once(
     let cut_at = Instant::now();
     net.cut(2);
     let until = cut_at + CUT;
-    let sides = [majority, minority].map(|side| net.spawn_in_hub(move || block_on(load(side, until))));
+    let sides =
+        [majority, minority].map(|side| net.spawn_in_hub(move || block_on(load(side, until))));
     let [big, small] = sides.map(|h| h.join().unwrap());
     let seen_down = procs[0].status();
     net.heal(2);
@@ -128,7 +129,10 @@ fn a_process_cut_off_for_ten_seconds_keeps_serving_and_every_update_counts_once(
     );
     assert!(seen_down.contains("(down)"), "{seen_down}");
     assert!(big.acked() > 0, "the majority side acknowledged nothing");
-    assert!(small.acked() > 0, "the cut-off process acknowledged nothing");
+    assert!(
+        small.acked() > 0,
+        "the cut-off process acknowledged nothing"
+    );
     total.add(&big);
     total.add(&small);
 
@@ -157,7 +161,14 @@ fn a_process_cut_off_for_ten_seconds_keeps_serving_and_every_update_counts_once(
         );
     }
     for mut proc in procs {
-        assert!(proc.exited().is_none(), "a process died:\n{}", proc.stderr.lock().unwrap());
+        assert!(
+            proc.exited().is_none(),
+            "a process died:\n{}",
+            proc.stderr.lock().unwrap()
+        );
     }
-    println!("healed and converged {:?} after the cut ended", cut_at.elapsed() - CUT);
+    println!(
+        "healed and converged {:?} after the cut ended",
+        cut_at.elapsed() - CUT
+    );
 }
