@@ -94,12 +94,6 @@ pub struct NodeRestarted(pub NodeId);
 #[rtype(result = "()")]
 struct Recovered(NodeId);
 
-/// A refill could not hand a node its hints (they went back to their holder): down again, so
-/// the probe tries once more.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct RefillFailed(NodeId);
-
 /// Starts the probe and anti-entropy timers.
 pub(super) fn start_timers(router: &Router, ctx: &mut Context<Router>) {
     ctx.run_interval(PROBE_EVERY, |act, ctx| act.probe_down(ctx));
@@ -139,50 +133,6 @@ impl Handler<NodeRestarted> for Router {
         node.state = NodeState::Recovering;
         self.publish();
         self.refill(id, true, ctx);
-    }
-}
-
-/// Takes the hints `source` keeps for `id` and merges them into `target`. If that merge fails
-/// they go back to `source`: taken hints may be the only copy of acknowledged updates (a write
-/// acknowledged on the small side of a partition, for a key with no replica there). Answers
-/// whether nothing is left to hand over.
-async fn hand_hints(
-    source: &Recipient<NodeCall>,
-    target: &Recipient<NodeCall>,
-    id: NodeId,
-    timeout: Duration,
-) -> bool {
-    let Ok(NodeReply::Entries(hints)) = call(source, NodeOp::TakeHints(id), timeout).await else {
-        return true;
-    };
-    if hints.is_empty() {
-        return true;
-    }
-    let merge = NodeOp::Merge {
-        entries: hints.clone(),
-        hint_for: None,
-    };
-    if let Ok(NodeReply::Count(_)) = call(target, merge, timeout).await {
-        return true;
-    }
-    let back = NodeOp::Merge {
-        entries: hints,
-        hint_for: Some(id),
-    };
-    let _ = call(source, back, timeout).await;
-    false
-}
-
-impl Handler<RefillFailed> for Router {
-    type Result = ();
-    fn handle(&mut self, RefillFailed(id): RefillFailed, _: &mut Context<Self>) {
-        if let Some(node) = self.nodes.get_mut(&id) {
-            if node.state == NodeState::Recovering {
-                tracing::warn!(port = node.port, "hints not handed over; marked down again");
-                node.state = NodeState::Down;
-                self.publish();
-            }
-        }
     }
 }
 
@@ -240,15 +190,16 @@ impl Router {
         let timeout = self.config.request_timeout * 10;
         let me = self.address();
         ctx.spawn(actix::fut::wrap_future(async move {
-            let mut handed = true;
             for source in &sources {
-                handed &= hand_hints(source, &target, id, timeout).await;
+                let mut ops = vec![NodeOp::TakeHints(id)];
                 if all {
-                    let op = NodeOp::EntriesFor {
+                    ops.push(NodeOp::EntriesFor {
                         ring: ring.clone(),
                         replicas: r,
                         node: id,
-                    };
+                    });
+                }
+                for op in ops {
                     if let Ok(NodeReply::Entries(entries)) = call(source, op, timeout).await {
                         let merge = NodeOp::Merge {
                             entries,
@@ -258,11 +209,7 @@ impl Router {
                     }
                 }
             }
-            if handed {
-                me.do_send(Recovered(id));
-            } else {
-                me.do_send(RefillFailed(id));
-            }
+            me.do_send(Recovered(id));
         }));
     }
 
