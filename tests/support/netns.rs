@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The MAC address a cut link's neighbour entries point at: nobody has it.
 const NOWHERE: &str = "02:00:00:00:00:01";
@@ -32,7 +33,7 @@ pub struct Net {
 }
 
 impl Net {
-    /// Makes the hub and `n` namespaces (at most 200) named `rkv<pid><tag>...`.
+    /// Makes the hub and `n` namespaces (at most 200) named `rkv<pid><tag><sequence>n...`.
     ///
     /// # Errors
     /// Why namespaces cannot be made here (not root, no `ip`, a command refused).
@@ -44,7 +45,9 @@ impl Net {
         if Command::new("ip").arg("-V").output().is_err() {
             return Err("no `ip` command".into());
         }
-        let prefix = format!("rkv{}{tag}", std::process::id());
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let seq = MADE.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("rkv{}{tag}{seq}n", std::process::id());
         let mut net = Net {
             hub: format!("{prefix}h"),
             names: (0..n).map(|i| format!("{prefix}{i}")).collect(),
