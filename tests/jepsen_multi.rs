@@ -17,6 +17,7 @@
 //! `--ignored`. `RINGKV_JEPSEN_SECS=300` runs longer, `RINGKV_JEPSEN_SEED=<seed>` replays,
 //! `RINGKV_JEPSEN_FAULTS=kill,stop,join,cut` picks the faults (default: all four).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,10 +115,12 @@ fn healthy(p: &Proc, wait: Duration) -> bool {
     }
 }
 
+/// A side of a cut ("no cut", "cut off", "majority") and the nemesis step of the cut.
+type Side = (&'static str, usize);
+
 /// Acknowledged amounts per key and side of the cut they went through (to tell where a
 /// problem was), and the host cut off now.
-static ACKED_BY: Mutex<std::collections::BTreeMap<(usize, (&str, usize)), i64>> =
-    Mutex::new(std::collections::BTreeMap::new());
+static ACKED_BY: Mutex<BTreeMap<(usize, Side), i64>> = Mutex::new(BTreeMap::new());
 static CUT: Mutex<Option<(String, usize)>> = Mutex::new(None);
 
 /// One worker: updates of random keys through random live nodes until `deadline`.

@@ -88,13 +88,13 @@ fn a_process_cut_off_for_ten_seconds_keeps_serving_and_every_update_counts_once(
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let extra = ["--protected-mode", "no"].map(String::from);
     let mut procs: Vec<Proc> = Vec::new();
-    for i in 0..3 {
+    for (i, dir) in dirs.iter().enumerate() {
         let join = (i > 0).then(|| format!("{}:{PORT}", net.host(0)));
         let proc = Proc::try_start_in(
             &net.wrap(i),
             &net.host(i),
             PORT,
-            dirs[i].path(),
+            dir.path(),
             join.as_deref(),
             &extra,
         );
@@ -153,8 +153,8 @@ fn a_process_cut_off_for_ten_seconds_keeps_serving_and_every_update_counts_once(
     for (addr, read) in addrs.iter().zip(&reads) {
         assert_eq!(read, &reads[0], "through {addr} vs {}", addrs[0]);
     }
-    for k in 0..KEYS {
-        let (got, acked, unknown) = (reads[0][k], total.acked[k], total.unknown[k]);
+    for (k, &got) in reads[0].iter().enumerate() {
+        let (acked, unknown) = (total.acked[k], total.unknown[k]);
         assert!(
             got >= acked && got <= acked + unknown,
             "k{k}: {got}, acknowledged {acked}, unknown {unknown}"
