@@ -1,15 +1,13 @@
 //! A substitute that coordinates an update (no replica of the key reachable: the small side of a
 //! partition) counts it in its own slot inside the hints it keeps for a down replica. Once those
-//! hints are handed over (`take_hints`), the next hinted update starts that slot again from
-//! nothing, and merging keeps the larger of the two values of the slot: the smaller round of
-//! updates is lost (the shape of scylladb#27306). `tests/jepsen_multi.rs` finds this under
-//! repeated partitions; this is its smallest form, on one `NodeData`.
+//! hints are handed over (`take_hints`), the next hinted update must count on from that slot's
+//! value, not from nothing: merging keeps the larger of two values of a slot, so a restart from
+//! nothing loses the smaller round of updates (the shape of scylladb#27306). `tests/jepsen_multi.rs`
+//! found this under repeated partitions; this is its smallest form, on one `NodeData`.
 
 use ringkv::node_data::NodeData;
 
 #[test]
-#[ignore = "known bug (docs/CLUSTER.md, Fault tests): a hinted slot restarts after its hints \
-            are handed over; cargo test --release --test hinted_slots -- --ignored"]
 fn hinted_updates_in_two_rounds_both_count_after_hand_over() {
     let (down, substitute) = (1, 7);
     let mut stand_in = NodeData::new(substitute, None);
