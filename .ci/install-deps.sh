@@ -10,6 +10,8 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # node and npm: tests/ioredis.rs runs ioredis 5 (installed below into target/npm).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# ip (iproute2): tests/partition.rs and tests/jepsen_multi.rs make network namespaces (as root).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # chromium: tests/dashboard.rs loads the dashboard in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

@@ -16,6 +16,9 @@
 #   RINGKV_FLAGS="--replicas 1"  `ringkv serve` flags for the RF 1 rows
 #   RINGKV_RF3_FLAGS="--replicas 3"  flags for the RF 3 rows; those rows are skipped while
 #                        `ringkv serve --help` has no --replicas (replication not landed yet)
+#   MULTI=1              the RF3-over-three-processes column: three `ringkv serve --nodes 1` on
+#                        127.0.0.1/2/3 joined with --join (scripts/bench-multi-process.sh), loaded
+#                        through the first one's RESP port; 0 skips it
 #   MEM_KEYS=1000000     counters loaded for the memory rows, RF 1 and RF 3 (0 skips them)
 #   DURABLE=1            the durable rows (scripts/bench-durable.inc.sh): Redis with an AOF
 #                        (everysec, always) against `ringkv serve --data-dir` (every-second,
@@ -37,6 +40,7 @@ SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 BUDGET="${BUDGET:-540}"
 DURABLE="${DURABLE:-1}"
+MULTI="${MULTI:-1}"
 DURABLE_CONFIGS=("-c 50 -P 16 -r 100000")
 RECOVERY_KEYS="${RECOVERY_KEYS:-1000000}"
 HZ="$(getconf CLK_TCK)"
@@ -61,7 +65,7 @@ stop_pid() {
 
 cleanup() {
   local pid
-  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  for pid in "${STARTED[@]}" "${MP_PIDS[@]}"; do stop_pid "$pid"; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -238,17 +242,19 @@ is_framed_config() {
 }
 
 print_table() {
-  local config rr kr k3 fr
+  local config rr kr k3 fr mp
   echo
   echo "### INCR, medians of $RUNS alternating runs (p50 in ms; CPU in % of one core: server / load generator)"
   echo
-  echo "| config | Redis req/s | ringkv RF1 req/s | RF1/Redis | ringkv RF3 req/s | RF3/Redis | Redis p50 | RF1 p50 | p50 ratio | Redis CPU | RF1 CPU |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| config | Redis req/s | ringkv RF1 req/s | RF1/Redis | ringkv RF3 req/s | RF3/Redis | RF3 over 3 processes req/s | 3 processes/RF3 | Redis p50 | RF1 p50 | p50 ratio | Redis CPU | RF1 CPU |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for config in "${CONFIGS[@]}"; do
     rr=$(median "${RPS[redis|$config]:-}"); kr=$(median "${RPS[rf1|$config]:-}"); k3=$(median "${RPS[rf3|$config]:-}")
+    mp=$(median "${RPS[rf3x3|$config]:-}")
     # shellcheck disable=SC2016 # the backquotes are Markdown
-    printf '| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "$config" \
+    printf '| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n' "$config" \
       "${rr:-—}" "${kr:-—}" "$(ratio "$kr" "$rr")" "${k3:-—}" "$(ratio "$k3" "$rr")" \
+      "${mp:-—}" "$(ratio "$mp" "$k3")" \
       "$(med "${P50[redis|$config]:-}")" "$(med "${P50[rf1|$config]:-}")" \
       "$(ratio "$(median "${P50[rf1|$config]:-}")" "$(median "${P50[redis|$config]:-}")")" \
       "$(med "${SCPU[redis|$config]:-}")" "$(med "${CCPU[redis|$config]:-}")" \
@@ -258,12 +264,12 @@ print_table() {
     fr=$(median "${RPS[framed|$config]:-}")
     kr=$(median "${RPS[rf1|$config]:-}"); rr=$(median "${RPS[redis|$config]:-}")
     # shellcheck disable=SC2016
-    printf '| `ringkv bench %s` (framed, RF1) | %s | %s | %s | — | — | %s | %s | %s | — | %s / %s |\n' \
+    printf '| `ringkv bench %s` (framed, RF1) | %s | %s | %s | — | — | — | — | %s | %s | %s | — | %s / %s |\n' \
       "$config" "${rr:-—}" "${fr:-—}" "$(ratio "$fr" "$rr")" "$(med "${P50[redis|$config]:-}")" \
       "$(med "${P50[framed|$config]:-}")" \
       "$(ratio "$(median "${P50[framed|$config]:-}")" "$(median "${P50[redis|$config]:-}")")" \
       "$(med "${SCPU[framed|$config]:-}")" "$(med "${CCPU[framed|$config]:-}")"
-    [ -n "$kr" ] && echo "|  ↳ framed / RESP at RF1 | | $(ratio "$fr" "$kr") | | | | | | | | |"
+    [ -n "$kr" ] && echo "|  ↳ framed / RESP at RF1 | | $(ratio "$fr" "$kr") | | | | | | | | | | |"
   done
   return 0
 }
@@ -319,6 +325,21 @@ print_memory() {
   return 0
 }
 
+# start_three_processes: RF3 over three processes (bench-multi-process.sh's mp_start_three) as
+# the target rf3x3; its CPU figures are the first process's only.
+start_three_processes() {
+  if ! "$BIN" serve --help | grep -q -- '--join'; then
+    NOTES+=("RF3-over-three-processes column skipped: \`ringkv serve\` has no --join"); return 0
+  fi
+  local port resp
+  port=$(free_port); resp=$(free_port)
+  if mp_start_three "$BIN" "$port" "$resp" "${SRV[@]}"; then
+    TARGETS+=("rf3x3 ${MP_PIDS[0]} $resp")
+  else
+    NOTES+=("RF3-over-three-processes column skipped: the processes did not all join"); mp_stop
+  fi
+}
+
 main() {
   install_redis
   setup_pinning
@@ -342,6 +363,7 @@ main() {
       # shellcheck disable=SC2086
       start_ringkv rf3 $RINGKV_RF3_FLAGS
       TARGETS+=("rf3 $RK_PID $RK_RESP")
+      [ "$MULTI" = 1 ] && start_three_processes
     else
       NOTES+=("RF3 rows skipped: \`ringkv serve\` has no --replicas flag yet (replication not landed)")
     fi
@@ -352,6 +374,7 @@ main() {
 
   run_resp_rows
   local t tpid; for t in "${TARGETS[@]}"; do read -r _ tpid _ <<<"$t"; stop_pid "$tpid"; done
+  mp_stop
   MEM_ROWS=()
   memory_rows
   [ "$DURABLE" = 1 ] && [ "$HAS_RESP" = 1 ] && durable_rows
@@ -372,4 +395,6 @@ main() {
 
 # shellcheck source=scripts/bench-durable.inc.sh
 . "$ROOT/scripts/bench-durable.inc.sh"
+# shellcheck source=scripts/bench-multi-process.sh
+. "$ROOT/scripts/bench-multi-process.sh"
 main "$@"

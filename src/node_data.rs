@@ -6,10 +6,11 @@
 //! lock and a `ready` flag: a node that is paused, crashed or stopping is not ready, and the direct
 //! path then leaves its keys to the Router, whose calls to the node time out as they should.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::counter::{replica_id, Counter, ReplicaId};
+use crate::counter::{replica_id, Counter, ReplicaId, Slot};
 use crate::error::Result;
 use crate::persist::record::Record;
 use crate::persist::{Ack, NodeLog, Opened};
@@ -25,6 +26,11 @@ pub struct NodeData {
     log: Option<Arc<NodeLog>>,
     /// Records of the changes not yet handed to the log.
     journal: Vec<Record>,
+    /// Per key, this node's own slot as it stood in the hints it handed over: a later hinted
+    /// increment of the key counts on from there, never from nothing (which would lose the
+    /// smaller of the two rounds at merge). A restart counts in a fresh incarnation, so this
+    /// need not survive one.
+    handed: HashMap<String, Counter>,
 }
 
 impl NodeData {
@@ -41,6 +47,7 @@ impl NodeData {
             store,
             log,
             journal: Vec::new(),
+            handed: HashMap::new(),
         }
     }
 
@@ -86,6 +93,9 @@ impl NodeData {
             None => self.store.increment(key, me, amount)?,
             Some(node) => {
                 let mut counter = self.store.hint(node, key).unwrap_or_default();
+                if let Some(own) = self.handed.get(key) {
+                    counter.merge(own);
+                }
                 counter.increment(me, amount)?;
                 let entry = Entry {
                     key: key.to_owned(),
@@ -167,7 +177,22 @@ impl NodeData {
     /// Removes and returns the hints kept for `node`.
     pub fn take_hints(&mut self, node: NodeId) -> Vec<Entry> {
         self.journal.push(Record::DropHints(node));
-        self.store.take_hints(node)
+        let taken = self.store.take_hints(node);
+        let me = self.replica();
+        for entry in &taken {
+            let own: Vec<Slot> = entry
+                .counter
+                .slots()
+                .iter()
+                .filter(|s| s.replica == me)
+                .copied()
+                .collect();
+            if !own.is_empty() {
+                let kept = self.handed.entry(entry.key.clone()).or_default();
+                kept.merge(&Counter::from_slots(own));
+            }
+        }
+        taken
     }
 
     /// Drops the entries whose token fails `keep`; returns how many.

@@ -24,32 +24,13 @@ use rand::{Rng, SeedableRng};
 use ringkv::replication::{NodeState, ReplicationConfig};
 use ringkv::{Client, Cluster, ClusterConfig, Error};
 
+#[path = "support/checker.rs"]
+mod checker;
+
+use checker::{check_history, check_reads, classify, subset_sum, History, Op, Outcome};
+
 const KEYS: usize = 6;
 const CLIENTS: usize = 6;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Outcome {
-    Ok,
-    Fail,
-    Unknown,
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Update {
-        amount: i64,
-        invoke: Instant,
-        done: Instant,
-        outcome: Outcome,
-    },
-    Read {
-        value: i64,
-        invoke: Instant,
-        done: Instant,
-    },
-}
-
-type History = Arc<Mutex<HashMap<usize, Vec<Op>>>>;
 
 /// Starts the cluster in its own actix System thread; returns its ports.
 fn start_cluster(nodes: usize) -> Vec<u16> {
@@ -75,18 +56,6 @@ fn start_cluster(nodes: usize) -> Vec<u16> {
     rx.recv().unwrap()
 }
 
-fn classify(result: &Result<i64, Error>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Ok,
-        // Refused before any replica took the increment.
-        Err(Error::Unavailable(_)) | Err(Error::BadRequest(_)) | Err(Error::Overflow) => {
-            Outcome::Fail
-        }
-        Err(_) => Outcome::Unknown,
-    }
-}
-
-/// One client: random operations on random keys at random live nodes until `deadline`.
 async fn client(
     seed: u64,
     (mixed, deletes): (bool, bool),
@@ -220,107 +189,6 @@ async fn all_up(admin: &mut Client) -> bool {
     }
 }
 
-/// Whether `target` is a sum of some of `amounts` (of either sign).
-fn subset_sum(amounts: &[i64], target: i64) -> bool {
-    let low: i64 = amounts.iter().filter(|&&a| a < 0).sum();
-    let high: i64 = amounts.iter().filter(|&&a| a > 0).sum();
-    if target < low || target > high {
-        return false;
-    }
-    // reachable[s - low]: some subset sums to s.
-    let mut reachable = vec![false; (high - low) as usize + 1];
-    reachable[(-low) as usize] = true;
-    for &a in amounts {
-        let before = reachable.clone();
-        for (i, &r) in before.iter().enumerate() {
-            let j = i as i64 + a;
-            if r && j >= 0 && (j as usize) < reachable.len() {
-                reachable[j as usize] = true;
-            }
-        }
-    }
-    reachable[(target - low) as usize]
-}
-
-/// Sorted event times with prefix sums of amounts: `sum_before(t)` sums the amounts of events
-/// strictly before `t`.
-struct Timeline {
-    times: Vec<Instant>,
-    sums: Vec<i64>,
-}
-
-impl Timeline {
-    fn new(mut events: Vec<(Instant, i64)>) -> Self {
-        events.sort_by_key(|&(t, _)| t);
-        let mut sums = vec![0];
-        for &(_, a) in &events {
-            sums.push(sums.last().copied().unwrap_or(0) + a);
-        }
-        Timeline {
-            times: events.into_iter().map(|(t, _)| t).collect(),
-            sums,
-        }
-    }
-
-    fn sum_before(&self, t: Instant) -> i64 {
-        self.sums[self.times.partition_point(|&x| x < t)]
-    }
-}
-
-/// Checks every read of one key; returns the problems found.
-fn check_reads(key: usize, ops: &[Op]) -> Vec<String> {
-    let updates = || {
-        ops.iter().filter_map(|o| match o {
-            Op::Update {
-                amount,
-                invoke,
-                done,
-                outcome,
-            } => Some((*amount, *invoke, *done, *outcome)),
-            Op::Read { .. } => None,
-        })
-    };
-    // In the read for sure: acknowledged before it was sent. Perhaps: attempted before it
-    // completed (the acknowledged ones among them too). Timelines of one sign each.
-    let timeline = |positive: bool, acked: bool| {
-        let events = updates()
-            .filter(|u| (u.0 > 0) == positive)
-            .filter(|u| {
-                if acked {
-                    u.3 == Outcome::Ok
-                } else {
-                    u.3 != Outcome::Fail
-                }
-            })
-            .map(|u| (if acked { u.2 } else { u.1 }, u.0))
-            .collect();
-        Timeline::new(events)
-    };
-    let (acked_up, acked_down) = (timeline(true, true), timeline(false, true));
-    let (tried_up, tried_down) = (timeline(true, false), timeline(false, false));
-    let mut problems = Vec::new();
-    for op in ops {
-        let Op::Read {
-            value,
-            invoke,
-            done,
-        } = op
-        else {
-            continue;
-        };
-        let (up, down) = (acked_up.sum_before(*invoke), acked_down.sum_before(*invoke));
-        let sure = up + down;
-        let lower = sure + tried_down.sum_before(*done) - down;
-        let upper = sure + tried_up.sum_before(*done) - up;
-        if *value < lower || *value > upper {
-            problems.push(format!(
-                "key {key}: read {value} outside [{lower}, {upper}]"
-            ));
-        }
-    }
-    problems
-}
-
 fn run(seconds: u64, mixed: bool) {
     run_mode(seconds, mixed, false)
 }
@@ -362,53 +230,9 @@ fn run_mode(seconds: u64, mixed: bool, deletes: bool) {
     }
     let final_values = runtime.block_on(heal_and_read(ports.lock().unwrap().clone()));
     let history = history.lock().unwrap();
-    let mut problems = Vec::new();
-    let (mut oks, mut unknowns, mut reads) = (0, 0, 0);
-    for (key, &v) in final_values.iter().enumerate() {
-        let ops = history.get(&key).cloned().unwrap_or_default();
-        problems.extend(check_reads(key, &ops));
-        let acked: i64 = ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Update {
-                    amount,
-                    outcome: Outcome::Ok,
-                    ..
-                } => Some(*amount),
-                _ => None,
-            })
-            .sum();
-        let unknown: Vec<i64> = ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Update {
-                    amount,
-                    outcome: Outcome::Unknown,
-                    ..
-                } => Some(*amount),
-                _ => None,
-            })
-            .collect();
-        oks += ops
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o,
-                    Op::Update {
-                        outcome: Outcome::Ok,
-                        ..
-                    }
-                )
-            })
-            .count();
-        unknowns += unknown.len();
-        reads += ops.iter().filter(|o| matches!(o, Op::Read { .. })).count();
-        if !subset_sum(&unknown, v - acked) {
-            problems.push(format!(
-                "key {key}: final {v}, acknowledged {acked}, unknown {unknown:?}"
-            ));
-        }
-    }
+    let verdict = check_history(&history, &final_values);
+    let (oks, unknowns, reads) = (verdict.oks, verdict.unknowns, verdict.reads);
+    let problems = verdict.problems;
     println!("{oks} acknowledged updates, {unknowns} unknown, {reads} reads checked");
     assert!(oks > 100, "too few operations succeeded to judge: {oks}");
     assert!(problems.is_empty(), "seed {seed}: {problems:#?}");

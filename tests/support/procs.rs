@@ -21,6 +21,8 @@ pub struct Proc {
     pub host: String,
     pub ports: Vec<u16>,
     pub stderr: Arc<Mutex<String>>,
+    /// The command prefix it runs under (`ip netns exec NS`), empty on the host.
+    pub wrapper: Vec<String>,
 }
 
 impl Proc {
@@ -41,7 +43,20 @@ impl Proc {
         join: Option<&str>,
         extra: &[String],
     ) -> Option<Proc> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+        Proc::try_start_in(&[], host, base_port, dir, join, extra)
+    }
+
+    /// Like [`Proc::try_start_with`], run under `wrapper` (e.g. `ip netns exec NS`; the PID is
+    /// still the server's, since `ip netns exec` execs it).
+    pub fn try_start_in(
+        wrapper: &[String],
+        host: &str,
+        base_port: u16,
+        dir: &Path,
+        join: Option<&str>,
+        extra: &[String],
+    ) -> Option<Proc> {
+        let mut command = wrapped(wrapper);
         command
             .args(["serve", "--nodes", "2", "--bind", host])
             .args(["--base-port", &base_port.to_string(), "--data-dir"])
@@ -85,6 +100,7 @@ impl Proc {
             host: host.to_owned(),
             ports,
             stderr,
+            wrapper: wrapper.to_vec(),
         };
         serving.then_some(proc)
     }
@@ -97,7 +113,7 @@ impl Proc {
     }
 
     pub fn status(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        let out = wrapped(&self.wrapper)
             .args(["client", "--addr", &self.addrs()[0], "status"])
             .output()
             .unwrap();
@@ -134,6 +150,18 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `ringkv` run under `wrapper` (nothing: on the host).
+pub fn wrapped(wrapper: &[String]) -> Command {
+    match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(env!("CARGO_BIN_EXE_ringkv"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_ringkv")),
     }
 }
 
