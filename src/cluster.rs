@@ -168,7 +168,10 @@ impl Cluster {
             peers: peer_config.clone(),
         };
         let gateway = Router::start_with(router_config, seeds)?;
-        let peers = peer_config.map(|p| Arc::new(Peering::new(&config, &p, &layout, &ports)));
+        let peers = peer_config.map(|p| {
+            let standing = gateway.standing().clone();
+            Arc::new(Peering::new(&config, &p, &layout, &ports, standing))
+        });
         Ok(Cluster {
             gateway,
             ports,
