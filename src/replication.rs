@@ -18,6 +18,25 @@ pub enum NodeState {
     Down,
     /// Restarted or back, and being refilled; takes writes, not yet counted for reads. Tag 2.
     Recovering,
+    /// Reported only (`status`, `ring`): up, and being copied to by a join or `add-node` (on the
+    /// ring being moved to, not yet on the ring in force). A Router never holds it. Tag 3.
+    Joining,
+    /// Reported only (`status`, `ring`): up, and being drained by `remove-node` (on the ring in
+    /// force, not on the ring being moved to). A Router never holds it. Tag 4.
+    Leaving,
+}
+
+impl NodeState {
+    /// The state `status` and `ring` report for a node in `state`: `Joining` or `Leaving` while
+    /// a membership change moves keys to `on_next` (whether the node is on the ring being moved
+    /// to; `None` when no change is under way) and the node is up.
+    pub fn shown(self, on_ring: bool, on_next: Option<bool>) -> NodeState {
+        match (self, on_ring, on_next) {
+            (NodeState::Up, false, Some(true)) => NodeState::Joining,
+            (NodeState::Up, true, Some(false)) => NodeState::Leaving,
+            (state, _, _) => state,
+        }
+    }
 }
 
 /// The replication factor and quorums asked for (capped by the number of nodes when used).

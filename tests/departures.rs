@@ -191,3 +191,89 @@ fn a_restarted_process_catches_up_before_it_serves() {
         );
     }
 }
+
+/// Pauses every node of `p` for `secs` seconds (through its own process).
+fn pause_all(p: &Proc, secs: &str) {
+    for port in &p.ports {
+        let (ok, text) = client(&p.addrs()[0], &["pause-node", &port.to_string(), secs]);
+        assert!(ok, "{text}");
+    }
+}
+
+/// Polls `ask` through `p` until its output contains `want` (bounded by `wait`).
+fn seen(p: &Proc, ask: &[&str], want: &str, wait: Duration) -> Option<String> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        let (ok, text) = client(&p.addrs()[0], ask);
+        if ok && text.contains(want) {
+            return Some(text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn status_and_ring_show_joining_and_leaving_nodes_while_keys_move() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = Proc::start("127.0.3.10", 0, dirs[0].path(), None);
+    let port = first.ports[0];
+    let second = Proc::start("127.0.3.11", port, dirs[1].path(), Some(&first.addrs()[0]));
+    assert_eq!(block_on(update_all(&first.addrs()[0])), (KEYS as u64, 0));
+    let before = block_on(layout_at(&first.addrs()[0])).unwrap();
+
+    // Paused nodes answer late: the copy of an add-node run by the first process takes seconds,
+    // while the second process, told of the change, reports the new node as joining.
+    pause_all(&first, "2.5");
+    pause_all(&second, "2.5");
+    let at = first.addrs()[0].clone();
+    let adding = std::thread::spawn(move || client(&at, &["add-node"]));
+    let status = seen(&second, &["status"], "(joining)", Duration::from_secs(5));
+    let json = seen(
+        &second,
+        &["--json", "status"],
+        "\"joining\"",
+        Duration::from_secs(2),
+    );
+    let ring = seen(&second, &["ring"], "(joining)", Duration::from_secs(2));
+    let (ok, text) = adding.join().unwrap();
+    assert!(ok && text.contains("added"), "{text}");
+    let status = status.expect("status showed no joining node");
+    assert_eq!(status.matches("(joining)").count(), 1, "{status}");
+    assert!(json.is_some(), "the JSON status showed no joining node");
+    assert!(ring.is_some(), "ring showed no joining node");
+    let after = block_on(layout_at(&first.addrs()[0])).unwrap();
+    let added = after
+        .members
+        .iter()
+        .find(|(id, _)| !before.members.contains_key(id))
+        .map(|(_, m)| m.addr.to_string())
+        .unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains(&added) && l.contains("(joining)")),
+        "{added} in {status}"
+    );
+    let (_, now) = client(&second.addrs()[0], &["status"]);
+    assert!(!now.contains("(joining)"), "{now}");
+
+    // The same node removed again, through the first process: it is leaving meanwhile.
+    std::thread::sleep(Duration::from_millis(3000));
+    pause_all(&first, "2.5");
+    pause_all(&second, "2.5");
+    let (at, node) = (first.addrs()[0].clone(), added.clone());
+    let removing = std::thread::spawn(move || client(&at, &["remove-node", &node]));
+    let status = seen(&second, &["status"], "(leaving)", Duration::from_secs(5));
+    let (ok, text) = removing.join().unwrap();
+    assert!(ok && text.contains("removed"), "{text}");
+    let status = status.expect("status showed no leaving node");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains(&added) && l.contains("(leaving)")),
+        "{added} in {status}"
+    );
+    let (_, now) = client(&second.addrs()[0], &["status"]);
+    assert!(!now.contains("(leaving)") && !now.contains(&added), "{now}");
+}
