@@ -277,3 +277,62 @@ fn status_and_ring_show_joining_and_leaving_nodes_while_keys_move() {
     let (_, now) = client(&second.addrs()[0], &["status"]);
     assert!(!now.contains("(leaving)") && !now.contains(&added), "{now}");
 }
+
+#[test]
+fn two_add_nodes_at_once_through_two_processes_leave_one_ring() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let procs = three(["127.0.3.12", "127.0.3.13", "127.0.3.14"], &dirs);
+    let before = block_on(layout_at(&procs[0].addrs()[0])).unwrap();
+    let adds: Vec<_> = [&procs[0], &procs[1]]
+        .iter()
+        .map(|p| {
+            let at = p.addrs()[0].clone();
+            std::thread::spawn(move || client(&at, &["--timeout", "60", "add-node"]))
+        })
+        .collect();
+    let answers: Vec<(bool, String)> = adds.into_iter().map(|h| h.join().unwrap()).collect();
+    let added = answers.iter().filter(|(ok, _)| *ok).count();
+    for (ok, text) in &answers {
+        // Either added, or refused in one clear line: never a half-applied change. (Both may be
+        // refused: each process's Router is busy with its own change when the other's promise
+        // reaches it; see docs/CLUSTER.md.)
+        let refused = text.contains("under way") || text.contains("did not take the change");
+        assert!(
+            (*ok && text.contains("added")) || (!ok && refused),
+            "{text}"
+        );
+    }
+    // Every process holds the same layout, with every added node and one epoch per change.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let layouts = loop {
+        let layouts: Vec<_> = procs
+            .iter()
+            .map(|p| block_on(layout_at(&p.addrs()[0])))
+            .collect();
+        if layouts.iter().all(|l| l == &layouts[0]) || Instant::now() > deadline {
+            break layouts;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(layouts.iter().all(|l| l == &layouts[0]), "{layouts:?}");
+    let layout = layouts[0].clone().unwrap();
+    assert_eq!(layout.members.len(), before.members.len() + added);
+    assert_eq!(layout.epoch, before.epoch + added as u64);
+    let addrs: Vec<String> = layout
+        .members
+        .values()
+        .map(|m| m.addr.to_string())
+        .collect();
+    for addr in &addrs {
+        assert_eq!(
+            block_on(update_all(addr)),
+            (KEYS as u64, 0),
+            "through {addr}"
+        );
+    }
+    assert!(converges(
+        &addrs,
+        &vec![addrs.len() as u64; KEYS],
+        Duration::from_secs(5)
+    ));
+}
