@@ -184,6 +184,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn up_nodes_show_joining_or_leaving_while_keys_move() {
+        use NodeState::*;
+        assert_eq!(Up.shown(false, Some(true)), Joining);
+        assert_eq!(Up.shown(true, Some(false)), Leaving);
+        assert_eq!(Up.shown(true, Some(true)), Up);
+        assert_eq!(Up.shown(true, None), Up);
+        assert_eq!(Down.shown(true, Some(false)), Down);
+        assert_eq!(Recovering.shown(false, Some(true)), Recovering);
+    }
+
+    #[test]
     fn defaults_are_majorities_capped_by_the_cluster() {
         let cfg = ReplicationConfig::default();
         assert_eq!(cfg.quorums(5), Quorums { r: 3, w: 2, q: 2 });
