@@ -332,7 +332,7 @@ fn two_add_nodes_at_once_through_two_processes_leave_one_ring() {
     }
     assert!(converges(
         &addrs,
-        &vec![addrs.len() as u64; KEYS],
+        &[addrs.len() as u64; KEYS],
         Duration::from_secs(5)
     ));
 }
