@@ -191,7 +191,10 @@ impl Cluster {
     /// Takes this process into its cluster of processes: joins the cluster that
     /// [`ClusterConfig::join`] names (its nodes get the keys they now replicate), or catches up
     /// with the processes the data directory remembers; then starts failure detection. Does
-    /// nothing for a cluster in one process.
+    /// nothing for a cluster in one process. A cluster whose data directory remembers other
+    /// processes answers reads and writes only once this has caught up with their ring (until
+    /// then: `unavailable: this process is catching up ...`); if their newest layout no longer
+    /// names this process's nodes, it never serves them again and this returns that error.
     ///
     /// # Errors
     /// [`Error::Unavailable`] if no node to join answers; the contacted node's refusal;
