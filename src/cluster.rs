@@ -168,7 +168,10 @@ impl Cluster {
             peers: peer_config.clone(),
         };
         let gateway = Router::start_with(router_config, seeds)?;
-        let peers = peer_config.map(|p| Arc::new(Peering::new(&config, &p, &layout, &ports)));
+        let peers = peer_config.map(|p| {
+            let standing = gateway.standing().clone();
+            Arc::new(Peering::new(&config, &p, &layout, &ports, standing))
+        });
         Ok(Cluster {
             gateway,
             ports,
@@ -188,7 +191,10 @@ impl Cluster {
     /// Takes this process into its cluster of processes: joins the cluster that
     /// [`ClusterConfig::join`] names (its nodes get the keys they now replicate), or catches up
     /// with the processes the data directory remembers; then starts failure detection. Does
-    /// nothing for a cluster in one process.
+    /// nothing for a cluster in one process. A cluster whose data directory remembers other
+    /// processes answers reads and writes only once this has caught up with their ring (until
+    /// then: `unavailable: this process is catching up ...`); if their newest layout no longer
+    /// names this process's nodes, it never serves them again and this returns that error.
     ///
     /// # Errors
     /// [`Error::Unavailable`] if no node to join answers; the contacted node's refusal;

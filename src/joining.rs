@@ -11,7 +11,8 @@ use actix::prelude::*;
 
 use crate::actors::remote::{ask, NodeLinks};
 use crate::actors::router::{Learned, PeerConfig, ASK_TIMEOUT};
-use crate::actors::{Exec, Router};
+use crate::actors::standing::removed_line;
+use crate::actors::{Exec, Router, Stand, Standing};
 use crate::auth::cluster_secret::ClusterSecret;
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
@@ -126,6 +127,8 @@ pub(crate) struct Peering {
     membership: Mutex<Option<Addr<MembershipActor>>>,
     /// Seals the membership datagrams (`--cluster-secret-file`).
     secret: Option<ClusterSecret>,
+    /// Whether this process serves reads and writes (it catches up first).
+    standing: Standing,
 }
 
 impl Peering {
@@ -135,6 +138,7 @@ impl Peering {
         peers: &PeerConfig,
         layout: &[(NodeId, u16)],
         ports: &[u16],
+        standing: Standing,
     ) -> Peering {
         // The process is named by its node with the lowest port (as its Router names it).
         let first = ports.iter().copied().min().unwrap_or(0);
@@ -152,6 +156,7 @@ impl Peering {
             nodes,
             membership: Mutex::new(None),
             secret: config.limits.cluster_secret.clone(),
+            standing,
         }
     }
 
@@ -174,7 +179,12 @@ impl Peering {
         let layout = current_layout(router).await?;
         if !self.joining {
             catch_up(router, &layout, self.me).await;
+            if let Stand::Removed(epoch) = self.standing.now() {
+                return Err(Error::Unavailable(removed_line(epoch)));
+            }
+            self.standing.caught_up();
         }
+        let layout = current_layout(router).await?;
         let generation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64);
@@ -260,20 +270,27 @@ async fn current_layout(router: &Addr<Router>) -> Result<Layout> {
     }
 }
 
-/// Asks the other processes of `layout` for theirs and installs the newest, so that a process
-/// that was away learns the changes it missed before it serves.
+/// Asks the other processes of `layout` for theirs (all at once) and installs the newest, so
+/// that a process that was away learns the changes it missed before it serves. A newest layout
+/// without this process's nodes marks it removed (the Router's [`Learned`]).
 async fn catch_up(router: &Addr<Router>, layout: &Layout, me: SocketAddr) {
-    let mut newest: Option<Layout> = None;
-    for process in layout.processes().into_iter().filter(|&p| p != me) {
-        if let Ok(Response::Layout(l)) =
-            ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
-        {
-            if l.epoch > newest.as_ref().map_or(layout.epoch, |n| n.epoch) {
-                newest = Some(l);
+    let asks = layout
+        .processes()
+        .into_iter()
+        .filter(|&p| p != me)
+        .map(|process| async move {
+            match ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await {
+                Ok(Response::Layout(l)) => Some(l),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::info!("catching up: {process} did not answer: {e}");
+                    None
+                }
             }
-        }
-    }
-    if let Some(layout) = newest {
-        let _ = router.send(Learned(layout)).await;
+        });
+    let answers = futures_util::future::join_all(asks).await;
+    let newest = answers.into_iter().flatten().max_by_key(|l| l.epoch);
+    if let Some(newest) = newest.filter(|l| l.epoch > layout.epoch) {
+        let _ = router.send(Learned(newest)).await;
     }
 }

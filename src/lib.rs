@@ -20,6 +20,7 @@
 //!    binary (`src/main.rs`).
 
 pub mod actors;
+pub mod agreement;
 pub mod auth;
 pub mod client;
 pub mod cluster;

@@ -81,6 +81,8 @@ fn state_suffix(state: NodeState) -> &'static str {
         NodeState::Up => "",
         NodeState::Down => " (down)",
         NodeState::Recovering => " (recovering)",
+        NodeState::Joining => " (joining)",
+        NodeState::Leaving => " (leaving)",
     }
 }
 

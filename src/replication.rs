@@ -18,6 +18,25 @@ pub enum NodeState {
     Down,
     /// Restarted or back, and being refilled; takes writes, not yet counted for reads. Tag 2.
     Recovering,
+    /// Reported only (`status`, `ring`): up, and being copied to by a join or `add-node` (on the
+    /// ring being moved to, not yet on the ring in force). A Router never holds it. Tag 3.
+    Joining,
+    /// Reported only (`status`, `ring`): up, and being drained by `remove-node` (on the ring in
+    /// force, not on the ring being moved to). A Router never holds it. Tag 4.
+    Leaving,
+}
+
+impl NodeState {
+    /// The state `status` and `ring` report for a node in `state`: `Joining` or `Leaving` while
+    /// a membership change moves keys to `on_next` (whether the node is on the ring being moved
+    /// to; `None` when no change is under way) and the node is up.
+    pub fn shown(self, on_ring: bool, on_next: Option<bool>) -> NodeState {
+        match (self, on_ring, on_next) {
+            (NodeState::Up, false, Some(true)) => NodeState::Joining,
+            (NodeState::Up, true, Some(false)) => NodeState::Leaving,
+            (state, _, _) => state,
+        }
+    }
 }
 
 /// The replication factor and quorums asked for (capped by the number of nodes when used).
@@ -163,6 +182,17 @@ pub fn coordinator(targets: &[Target], state: impl Fn(NodeId) -> NodeState) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn up_nodes_show_joining_or_leaving_while_keys_move() {
+        use NodeState::*;
+        assert_eq!(Up.shown(false, Some(true)), Joining);
+        assert_eq!(Up.shown(true, Some(false)), Leaving);
+        assert_eq!(Up.shown(true, Some(true)), Up);
+        assert_eq!(Up.shown(true, None), Up);
+        assert_eq!(Down.shown(true, Some(false)), Down);
+        assert_eq!(Recovering.shown(false, Some(true)), Recovering);
+    }
 
     #[test]
     fn defaults_are_majorities_capped_by_the_cluster() {

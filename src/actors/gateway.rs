@@ -16,6 +16,7 @@ use actix::Addr;
 use super::budget::Budget;
 use super::change_lock::ChangeLock;
 use super::router::{Exec, Router};
+use super::standing::Standing;
 use crate::direct::{Direct, Served};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, Response};
@@ -38,6 +39,7 @@ pub struct Gateway {
     direct: Arc<Direct>,
     budget: Budget,
     changes: ChangeLock,
+    standing: Standing,
 }
 
 /// Per-connection order keeper: how many of its requests the Router has not answered yet.
@@ -74,19 +76,27 @@ impl Drop for AtRouter {
 impl Gateway {
     /// A gateway to `router`, with the direct path `direct` (which the Router publishes into)
     /// and the server's byte budget, shared by every connection that enters through it, and the
-    /// Router's promise to membership changes ([`ChangeLock`]).
+    /// Router's promise to membership changes ([`ChangeLock`]) and where the process stands
+    /// ([`Standing`]: reads and writes wait while it catches up with the cluster's ring).
     pub fn new(
         router: Addr<Router>,
         direct: Arc<Direct>,
         budget: Budget,
         changes: ChangeLock,
+        standing: Standing,
     ) -> Self {
         Gateway {
             router,
             direct,
             budget,
             changes,
+            standing,
         }
+    }
+
+    /// Where this process stands: serving, catching up, or removed from its cluster.
+    pub fn standing(&self) -> &Standing {
+        &self.standing
     }
 
     /// The server's byte budget for requests in flight and answers not yet written.
@@ -134,6 +144,9 @@ impl Gateway {
     }
 
     fn start_unmetered(&self, request: Request, order: &Order) -> Started {
+        if let Some(e) = self.standing.refuse(&request) {
+            return Started::Now(Response::from(e));
+        }
         if let Request::PushLayout {
             layout,
             moving: true,

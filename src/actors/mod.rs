@@ -21,6 +21,7 @@ pub mod remote;
 mod repl;
 pub(crate) mod router;
 mod session;
+pub mod standing;
 
 pub use budget::Budget;
 pub use change_lock::ChangeLock;
@@ -32,3 +33,4 @@ pub use repl::{Line, Repl, ReplAction};
 pub use router::{
     Exec, Figures, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
 };
+pub use standing::{Stand, Standing};

@@ -95,6 +95,8 @@ fn state(state: NodeState) -> &'static str {
         NodeState::Up => "up",
         NodeState::Down => "down",
         NodeState::Recovering => "recovering",
+        NodeState::Joining => "joining",
+        NodeState::Leaving => "leaving",
     }
 }
 

@@ -7,9 +7,14 @@ use ringkv::Cluster;
 use super::{shutdown_signal, ClusterArgs};
 
 /// Joins the cluster (or catches up with it) and starts failure detection. Without `--join`, a
-/// failure to start failure detection is one warning line: the process still serves alone.
+/// failure to start failure detection is one warning line: the process still serves alone. A
+/// process whose nodes were removed from the cluster meanwhile is an error: it does not serve.
 pub(super) async fn connect(cluster: &Cluster, joining: bool) -> anyhow::Result<()> {
-    match cluster.connect().await {
+    let connected = cluster.connect().await;
+    if let ringkv::actors::Stand::Removed(epoch) = cluster.gateway().standing().now() {
+        anyhow::bail!("{}", ringkv::actors::standing::removed_line(epoch));
+    }
+    match connected {
         Ok(()) => {}
         Err(e) if joining => return Err(anyhow::anyhow!(e).context("cannot join the cluster")),
         Err(e) => eprintln!("warning: other processes cannot watch this one: {e}"),
@@ -49,7 +54,11 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         let resp = args.start_resp(resp, cluster.gateway())?;
         let http = args.start_http(http, &cluster)?;
         say!("Serving; stop with Ctrl-C (SIGINT) or SIGTERM");
-        signal.await;
+        let standing = cluster.gateway().standing().clone();
+        let removed = tokio::select! {
+            () = signal => None,
+            epoch = removed_from(standing) => Some(epoch),
+        };
         say!("Shutting down");
         if let Some(resp) = resp {
             resp.shutdown();
@@ -58,7 +67,21 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             http.shutdown();
         }
         cluster.shutdown().await;
+        if let Some(epoch) = removed {
+            anyhow::bail!("{}", ringkv::actors::standing::removed_line(epoch));
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// Resolves (with the ring epoch) once the process learns that its nodes were removed from the
+/// cluster: `serve` then stops and exits non-zero.
+async fn removed_from(standing: ringkv::actors::Standing) -> u64 {
+    loop {
+        if let ringkv::actors::Stand::Removed(epoch) = standing.now() {
+            return epoch;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -12,7 +12,7 @@ use prometheus_client::metrics::MetricType;
 use serde::Serialize;
 
 /// What a node is doing, as the dashboard and `ringkv_node_state` show it.
-pub const STATES: [&str; 5] = ["up", "down", "paused", "recovering", "joining"];
+pub const STATES: [&str; 6] = ["up", "down", "paused", "recovering", "joining", "leaving"];
 
 /// One arc of the ring `(start, end]`, as two decimal strings (JSON numbers lose u64 precision).
 #[derive(Debug, Clone, Serialize)]
@@ -170,7 +170,7 @@ impl Collector for FiguresCollector {
         gauges(
             &mut enc,
             "node_state",
-            "1 for the state a node is in (up, down, paused, recovering, joining).",
+            "1 for the state a node is in (up, down, paused, recovering, joining, leaving).",
             states,
         )?;
         gauge(

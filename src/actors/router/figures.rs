@@ -66,11 +66,14 @@ impl Router {
             (data.store().len() as u64, data.store().hint_count() as u64)
         });
         let paused = n.shared.as_ref().is_some_and(|s| !s.is_ready());
-        let joining = !self.ring.contains(id) && next.is_some_and(|r| r.contains(id));
-        let state = match n.state {
+        let shown = n
+            .state
+            .shown(self.ring.contains(id), next.map(|r| r.contains(id)));
+        let state = match shown {
             NodeState::Down => "down",
             NodeState::Recovering => "recovering",
-            NodeState::Up if joining => "joining",
+            NodeState::Joining => "joining",
+            NodeState::Leaving => "leaving",
             NodeState::Up if !n.crashed && paused => "paused",
             NodeState::Up => "up",
         };

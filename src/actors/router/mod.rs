@@ -12,6 +12,7 @@
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
 mod announce;
+mod catch_up;
 mod figures;
 mod health;
 mod keyspace;
@@ -37,6 +38,7 @@ use super::gateway::Gateway;
 use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
 use super::remote::SharedLink;
+use super::standing::Standing;
 use crate::direct::{Direct, Replica};
 use crate::error::{Error, Result};
 use crate::layout::Member;
@@ -47,12 +49,12 @@ use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
 
+pub(crate) use catch_up::Learned;
 pub use figures::Figures;
 use health::Drift;
 pub use health::NodeRestarted;
 pub use keyspace::{FlushAll, SameReplicas, ScanPage, ScanRange};
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
-pub(crate) use peers::Learned;
 use peers::Peers;
 pub use peers::{PeerConfig, ASK_TIMEOUT};
 use sweep::Tidy;
@@ -205,6 +207,8 @@ pub struct Router {
     peers: Option<Peers>,
     /// The membership change this process has promised to, if any.
     changes: ChangeLock,
+    /// Whether this process serves reads and writes (not while it catches up, never once removed).
+    standing: Standing,
 }
 
 impl Actor for Router {
@@ -252,6 +256,8 @@ impl Router {
         let budget_here = budget.clone();
         let changes = ChangeLock::default();
         let changes_here = changes.clone();
+        let standing = Standing::default();
+        let standing_here = standing.clone();
         let router = Router::create(move |ctx| {
             let mut router = Router {
                 ring: Arc::new(Ring::new(config.vnodes)),
@@ -270,6 +276,7 @@ impl Router {
                 status_flight: reports::StatusFlight::default(),
                 peers: None,
                 changes: changes_here,
+                standing: standing_here,
             };
             let mut local = Vec::new();
             for seed in seeds {
@@ -292,7 +299,7 @@ impl Router {
             router.publish();
             router
         });
-        Ok(Gateway::new(router, direct, budget, changes))
+        Ok(Gateway::new(router, direct, budget, changes, standing))
     }
 
     /// Starts a node under a supervisor (not yet on the ring).
@@ -333,6 +340,7 @@ impl Router {
             self.direct.clone(),
             self.budget.clone(),
             self.changes.clone(),
+            self.standing.clone(),
         )
     }
 

@@ -20,12 +20,11 @@ use super::announce::Announce;
 use super::{NodeInfo, Router};
 use crate::actors::change_lock::under_way;
 use crate::actors::node::{NodeCall, NodeOp};
-use crate::actors::remote::{ask, RemoteNode, SharedLink};
+use crate::actors::remote::{RemoteNode, SharedLink};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, Member};
-use crate::membership::MemberEvent;
 use crate::persist::StoredPeers;
-use crate::protocol::{Request, Response};
+use crate::protocol::Response;
 use crate::replication::NodeState;
 use crate::ring::{NodeId, Ring};
 
@@ -54,6 +53,8 @@ pub(crate) struct Peers {
     pub epoch: u64,
     /// The change another process runs now: the layout keys move to.
     pub moving: Option<Layout>,
+    /// The processes the failure detector reports down now.
+    pub down: BTreeSet<SocketAddr>,
 }
 
 impl Router {
@@ -78,7 +79,12 @@ impl Router {
             me,
             epoch: config.epoch.max(1),
             moving: None,
+            down: BTreeSet::new(),
         });
+        if !config.joining && !config.remote.is_empty() {
+            // It may have missed changes while it was away: no reads or writes until it asked.
+            self.standing.catching_up();
+        }
         !config.joining
     }
 
@@ -330,6 +336,7 @@ impl Router {
         );
         self.end_move();
         self.save_meta();
+        self.note_removal(layout);
     }
 
     /// Starts stand-ins for the nodes of `layout` this process does not know yet.
@@ -353,60 +360,5 @@ impl Router {
                 }
             }
         }
-    }
-}
-
-impl Handler<MemberEvent> for Router {
-    type Result = ();
-
-    /// A process went down: its nodes are down here (hints, sloppy quorum), as a local node
-    /// that timed out. A process came up: the probe of down nodes brings its nodes back through
-    /// refill, and its layout is asked for, in case it is newer.
-    fn handle(&mut self, event: MemberEvent, ctx: &mut Context<Self>) {
-        match event {
-            MemberEvent::Down(process) => {
-                for node in self.nodes.values_mut() {
-                    let remote = node.shared.is_none();
-                    if remote && node.member.is_some_and(|m| m.process == process) {
-                        node.state = NodeState::Down;
-                    }
-                }
-                tracing::warn!("process {process} is down; its nodes are marked down");
-                self.publish();
-            }
-            MemberEvent::Up(process) => self.catch_up_from(process, ctx),
-        }
-    }
-}
-
-/// Install a layout learned from another process, if it is newer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Learned(pub Layout);
-
-impl Handler<Learned> for Router {
-    type Result = ();
-    fn handle(&mut self, Learned(layout): Learned, _: &mut Context<Self>) {
-        let newer = self.peers.as_ref().is_some_and(|p| layout.epoch > p.epoch);
-        if newer && layout.check().is_ok() && self.changes.promised().is_none() {
-            self.install(&layout);
-        }
-    }
-}
-
-impl Router {
-    /// Asks `process` for its layout and installs it if newer.
-    fn catch_up_from(&mut self, process: SocketAddr, ctx: &mut Context<Self>) {
-        if self.peers.as_ref().is_none_or(|p| p.me == process) {
-            return;
-        }
-        let me = self.address();
-        ctx.spawn(actix::fut::wrap_future(async move {
-            if let Ok(Response::Layout(layout)) =
-                ask(&process.to_string(), &Request::Layout, ASK_TIMEOUT).await
-            {
-                me.do_send(Learned(layout));
-            }
-        }));
     }
 }

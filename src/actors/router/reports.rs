@@ -17,6 +17,7 @@ use crate::protocol::{
     STATUS_KEYS_PER_NODE,
 };
 use crate::replication::NodeState;
+use crate::ring::NodeId;
 
 /// The `status` answer being gathered, if any (see [`Router::shared_status`]).
 #[derive(Default)]
@@ -46,8 +47,11 @@ impl Router {
         let many = self.many_hosts();
         let nodes: Vec<(u16, NodeState, Recipient<NodeCall>, Option<String>)> = self
             .nodes
-            .values()
-            .map(|n| (n.port, n.state, n.call.clone(), self.shown_addr(n, many)))
+            .iter()
+            .map(|(&id, n)| {
+                let addr = self.shown_addr(n, many);
+                (n.port, self.shown_state(id), n.call.clone(), addr)
+            })
             .collect();
         Box::pin(async move {
             let summaries = join_all(nodes.iter().map(|(_, state, node, _)| {
@@ -125,6 +129,19 @@ impl Router {
         })
     }
 
+    /// Node `id`'s state as `status` and `ring` show it: `joining` or `leaving` while a change
+    /// moves keys to or from it.
+    fn shown_state(&self, id: NodeId) -> NodeState {
+        let state = self.nodes.get(&id).map_or(NodeState::Down, |n| n.state);
+        let on_next = self.next_ring.as_ref().map(|(next, _)| next.contains(id));
+        state.shown(self.ring.contains(id), on_next)
+    }
+
+    /// Whether node `id` is on the ring in force or on the one a change moves keys to.
+    fn on_a_ring(&self, id: NodeId) -> bool {
+        self.ring.contains(id) || self.next_ring.as_ref().is_some_and(|(n, _)| n.contains(id))
+    }
+
     pub(super) fn ring_report(&self) -> ResponseFuture<Response> {
         let timeout = self.config.request_timeout;
         let vnodes = self.ring.vnodes();
@@ -132,10 +149,11 @@ impl Router {
         let nodes: Vec<_> = self
             .nodes
             .iter()
-            .filter(|(&id, _)| self.peers.is_none() || self.ring.contains(id))
+            .filter(|(&id, _)| self.peers.is_none() || self.on_a_ring(id))
             .map(|(&id, n)| {
                 let addr = self.shown_addr(n, many);
-                (n.port, n.state, self.ring.share(id), n.call.clone(), addr)
+                let state = self.shown_state(id);
+                (n.port, state, self.ring.share(id), n.call.clone(), addr)
             })
             .collect();
         let ring = self.ring.clone();
