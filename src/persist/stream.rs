@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::dump::PUT_TAG;
 use super::record::{FILE_MAGIC, MAX_RECORD, RECORD_HEADER};
 use super::scan::{body_start, replay, replay_slice, Recovered};
-use crate::counter::Counter;
+use crate::counter::{Counter, Slot};
 use crate::error::{Error, Result};
 use crate::protocol::codec::{decode_borrowed, BORROWED_MAX};
 
@@ -26,7 +26,8 @@ pub const BUFFER: usize = 1 << 20;
 struct PutRef<'a> {
     #[serde(borrow)]
     key: &'a str,
-    counter: Counter,
+    slots: Vec<Slot>,
+    base: Vec<Slot>,
 }
 
 /// A window on a file: `buf[start..end]` are the bytes from file offset `offset` on.
@@ -174,7 +175,8 @@ fn replay_fast(bytes: &[u8], out: &mut Recovered) -> bool {
             if !out.damaged_keys.is_empty() {
                 out.damaged_keys.remove(put.key);
             }
-            out.store.merge_counter(put.key, &put.counter);
+            let counter = Counter::from_parts(put.slots, put.base, None);
+            out.store.merge_counter(put.key, &counter);
             out.records += 1;
             return true;
         }
