@@ -270,7 +270,10 @@ impl NodeActor {
                 let owned = data
                     .store()
                     .count_where(|t| ring.owner_of_token(t) == Some(id));
-                NodeReply::Counts(data.store().len(), owned)
+                let expiring = data
+                    .store()
+                    .expiring_where(|t| ring.owner_of_token(t) == Some(id));
+                NodeReply::Counts(data.store().len(), owned, expiring)
             }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {

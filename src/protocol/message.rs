@@ -359,6 +359,8 @@ pub struct NodeShare {
     pub primaries: u64,
     /// Its `HOST:PORT` once the cluster's nodes live on more than one host.
     pub addr: Option<String>,
+    /// How many of its primary keys have a deadline (`INFO`'s `expires`).
+    pub expiring: u64,
 }
 
 /// A failed request: a machine-readable code and a one-line message.
