@@ -84,7 +84,14 @@ fn allowed(cond: ExpireCond, current: Option<u64>, at: i64) -> bool {
 /// Applies `op` at `now` (unix milliseconds) to `merged`, the key's state merged from its
 /// replicas (`None`: no replica holds it).
 pub fn apply(merged: Option<Counter>, op: ExpireOp, now: u64) -> Outcome {
-    let mut counter = merged.unwrap_or_default();
+    let missing = if op == ExpireOp::Deadline { -2 } else { 0 };
+    let Some(mut counter) = merged else {
+        return Outcome {
+            answer: missing,
+            value: None,
+            write: None,
+        };
+    };
     counter.fire_if_due_at(now);
     let value = counter.value_if_present();
     let nothing = |answer| Outcome {
@@ -93,7 +100,7 @@ pub fn apply(merged: Option<Counter>, op: ExpireOp, now: u64) -> Outcome {
         write: None,
     };
     if value.is_none() {
-        return nothing(if op == ExpireOp::Deadline { -2 } else { 0 });
+        return nothing(missing);
     }
     let current = counter.deadline();
     match op {

@@ -84,16 +84,29 @@ async fn write_keys(cluster: &Cluster) {
     cluster.update("kept", 5).await.unwrap();
 }
 
-/// Gives every `e` key a deadline `ms` from now and `kept` one an hour away.
-async fn expire_keys(cluster: &Cluster, ms: i64) {
-    let at = |ms| ExpireOp::At {
-        at: now_ms() + ms,
+/// Gives every `e` key the deadline `ms` from now (one deadline for all) and `kept` one an hour
+/// away.
+async fn expire_keys(cluster: &Cluster, ms: i64) -> i64 {
+    let at = |at| ExpireOp::At {
+        at,
         cond: ExpireCond::Always,
     };
+    let deadline = now_ms() + ms;
     for i in 0..KEYS {
-        assert_eq!(expire(cluster, &format!("e{i}"), at(ms)).await, 1);
+        assert_eq!(expire(cluster, &format!("e{i}"), at(deadline)).await, 1);
     }
-    assert_eq!(expire(cluster, "kept", at(3_600_000)).await, 1);
+    assert!(
+        now_ms() < deadline,
+        "the EXPIREs took too long for the test"
+    );
+    assert_eq!(expire(cluster, "kept", at(now_ms() + 3_600_000)).await, 1);
+    deadline
+}
+
+/// Sleeps until `deadline` (unix ms) has passed by 100 ms.
+async fn past(deadline: i64) {
+    let left = (deadline + 100 - now_ms()).max(0) as u64;
+    actix_rt::time::sleep(Duration::from_millis(left)).await;
 }
 
 /// After the deadline, with every node up, anti-entropy and reads run for a while: no `e` key is
@@ -105,7 +118,10 @@ async fn nothing_expired_comes_back(cluster: &Cluster) {
         let listed = copies(&report);
         for i in 0..KEYS {
             let key = format!("e{i}");
-            assert!(!listed.contains_key(&key), "round {round}: {key} came back: {listed:?}");
+            assert!(
+                !listed.contains_key(&key),
+                "round {round}: {key} came back: {listed:?}"
+            );
             assert_eq!(read(cluster, &key).await, None, "round {round}: {key}");
             assert_eq!(expire(cluster, &key, ExpireOp::Deadline).await, -2);
         }
@@ -113,9 +129,16 @@ async fn nothing_expired_comes_back(cluster: &Cluster) {
         actix_rt::time::sleep(Duration::from_millis(150)).await;
     }
     let deadline = expire(cluster, "kept", ExpireOp::Deadline).await;
-    assert!(deadline > now_ms() + 3_000_000, "kept's deadline: {deadline}");
+    assert!(
+        deadline > now_ms() + 3_000_000,
+        "kept's deadline: {deadline}"
+    );
     assert_eq!(cluster.update("e0", 2).await.unwrap(), 2, "counts from 0");
-    assert_eq!(expire(cluster, "e0", ExpireOp::Deadline).await, -1, "without a TTL");
+    assert_eq!(
+        expire(cluster, "e0", ExpireOp::Deadline).await,
+        -1,
+        "without a TTL"
+    );
 }
 
 #[actix_rt::test]
@@ -126,8 +149,8 @@ async fn keys_expiring_while_a_replica_is_killed_do_not_come_back_from_its_log()
     let victim = cluster.ports()[2];
     cluster.kill_node(victim).await.unwrap();
     // The victim missed the EXPIREs: it comes back from its log with the old states, no deadline.
-    expire_keys(&cluster, 300).await;
-    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    let deadline = expire_keys(&cluster, 1_000).await;
+    past(deadline).await;
     nothing_expired_comes_back(&cluster).await;
 }
 
@@ -139,15 +162,17 @@ async fn keys_expiring_while_a_replica_is_paused_do_not_come_back() {
     let pause = cluster.pause_node(victim, Duration::from_millis(900));
     let expiring = async {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
-        expire_keys(&cluster, 300).await;
+        let deadline = expire_keys(&cluster, 2_500).await;
         // More counts before the deadline, which the paused replica also misses.
         for i in 0..KEYS {
             cluster.update(&format!("e{i}"), 1).await.unwrap();
         }
+        assert!(now_ms() < deadline, "the counts came after the deadline");
+        deadline
     };
-    let (paused, ()) = futures_util::join!(pause, expiring);
+    let (paused, deadline) = futures_util::join!(pause, expiring);
     paused.unwrap();
-    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    past(deadline).await;
     nothing_expired_comes_back(&cluster).await;
 }
 
@@ -155,10 +180,10 @@ async fn keys_expiring_while_a_replica_is_paused_do_not_come_back() {
 async fn keys_expiring_across_a_move_do_not_come_back_and_deadlines_move() {
     let cluster = Cluster::start(config(None)).unwrap();
     write_keys(&cluster).await;
-    expire_keys(&cluster, 500).await;
+    let deadline = expire_keys(&cluster, 1_500).await;
     let (port, moved) = cluster.add_node(None).await.unwrap();
     assert!(moved > 0, "keys moved to {port}");
-    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    past(deadline).await;
     nothing_expired_comes_back(&cluster).await;
     // And a key expiring after the move, on its new replicas.
     cluster.update("late", 3).await.unwrap();
@@ -168,7 +193,7 @@ async fn keys_expiring_across_a_move_do_not_come_back_and_deadlines_move() {
     };
     assert_eq!(expire(&cluster, "late", at).await, 1);
     cluster.add_node(None).await.unwrap();
-    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    past(now_ms() + 300).await;
     let report = all_up(&cluster).await;
     assert!(!copies(&report).contains_key("late"));
     assert_eq!(read(&cluster, "late").await, None);

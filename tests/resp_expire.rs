@@ -31,7 +31,10 @@ fn now_ms() -> i64 {
 fn wait_gone(con: &mut Connection, key: &str) {
     let start = Instant::now();
     while text(con, &["GET", key]).is_some() {
-        assert!(start.elapsed() < Duration::from_secs(5), "{key} never expired");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{key} never expired"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -97,7 +100,11 @@ fn a_key_expires_by_the_clock_and_counts_again_from_zero() {
     wait_gone(&mut con, "r");
     assert_eq!(int(&mut con, &["TTL", "r"]), -2);
     assert_eq!(int(&mut con, &["DBSIZE"]), 0);
-    assert_eq!(int(&mut con, &["INCR", "r"]), 1, "INCR after expiry starts at 0");
+    assert_eq!(
+        int(&mut con, &["INCR", "r"]),
+        1,
+        "INCR after expiry starts at 0"
+    );
     assert_eq!(int(&mut con, &["TTL", "r"]), -1);
     // The rate limiter: INCR, then EXPIRE.
     assert_eq!(int(&mut con, &["INCR", "rl"]), 1);
@@ -112,8 +119,16 @@ fn expire_conditions_nx_xx_gt_lt() {
     let server = Server::start();
     let mut con = server.connect();
     int(&mut con, &["INCR", "k"]);
-    assert_eq!(int(&mut con, &["EXPIRE", "k", "100", "XX"]), 0, "no TTL yet");
-    assert_eq!(int(&mut con, &["EXPIRE", "k", "100", "GT"]), 0, "none is infinite");
+    assert_eq!(
+        int(&mut con, &["EXPIRE", "k", "100", "XX"]),
+        0,
+        "no TTL yet"
+    );
+    assert_eq!(
+        int(&mut con, &["EXPIRE", "k", "100", "GT"]),
+        0,
+        "none is infinite"
+    );
     assert_eq!(int(&mut con, &["EXPIRE", "k", "100", "NX"]), 1);
     assert_eq!(int(&mut con, &["EXPIRE", "k", "200", "NX"]), 0);
     assert_eq!(int(&mut con, &["EXPIRE", "k", "200", "XX"]), 1);
@@ -124,7 +139,11 @@ fn expire_conditions_nx_xx_gt_lt() {
     assert_eq!(int(&mut con, &["EXPIRE", "k", "60", "XX", "GT"]), 1);
     assert_eq!(int(&mut con, &["TTL", "k"]), 60);
     int(&mut con, &["PERSIST", "k"]);
-    assert_eq!(int(&mut con, &["EXPIRE", "k", "10", "LT"]), 1, "less than infinite");
+    assert_eq!(
+        int(&mut con, &["EXPIRE", "k", "10", "LT"]),
+        1,
+        "less than infinite"
+    );
     let nx = "ERR NX and XX, GT or LT options at the same time are not compatible";
     assert_eq!(error(&mut con, &["EXPIRE", "k", "10", "NX", "XX"]), nx);
     assert_eq!(error(&mut con, &["EXPIRE", "k", "10", "NX", "GT"]), nx);
@@ -156,25 +175,45 @@ fn expire_conditions_nx_xx_gt_lt() {
         error(&mut con, &["TTL"]),
         "ERR wrong number of arguments for 'ttl' command"
     );
-    assert_eq!(int(&mut con, &["TTL", "k"]), 10, "the errors changed nothing");
+    assert_eq!(
+        int(&mut con, &["TTL", "k"]),
+        10,
+        "the errors changed nothing"
+    );
 }
 
 #[test]
 fn set_with_expiry_options_and_keepttl() {
     let server = Server::start();
     let mut con = server.connect();
-    assert_eq!(text(&mut con, &["SET", "s", "5", "EX", "100"]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["SET", "s", "5", "EX", "100"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "s"]), 100);
     assert_eq!(int(&mut con, &["INCR", "s"]), 6, "INCR keeps the TTL");
     assert_eq!(int(&mut con, &["TTL", "s"]), 100);
-    assert_eq!(text(&mut con, &["SET", "s", "1", "KEEPTTL"]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["SET", "s", "1", "KEEPTTL"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "s"]), 100);
     assert_eq!(text(&mut con, &["SET", "s", "2"]).as_deref(), Some("OK"));
-    assert_eq!(int(&mut con, &["TTL", "s"]), -1, "SET without KEEPTTL clears it");
-    assert_eq!(text(&mut con, &["SET", "s", "3", "PX", "20000"]).as_deref(), Some("OK"));
+    assert_eq!(
+        int(&mut con, &["TTL", "s"]),
+        -1,
+        "SET without KEEPTTL clears it"
+    );
+    assert_eq!(
+        text(&mut con, &["SET", "s", "3", "PX", "20000"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "s"]), 20);
     let at = (now_ms() / 1000 + 300).to_string();
-    assert_eq!(text(&mut con, &["SET", "s", "4", "EXAT", &at]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["SET", "s", "4", "EXAT", &at]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["EXPIRETIME", "s"]).to_string(), at);
     let pat = (now_ms() + 300_000).to_string();
     assert_eq!(
@@ -184,14 +223,27 @@ fn set_with_expiry_options_and_keepttl() {
     assert_eq!(int(&mut con, &["PEXPIRETIME", "s"]).to_string(), pat);
     assert_eq!(text(&mut con, &["SET", "n", "1", "XX", "EX", "10"]), None);
     assert_eq!(int(&mut con, &["TTL", "n"]), -2);
-    assert_eq!(text(&mut con, &["SET", "n", "1", "NX", "EX", "10"]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["SET", "n", "1", "NX", "EX", "10"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "n"]), 10);
     assert_eq!(text(&mut con, &["DEL", "n"]), Some("1".into()));
     assert_eq!(int(&mut con, &["INCR", "n"]), 1);
-    assert_eq!(int(&mut con, &["TTL", "n"]), -1, "DEL removed the deadline too");
+    assert_eq!(
+        int(&mut con, &["TTL", "n"]),
+        -1,
+        "DEL removed the deadline too"
+    );
     let invalid = |c: &str| format!("ERR invalid expire time in '{c}' command");
-    assert_eq!(error(&mut con, &["SET", "s", "1", "EX", "0"]), invalid("set"));
-    assert_eq!(error(&mut con, &["SET", "s", "1", "PX", "-5"]), invalid("set"));
+    assert_eq!(
+        error(&mut con, &["SET", "s", "1", "EX", "0"]),
+        invalid("set")
+    );
+    assert_eq!(
+        error(&mut con, &["SET", "s", "1", "PX", "-5"]),
+        invalid("set")
+    );
     assert_eq!(
         error(&mut con, &["SET", "s", "1", "EX", "9223372036854775807"]),
         invalid("set")
@@ -209,13 +261,22 @@ fn set_with_expiry_options_and_keepttl() {
         "ERR value is not an integer or out of range"
     );
     // SETEX and PSETEX.
-    assert_eq!(text(&mut con, &["SETEX", "x", "30", "8"]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["SETEX", "x", "30", "8"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "x"]), 30);
     assert_eq!(text(&mut con, &["GET", "x"]).as_deref(), Some("8"));
-    assert_eq!(text(&mut con, &["PSETEX", "x", "40000", "9"]).as_deref(), Some("OK"));
+    assert_eq!(
+        text(&mut con, &["PSETEX", "x", "40000", "9"]).as_deref(),
+        Some("OK")
+    );
     assert_eq!(int(&mut con, &["TTL", "x"]), 40);
     assert_eq!(error(&mut con, &["SETEX", "x", "0", "1"]), invalid("setex"));
-    assert_eq!(error(&mut con, &["PSETEX", "x", "-1", "1"]), invalid("psetex"));
+    assert_eq!(
+        error(&mut con, &["PSETEX", "x", "-1", "1"]),
+        invalid("psetex")
+    );
     assert_eq!(
         error(&mut con, &["SETEX", "x", "10", "a"]),
         "ERR value is not an integer or out of range"
@@ -232,17 +293,36 @@ fn getex_reads_and_changes_the_deadline() {
     int(&mut con, &["INCRBY", "g", "4"]);
     assert_eq!(text(&mut con, &["GETEX", "g"]).as_deref(), Some("4"));
     assert_eq!(int(&mut con, &["TTL", "g"]), -1);
-    assert_eq!(text(&mut con, &["GETEX", "g", "EX", "100"]).as_deref(), Some("4"));
+    assert_eq!(
+        text(&mut con, &["GETEX", "g", "EX", "100"]).as_deref(),
+        Some("4")
+    );
     assert_eq!(int(&mut con, &["TTL", "g"]), 100);
-    assert_eq!(text(&mut con, &["GETEX", "g", "PX", "50000"]).as_deref(), Some("4"));
+    assert_eq!(
+        text(&mut con, &["GETEX", "g", "PX", "50000"]).as_deref(),
+        Some("4")
+    );
     assert_eq!(int(&mut con, &["TTL", "g"]), 50);
-    assert_eq!(text(&mut con, &["GETEX", "g", "PERSIST"]).as_deref(), Some("4"));
+    assert_eq!(
+        text(&mut con, &["GETEX", "g", "PERSIST"]).as_deref(),
+        Some("4")
+    );
     assert_eq!(int(&mut con, &["TTL", "g"]), -1);
     let at = (now_ms() / 1000 + 90).to_string();
-    assert_eq!(text(&mut con, &["GETEX", "g", "EXAT", &at]).as_deref(), Some("4"));
+    assert_eq!(
+        text(&mut con, &["GETEX", "g", "EXAT", &at]).as_deref(),
+        Some("4")
+    );
     assert_eq!(int(&mut con, &["TTL", "g"]), 90);
-    assert_eq!(text(&mut con, &["GETEX", "g", "PXAT", "1"]).as_deref(), Some("4"));
-    assert_eq!(text(&mut con, &["GET", "g"]), None, "a deadline passed deletes");
+    assert_eq!(
+        text(&mut con, &["GETEX", "g", "PXAT", "1"]).as_deref(),
+        Some("4")
+    );
+    assert_eq!(
+        text(&mut con, &["GET", "g"]),
+        None,
+        "a deadline passed deletes"
+    );
     let invalid = "ERR invalid expire time in 'getex' command";
     assert_eq!(error(&mut con, &["GETEX", "g", "EX", "0"]), invalid);
     assert_eq!(error(&mut con, &["GETEX", "g", "EX", "-3"]), invalid);
@@ -251,7 +331,10 @@ fn getex_reads_and_changes_the_deadline() {
         error(&mut con, &["GETEX", "g", "PERSIST", "EX", "1"]),
         "ERR syntax error"
     );
-    assert_eq!(error(&mut con, &["GETEX", "g", "FOO", "1"]), "ERR syntax error");
+    assert_eq!(
+        error(&mut con, &["GETEX", "g", "FOO", "1"]),
+        "ERR syntax error"
+    );
 }
 
 #[test]

@@ -230,7 +230,24 @@ mod tests {
         let bytes = frame(&put("abc", 9)).unwrap();
         assert_eq!(bytes[RECORD_HEADER], PUT_TAG);
         let got: PutRef<'_> = decode_borrowed(&bytes[RECORD_HEADER + 1..]).unwrap();
-        assert_eq!((got.key, got.counter.value()), ("abc", 9));
+        let counter = Counter::from_parts(got.slots, got.base, None);
+        assert_eq!((got.key, counter.value()), ("abc", 9));
+    }
+
+    #[test]
+    fn a_state_with_expiry_is_written_under_tag_11_and_read_back() {
+        let mut counter = Counter::with_count(7, 4);
+        counter.set_deadline(crate::counter::Stamp { ms: 5, tie: 1 }, Some(u64::MAX));
+        let entry = Entry {
+            key: "t".into(),
+            counter,
+        };
+        let bytes = frame(&Record::Put(entry.clone())).unwrap();
+        assert_eq!(bytes[RECORD_HEADER], 11);
+        let mut log = FILE_MAGIC.to_vec();
+        log.extend(bytes);
+        let back = recover(&log).unwrap();
+        assert_eq!(back.store.counter("t"), Some(entry.counter));
     }
 
     #[test]

@@ -83,10 +83,11 @@ async fn run(
 ) -> Result<(Option<i64>, bool)> {
     let merged = gather(&ctx, key, &targets, q).await?;
     let now = now_ms();
+    let held = merged.is_some();
     let mut merged = merged.unwrap_or_default();
     // A deadline passed is a reset first (the key's old life ends), as on the replicas.
     merged.fire_if_due_at(now);
-    let old = merged.value_if_present();
+    let old = merged.value_if_present().filter(|_| held);
     let Some(next) = next_state(merged, old, how, now)? else {
         return Ok((old, false));
     };
