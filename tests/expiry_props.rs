@@ -86,7 +86,7 @@ proptest! {
         let now = now_ms();
         let mut common = Counter::with_count(1 << 32, 5);
         common.set_deadline(Stamp { ms: now - 10, tie: 1 }, Some(now - 1));
-        let mut replicas = vec![common.clone(), common.clone(), common];
+        let mut replicas = [common.clone(), common.clone(), common];
         // Counts applied before the deadline fired anywhere (e.g. a node whose clock is behind):
         // written straight into the slots, as a replica that had not fired would.
         for &(r, amount) in &before {
