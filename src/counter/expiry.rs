@@ -186,3 +186,43 @@ fn observe(base: &mut Vec<Slot>, slots: &[Slot]) -> bool {
     }
     changed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codec::{decode, encode};
+
+    #[test]
+    fn expiry_state_travels_in_the_wire_encoding() {
+        let mut c = Counter::with_count(1 << 32, 3);
+        c.set_deadline(Stamp { ms: 7, tie: 2 }, Some(u64::MAX - 1));
+        let back: Counter = decode(&encode(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.deadline(), Some(u64::MAX - 1));
+        let plain = Counter::with_count(1 << 32, 3);
+        let bytes = encode(&plain).unwrap();
+        assert_eq!(bytes.last(), Some(&0), "no expiry: one byte, `None`");
+    }
+
+    #[test]
+    fn a_fired_state_observes_a_replica_that_missed_the_expiry() {
+        let now = now_ms();
+        let mut fired = Counter::with_count(1 << 32, 5);
+        fired.set_deadline(
+            Stamp {
+                ms: now - 5,
+                tie: 0,
+            },
+            Some(now - 1),
+        );
+        assert!(fired.fire_if_due_at(now));
+        let missed = Counter::with_count(1 << 32, 9);
+        let mut a = fired.clone();
+        a.merge(&missed);
+        let mut b = missed.clone();
+        b.merge(&fired);
+        assert_eq!(a, b);
+        assert!(!a.present(), "the old counts do not come back");
+        assert_eq!(a.increment(2 << 32, 2).unwrap(), 2);
+    }
+}
