@@ -1,7 +1,7 @@
 //! The text commands shared by the REPL and `ringkv client`: parse a line into a typed command.
 
 use crate::error::{Error, Result};
-use crate::protocol::Request;
+use crate::protocol::{ExpireCond, ExpireOp, Request};
 use crate::quote;
 
 /// The longest key accepted, in bytes.
@@ -28,6 +28,9 @@ Commands:
   update KEY [AMOUNT]    add AMOUNT (default 1, may be negative) to a counter
   set KEY N              set a counter to N (an update concurrent with it is kept)
   delete KEY             delete a counter (an update concurrent with it is kept)
+  expire KEY SECONDS     make a counter expire in SECONDS (0 or less: delete it now)
+  ttl KEY                the seconds left before a counter expires (-1: never, -2: no such key)
+  persist KEY            remove a counter's expiry
   ring                   show each node's share of the ring and its key count
   add-node [PORT]        start a new node (on PORT, or the next free port)
   remove-node PORT|HOST:PORT [--force]
@@ -84,6 +87,15 @@ pub fn parse(line: &str) -> Result<Option<Command>> {
         "set" => parse_set(args)?,
         "delete" => Request::Delete {
             key: one_key(word, args)?,
+        },
+        "expire" => parse_expire(args)?,
+        "ttl" => Request::Expire {
+            key: one_key(word, args)?,
+            op: ExpireOp::Deadline,
+        },
+        "persist" => Request::Expire {
+            key: one_key(word, args)?,
+            op: ExpireOp::Persist,
         },
         "add-node" => Request::AddNode {
             port: optional_port(word, args)?,
@@ -151,6 +163,29 @@ fn parse_update(args: &[&str]) -> Result<Request> {
     Ok(Request::Update {
         key: key.to_owned(),
         amount,
+    })
+}
+
+/// `expire KEY SECONDS`: the deadline is SECONDS from now by this process's clock.
+fn parse_expire(args: &[&str]) -> Result<Request> {
+    let [key, seconds] = args else {
+        return Err(bad("usage: expire KEY SECONDS".into()));
+    };
+    check_key(key)?;
+    let seconds = seconds.parse::<i64>().map_err(|_| {
+        bad(format!(
+            "bad number of seconds {}: expected a whole number",
+            quote::in_message(seconds)
+        ))
+    })?;
+    let now = i64::try_from(crate::counter::now_ms()).unwrap_or(i64::MAX);
+    let at = seconds.saturating_mul(1000).saturating_add(now);
+    Ok(Request::Expire {
+        key: (*key).to_owned(),
+        op: ExpireOp::At {
+            at,
+            cond: ExpireCond::Always,
+        },
     })
 }
 

@@ -48,8 +48,11 @@
 //!   the key is present again at the same value; of a present key it changes nothing (a delete
 //!   concurrent with it then wins).
 
+mod expiry;
+
 use serde::{Deserialize, Serialize};
 
+pub use self::expiry::{now_ms, Expiry, Stamp};
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 
@@ -81,11 +84,13 @@ type Slots = smallvec::SmallVec<[Slot; 1]>;
 
 /// A counter's state: its slots sorted by replica id, and the parts the last reset observed
 /// (empty if it was never reset), sorted the same way. Its value is `Σp − Σn` over the slots less
-/// the same over the base. Serialized as the two sequences, slots first.
+/// the same over the base. A counter given a TTL also carries its [`Expiry`] (boxed: `None` costs
+/// only the pointer). Serialized as the three fields in that order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     slots: Slots,
     base: Vec<Slot>,
+    expiry: Option<Box<Expiry>>,
 }
 
 /// The slot id a `set` writes its amount in: node 0 (never a node's id: a cluster numbers its nodes
@@ -151,6 +156,7 @@ impl Counter {
         Counter {
             slots: smallvec::smallvec![Slot { replica, p, n }],
             base: Vec::new(),
+            expiry: None,
         }
     }
 
@@ -185,9 +191,25 @@ impl Counter {
     }
 
     /// Whether the counter exists: it was never reset, or some slot holds an update the reset did
-    /// not observe (see the module docs).
+    /// not observe (see the module docs); and its deadline, if any, has not passed
+    /// ([`Counter::due`]).
     pub fn present(&self) -> bool {
-        self.base.is_empty() || self.slots.iter().any(|s| self.unobserved(s))
+        let reset = !self.base.is_empty() || self.fired_once();
+        (!reset || self.slots.iter().any(|s| self.unobserved(s))) && !self.due()
+    }
+
+    /// A counter with these slots, base and expiry state (as a log of an older form holds them).
+    pub fn from_parts(
+        slots: impl IntoIterator<Item = Slot>,
+        base: impl IntoIterator<Item = Slot>,
+        expiry: Option<Expiry>,
+    ) -> Self {
+        let mut counter = Counter::from_slots(slots);
+        for slot in base {
+            merge_base(&mut counter.base, slot);
+        }
+        counter.expiry = expiry.filter(|e| *e != Expiry::default()).map(Box::new);
+        counter
     }
 
     /// The value if the counter is [present](Counter::present).
@@ -244,10 +266,11 @@ impl Counter {
         Ok(())
     }
 
-    /// `(replica, p)` if the counter has exactly one slot, never counted down and was never reset:
+    /// `(replica, p)` if the counter has exactly one slot, never counted down, was never reset and
+    /// has no expiry state:
     /// the compact form a store keeps for nearly every key.
     pub fn single_up(&self) -> Option<(ReplicaId, u64)> {
-        if !self.base.is_empty() {
+        if !self.base.is_empty() || self.expiry.is_some() {
             return None;
         }
         match *self.slots.as_slice() {
@@ -262,6 +285,8 @@ impl Counter {
     /// [`Error::Overflow`] if the value would leave `i64` or the slot's part would pass
     /// `u64::MAX`; the counter is then unchanged.
     pub fn increment(&mut self, replica: ReplicaId, amount: i64) -> Result<i64> {
+        // A due counter fires first: the increment starts the key's next life, from 0.
+        self.fire_if_due();
         if amount == 0 && !self.present() {
             return self.touch(replica);
         }
@@ -322,9 +347,10 @@ impl Counter {
     }
 
     /// Merges `other` into `self`: in every slot and in the base, each part becomes the larger of
-    /// the two. Returns whether `self` changed.
+    /// the two (after the expiry rule of [`expiry`](self::expiry) observes a side that missed an
+    /// expiry). Returns whether `self` changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
-        let mut changed = false;
+        let mut changed = self.merge_expiry(other);
         for &slot in &other.slots {
             changed |= self.merge_slot(slot);
         }

@@ -4,7 +4,8 @@
 //! Data flows down; nothing imports upward.
 //! 1. [`ring`] — the consistent-hash ring: murmur3 tokens, virtual nodes, owners, ring diffs.
 //! 2. [`counter`], [`store`], [`replication`], [`rebalance`] — a mergeable counter, a node's
-//!    counters, the rules of R, W, Q and hinted writes, and which arcs move when the ring changes.
+//!    counters, the rules of R, W, Q and hinted writes, and which arcs move when the ring changes;
+//!    [`expire`], the expiry operations on a merged counter state.
 //!    Plain data. [`persist`] keeps them on disk: a locked data directory, one append-only log per
 //!    node. [`node_data`] puts a node's store, slot and log behind a lock; [`direct`] serves reads
 //!    and updates on them without actors while every replica is up.
@@ -28,6 +29,7 @@ pub mod command;
 pub mod counter;
 pub mod direct;
 mod error;
+pub mod expire;
 pub mod hashtag;
 pub mod hotkeys;
 pub mod http;

@@ -71,6 +71,12 @@ impl NodeData {
         &self.store
     }
 
+    /// One step of active expiry (see [`Store::expire_step`]) by the wall clock; returns how many
+    /// keys expired.
+    pub fn expire_step(&mut self, budget: usize) -> usize {
+        self.store.expire_step(budget, crate::counter::now_ms())
+    }
+
     /// The node's log, if it has one.
     pub fn log(&self) -> Option<&Arc<NodeLog>> {
         self.log.as_ref()

@@ -6,8 +6,29 @@
 
 use std::fmt::Write;
 
-use crate::protocol::{NodeState, NodeStatus, Response, RingReport, StatusPage, StatusReport};
+use crate::protocol::{
+    ExpireOp, NodeState, NodeStatus, Response, RingReport, StatusPage, StatusReport,
+};
 use crate::quote;
+
+/// The text of an `Expire` answer: `Expire successful`, `Persist successful`, `TTL for KEY: N`
+/// (seconds left, rounded as Redis's `TTL`; `-1 (no expiry)`, `-2 (does not exist)`), or why
+/// nothing was done.
+fn render_expiry(key: &str, op: ExpireOp, answer: i64) -> String {
+    let key = quote::key(key);
+    match (op, answer) {
+        (ExpireOp::At { .. }, 1) => "Expire successful".to_owned(),
+        (ExpireOp::At { .. }, _) => format!("Expire not done: {key} does not exist"),
+        (ExpireOp::Persist, 1) => "Persist successful".to_owned(),
+        (ExpireOp::Persist, _) => format!("Persist not done: {key} has no expiry"),
+        (ExpireOp::Deadline, -1) => format!("TTL for {key}: -1 (no expiry)"),
+        (ExpireOp::Deadline, -2) => format!("TTL for {key}: -2 (does not exist)"),
+        (ExpireOp::Deadline, at) => {
+            let now = i64::try_from(crate::counter::now_ms()).unwrap_or(i64::MAX);
+            format!("TTL for {key}: {}", ((at - now).max(0) + 500) / 1000)
+        }
+    }
+}
 
 /// The text printed for `response`, without a final newline. Errors read `Error: <message>`.
 pub fn render(response: &Response) -> String {
@@ -31,6 +52,9 @@ pub fn render(response: &Response) -> String {
                 "does not exist"
             }
         ),
+        Response::Expiry {
+            key, op, answer, ..
+        } => render_expiry(key, *op, *answer),
         Response::Status(report) => render_status(report),
         Response::Ring(report) => render_ring(report),
         Response::NodeAdded { port, keys_moved } => format!(

@@ -18,7 +18,8 @@ use ringkv::layout::{Layout, Member};
 use ringkv::protocol::codec::{decode, encode};
 use ringkv::protocol::peer::{RingSpec, WireOp, WireReply};
 use ringkv::protocol::{
-    ErrorCode, ErrorReply, FrameCodec, NodeShare, NodeStatus, RingReport, StatusPage, StatusReport,
+    ErrorCode, ErrorReply, ExpireOp, FrameCodec, NodeShare, NodeStatus, RingReport, SetTtl,
+    StatusPage, StatusReport,
 };
 use ringkv::{Request, Response};
 use tokio::io::AsyncWriteExt;
@@ -182,6 +183,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::Delete { .. } => "Delete",
         Request::Set { .. } => "Set",
         Request::SetIf { .. } => "SetIf",
+        Request::Expire { .. } => "Expire",
+        Request::SetTtl { .. } => "SetTtl",
     }
 }
 
@@ -204,6 +207,7 @@ fn response_name(response: &Response) -> &'static str {
         Response::Authed { .. } => "Authed",
         Response::Deleted { .. } => "Deleted",
         Response::Replaced { .. } => "Replaced",
+        Response::Expiry { .. } => "Expiry",
     }
 }
 
@@ -311,7 +315,7 @@ fn node_call_tables_match_the_code() {
         WireReply::Count(1),
         WireReply::Entries(vec![]),
         WireReply::Digests(Default::default()),
-        WireReply::Counts(1, 1),
+        WireReply::Counts(1, 1, 0),
         WireReply::Dump(vec![], 1),
         WireReply::Summary(vec![], vec![], 1, 1),
         WireReply::Page(vec![]),
@@ -394,6 +398,16 @@ fn tag_tables_match_the_code() {
             value: 1,
             exists: true,
         },
+        Request::Expire {
+            key: key(),
+            op: ExpireOp::Persist,
+        },
+        Request::SetTtl {
+            key: key(),
+            value: 1,
+            exists: None,
+            ttl: SetTtl::Keep,
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -463,6 +477,12 @@ fn tag_tables_match_the_code() {
             key: key(),
             old: None,
             done: true,
+        },
+        Response::Expiry {
+            key: key(),
+            op: ExpireOp::Deadline,
+            answer: -1,
+            value: Some(1),
         },
     ];
     check_tags("### Responses", &responses, response_name);

@@ -225,3 +225,39 @@ fn a_port_in_use_is_refused_with_one_line() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn expire_ttl_and_persist_in_the_repl() {
+    let out = run(
+        &["--nodes", "3", "--base-port", "0"],
+        "update a 3\nttl a\nexpire a 100\nttl a\npersist a\nttl a\npersist a\n\
+         expire nope 10\nttl nope\nexpire a x\nexpire a 0\nget a\nttl a\nupdate a\nget a\nexit\n",
+    );
+    let lines: Vec<&str> = out
+        .lines()
+        .map(|l| l.trim_start_matches("> "))
+        .filter(|l| !l.starts_with("Node listening") && !l.starts_with("Welcome"))
+        .collect();
+    let want = [
+        "Update successful",
+        "TTL for a: -1 (no expiry)",
+        "Expire successful",
+        "TTL for a: 100",
+        "Persist successful",
+        "TTL for a: -1 (no expiry)",
+        "Persist not done: a has no expiry",
+        "Expire not done: nope does not exist",
+        "TTL for nope: -2 (does not exist)",
+        "Error: bad number of seconds 'x': expected a whole number",
+        "Expire successful",
+        "Count for a: 0",
+        "TTL for a: -2 (does not exist)",
+        "Update successful",
+        "Count for a: 1",
+    ];
+    for line in want {
+        assert!(lines.contains(&line), "missing {line:?} in {out}");
+    }
+    let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+    assert!(at("Persist successful") < at("Persist not done: a has no expiry"));
+}

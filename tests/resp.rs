@@ -74,7 +74,8 @@ DECR | ERR wrong number of arguments for 'decr' command
 SET a x | ERR value is not an integer or out of range
 SET a 1 NX XX | ERR syntax error
 DEL | ERR wrong number of arguments for 'del' command
-SETEX a 10 1 | ERR ringkv counters are only counted up and down: SETEX
+SETNX a 1 | ERR ringkv counters are only counted up and down: SETNX
+SETEX a 0 1 | ERR invalid expire time in 'setex' command
 FOO x y | ERR unknown command 'FOO', with args beginning with: 'x' 'y' 
 CLIENT NOPE | ERR unknown subcommand 'NOPE'. Try CLIENT HELP.
 CLIENT SETNAME | ERR wrong number of arguments for 'client|setname' command

@@ -29,7 +29,9 @@ pub fn request_class(request: &Request) -> u8 {
         Request::Update { .. }
         | Request::Delete { .. }
         | Request::Set { .. }
-        | Request::SetIf { .. } => WRITE,
+        | Request::SetIf { .. }
+        | Request::SetTtl { .. }
+        | Request::Expire { .. } => WRITE,
         Request::AddNode { .. }
         | Request::RemoveNode { .. }
         | Request::RemoveNodeForce { .. }
@@ -50,7 +52,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::PushLayout { .. } => "a layout push",
         Request::Update { .. } => "update",
         Request::Delete { .. } => "delete",
-        Request::Set { .. } | Request::SetIf { .. } => "set",
+        Request::Set { .. } | Request::SetIf { .. } | Request::SetTtl { .. } => "set",
+        Request::Expire { .. } => "expire",
         Request::Status => "status",
         Request::Ring => "ring",
         Request::StatusPage { .. } => "status --all",

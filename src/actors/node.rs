@@ -24,6 +24,11 @@ use crate::ring::{NodeId, Ring};
 pub use super::node_ops::{NodeCall, NodeOp, NodeReply, Summary};
 use super::node_scan::Scan;
 
+/// How often a node runs a step of active expiry ([`crate::store::Store::expire_step`]).
+const EXPIRE_EVERY: Duration = Duration::from_millis(100);
+/// Counters a step of active expiry visits: well under a millisecond under the node's lock.
+const EXPIRE_BUDGET: usize = 4096;
+
 /// How a node behaves after a crash.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
@@ -146,6 +151,9 @@ impl Actor for NodeActor {
             // would make the supervisor restart us in a busy loop.
             return;
         }
+        ctx.run_interval(EXPIRE_EVERY, |act, _| {
+            act.shared.lock().expire_step(EXPIRE_BUDGET);
+        });
         if self.crashed {
             self.come_back(ctx);
             return;
@@ -262,7 +270,10 @@ impl NodeActor {
                 let owned = data
                     .store()
                     .count_where(|t| ring.owner_of_token(t) == Some(id));
-                NodeReply::Counts(data.store().len(), owned)
+                let expiring = data
+                    .store()
+                    .expiring_where(|t| ring.owner_of_token(t) == Some(id));
+                NodeReply::Counts(data.store().len(), owned, expiring)
             }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {

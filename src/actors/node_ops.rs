@@ -123,8 +123,8 @@ pub enum NodeReply {
     Entries(Vec<Entry>),
     /// Digest of each arc.
     Digests(HashMap<usize, u64>),
-    /// Keys held, and keys owned (primary copies).
-    Counts(usize, usize),
+    /// Keys held, keys owned (primary copies), and owned keys with a deadline.
+    Counts(usize, usize, usize),
     /// Sorted `(key, value)` pairs and the number of hints.
     Dump(Vec<(String, i64)>, usize),
     /// The answer to [`NodeOp::Summary`].

@@ -1,12 +1,13 @@
 //! `ringkv client --json`: every answer as one JSON object on one line, for programs.
 //!
 //! Every object has `"ok"`. An answer has `"ok": true` and `"type"` (`count`, `updated`, `status`,
-//! `ring`, `node_added`, `node_removed`, `node_killed`, `node_paused`, `deleted`, `set`, `help`)
+//! `ring`, `node_added`, `node_removed`, `node_killed`, `node_paused`, `deleted`, `set`, `expiry`,
+//! `help`)
 //! with the answer's fields; a failure has `"ok": false` and `"error": {"code", "message"}`, the code being the
 //! server's (`bad_request`, `no_such_node`, `overflow`, `unavailable`, `protocol`, `internal`,
 //! `uncertain`) or the client's own (`io`, `timeout`). The README lists the fields.
 
-use ringkv::protocol::{ErrorCode, NodeState, NodeStatus, RingReport, StatusReport};
+use ringkv::protocol::{ErrorCode, ExpireOp, NodeState, NodeStatus, RingReport, StatusReport};
 use ringkv::{Error, Response};
 use serde_json::{json, Value};
 
@@ -28,6 +29,16 @@ pub fn response(response: &Response) -> Value {
         }
         Response::Replaced { key, old, done } => {
             json!({"ok": true, "type": "set", "key": key, "old": old, "done": done})
+        }
+        Response::Expiry {
+            key, op, answer, ..
+        } => {
+            let op = match op {
+                ExpireOp::At { .. } => "expire",
+                ExpireOp::Persist => "persist",
+                ExpireOp::Deadline => "ttl",
+            };
+            json!({"ok": true, "type": "expiry", "key": key, "op": op, "answer": answer})
         }
         Response::Status(report) => status(report),
         Response::Ring(report) => ring(report),

@@ -13,7 +13,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::protocol::{Request, Response};
 
 /// The operations requests are counted by (the `op` label).
-pub const OPS: [&str; 15] = [
+pub const OPS: [&str; 16] = [
     "get",
     "update",
     "status",
@@ -29,6 +29,7 @@ pub const OPS: [&str; 15] = [
     "auth",
     "delete",
     "set",
+    "expire",
 ];
 
 /// The `op` label's index of `request`.
@@ -50,7 +51,8 @@ pub fn op_of(request: &Request) -> usize {
         Request::Join { .. } | Request::Layout | Request::PushLayout { .. } => 11,
         Request::Auth { .. } => 12,
         Request::Delete { .. } => 13,
-        Request::Set { .. } | Request::SetIf { .. } => 14,
+        Request::Set { .. } | Request::SetIf { .. } | Request::SetTtl { .. } => 14,
+        Request::Expire { .. } => 15,
     }
 }
 

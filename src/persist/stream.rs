@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::dump::PUT_TAG;
 use super::record::{FILE_MAGIC, MAX_RECORD, RECORD_HEADER};
 use super::scan::{body_start, replay, replay_slice, Recovered};
-use crate::counter::Counter;
+use crate::counter::{Counter, Slot};
 use crate::error::{Error, Result};
 use crate::protocol::codec::{decode_borrowed, BORROWED_MAX};
 
@@ -26,7 +26,8 @@ pub const BUFFER: usize = 1 << 20;
 struct PutRef<'a> {
     #[serde(borrow)]
     key: &'a str,
-    counter: Counter,
+    slots: Vec<Slot>,
+    base: Vec<Slot>,
 }
 
 /// A window on a file: `buf[start..end]` are the bytes from file offset `offset` on.
@@ -174,7 +175,8 @@ fn replay_fast(bytes: &[u8], out: &mut Recovered) -> bool {
             if !out.damaged_keys.is_empty() {
                 out.damaged_keys.remove(put.key);
             }
-            out.store.merge_counter(put.key, &put.counter);
+            let counter = Counter::from_parts(put.slots, put.base, None);
+            out.store.merge_counter(put.key, &counter);
             out.records += 1;
             return true;
         }
@@ -228,7 +230,24 @@ mod tests {
         let bytes = frame(&put("abc", 9)).unwrap();
         assert_eq!(bytes[RECORD_HEADER], PUT_TAG);
         let got: PutRef<'_> = decode_borrowed(&bytes[RECORD_HEADER + 1..]).unwrap();
-        assert_eq!((got.key, got.counter.value()), ("abc", 9));
+        let counter = Counter::from_parts(got.slots, got.base, None);
+        assert_eq!((got.key, counter.value()), ("abc", 9));
+    }
+
+    #[test]
+    fn a_state_with_expiry_is_written_under_tag_11_and_read_back() {
+        let mut counter = Counter::with_count(7, 4);
+        counter.set_deadline(crate::counter::Stamp { ms: 5, tie: 1 }, Some(u64::MAX));
+        let entry = Entry {
+            key: "t".into(),
+            counter,
+        };
+        let bytes = frame(&Record::Put(entry.clone())).unwrap();
+        assert_eq!(bytes[RECORD_HEADER], 11);
+        let mut log = FILE_MAGIC.to_vec();
+        log.extend(bytes);
+        let back = recover(&log).unwrap();
+        assert_eq!(back.store.counter("t"), Some(entry.counter));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use super::peer::{WireOp, WireReply};
 use crate::auth::{Password, Role};
 use crate::error::Error;
+pub use crate::expire::{ExpireCond, ExpireOp, SetTtl};
 pub use crate::layout::Layout;
 pub use crate::replication::NodeState;
 use crate::ring::NodeId;
@@ -144,6 +145,26 @@ pub enum Request {
         /// Whether the key must exist (`true`) or must not (`false`).
         exists: bool,
     },
+    /// An expiry operation on a counter (`EXPIRE`, `PERSIST`, `TTL`... see [`ExpireOp`]);
+    /// answered by [`Response::Expiry`]. Tag 21.
+    Expire {
+        /// The counter's key.
+        key: String,
+        /// What to do.
+        op: ExpireOp,
+    },
+    /// Set a counter to `value` (as `Set`, or as `SetIf` with `exists`) and do `ttl` to its
+    /// deadline (`SET ... EX`, `KEEPTTL`); answered by [`Response::Replaced`]. Tag 22.
+    SetTtl {
+        /// The counter's key.
+        key: String,
+        /// Its new value.
+        value: i64,
+        /// `None`: always; else whether the key must exist (`true`) or must not (`false`).
+        exists: Option<bool>,
+        /// What happens to its deadline.
+        ttl: SetTtl,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.
@@ -249,6 +270,18 @@ pub enum Response {
         /// Whether the value was set (always for `Set`; for `SetIf`, whether the condition held).
         done: bool,
     },
+    /// The answer to `Expire`. Tag 17.
+    Expiry {
+        /// The key.
+        key: String,
+        /// The operation answered.
+        op: ExpireOp,
+        /// For `At` and `Persist`: 1 if done, 0 if not (no key, or the condition failed); for
+        /// `Deadline`: the deadline in unix milliseconds, -1 without one, -2 for a missing key.
+        answer: i64,
+        /// The key's value before the operation, if it existed.
+        value: Option<i64>,
+    },
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.
@@ -326,6 +359,8 @@ pub struct NodeShare {
     pub primaries: u64,
     /// Its `HOST:PORT` once the cluster's nodes live on more than one host.
     pub addr: Option<String>,
+    /// How many of its primary keys have a deadline (`INFO`'s `expires`).
+    pub expiring: u64,
 }
 
 /// A failed request: a machine-readable code and a one-line message.

@@ -9,6 +9,7 @@ pub mod peer;
 
 pub use codec::{Frame, FrameCodec, FrameError, MAGIC, MAX_FRAME_LEN, VERSION};
 pub use message::{
-    ErrorCode, ErrorReply, NodeShare, NodeState, NodeStatus, Request, Response, RingReport,
-    StatusPage, StatusReport, MAX_HOT_KEYS, MAX_PAGE_KEYS, STATUS_KEYS_PER_NODE,
+    ErrorCode, ErrorReply, ExpireCond, ExpireOp, NodeShare, NodeState, NodeStatus, Request,
+    Response, RingReport, SetTtl, StatusPage, StatusReport, MAX_HOT_KEYS, MAX_PAGE_KEYS,
+    STATUS_KEYS_PER_NODE,
 };

@@ -167,8 +167,8 @@ pub enum WireReply {
     Entries(Vec<Entry>),
     /// Digest of each arc. Tag 4.
     Digests(HashMap<u64, u64>),
-    /// Keys held, keys owned. Tag 5.
-    Counts(u64, u64),
+    /// Keys held, keys owned, owned keys with a deadline. Tag 5.
+    Counts(u64, u64, u64),
     /// Sorted pairs and the number of hints. Tag 6.
     Dump(Vec<(String, i64)>, u64),
     /// Owned keys, further replicas, keys held, hints. Tag 7.

@@ -18,14 +18,11 @@ use super::table;
 use crate::command::check_key;
 use crate::protocol::{ErrorCode, Request, Response};
 
-/// The commands refused because ringkv's counters are integers without expiry (yet).
+/// The commands refused because ringkv's counters are integers.
 const REFUSED: &[&str] = &[
     "setnx",
-    "setex",
-    "psetex",
     "mset",
     "msetnx",
-    "getex",
     "incrbyfloat",
     "append",
     "setrange",
@@ -66,8 +63,10 @@ enum Finish {
     Exists,
     DbSize,
     Info(Vec<&'static str>, Arc<Stats>),
-    /// SET, GETSET, GETDEL, DEL, UNLINK (see `writes`).
+    /// SET, GETSET, GETDEL, DEL, UNLINK, SETEX, PSETEX (see `writes`).
     Write(super::writes::Finish),
+    /// EXPIRE, TTL, PERSIST, GETEX... (see `expire`).
+    Expire(super::expire::Finish),
 }
 
 /// Plans the request `words` (name first; never empty).
@@ -94,6 +93,15 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
                 Err(frame) => Plan::Reply(frame),
             }
         }
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "expiretime"
+        | "pexpiretime" | "persist" | "getex" => match super::expire::plan(spec.name, args) {
+            Ok((requests, finish)) => ask(requests, Finish::Expire(finish)),
+            Err(frame) => Plan::Reply(frame),
+        },
+        "setex" | "psetex" => match super::expire::setex(spec.name, args) {
+            Ok((requests, finish)) => ask(requests, Finish::Write(finish)),
+            Err(frame) => Plan::Reply(frame),
+        },
         "get" => match key(&args[0]) {
             Some(key) => ask(smallvec![Request::Read { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),
@@ -177,6 +185,9 @@ impl Ask {
         if let Finish::Write(finish) = self.finish {
             return finish.reply(responses);
         }
+        if let Finish::Expire(finish) = self.finish {
+            return finish.reply(responses);
+        }
         if let Finish::DbSize | Finish::Info(..) = self.finish {
             let ring = match responses.into_iter().next() {
                 Some(Response::Ring(ring)) => ring,
@@ -201,7 +212,9 @@ impl Ask {
                 reply::array(items.map(value_reply).collect())
             }
             Finish::Exists => reply::int(values.iter().filter(|v| v.is_some()).count() as i64),
-            Finish::DbSize | Finish::Info(..) | Finish::Write(_) => reply::err("internal error"),
+            Finish::DbSize | Finish::Info(..) | Finish::Write(_) | Finish::Expire(_) => {
+                reply::err("internal error")
+            }
         })
     }
 }

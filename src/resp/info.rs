@@ -213,7 +213,10 @@ fn ringkv(ring: &RingReport) -> String {
 fn keyspace(ring: &RingReport) -> String {
     match key_count(ring) {
         0 => String::new(),
-        keys => format!("db0:keys={keys},expires=0,avg_ttl=0\r\n"),
+        keys => {
+            let expires: u64 = ring.nodes.iter().map(|n| n.expiring).sum();
+            format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n")
+        }
     }
 }
 
@@ -242,6 +245,7 @@ mod tests {
                 share: 1.0,
                 keys: 3,
                 primaries: 3,
+                expiring: 1,
             }],
         };
         let text = render(&sections(&[]), &stats, &ring);
@@ -251,7 +255,7 @@ mod tests {
             "connected_clients:1\r\n",
             "total_commands_processed:1\r\n",
             "nodes:1\r\n",
-            "# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n",
+            "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

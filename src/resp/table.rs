@@ -391,6 +391,7 @@ pub fn all() -> impl Iterator<Item = &'static Spec> {
         .iter()
         .chain(super::table_more::COMMANDS)
         .chain(super::table_writes::COMMANDS)
+        .chain(super::table_expire::COMMANDS)
 }
 
 /// The command named `name` (any case).

@@ -2,8 +2,8 @@
 //! `GETSET`, `GETDEL`, `DEL` and `UNLINK`, with Redis 7's argument checks and replies.
 //!
 //! A value that is not an integer is refused with `ERR value is not an integer or out of range`
-//! (ringkv holds counters only). Expiry (`EX`, `PX`, `EXAT`, `PXAT`) is refused with a clear error:
-//! keys do not expire yet. `KEEPTTL` is accepted (there is no time to live to keep). `DEL` counts
+//! (ringkv holds counters only). `EX`, `PX`, `EXAT`, `PXAT` give the key a deadline, `KEEPTTL`
+//! keeps the one it has, and a `SET` without them removes it, as in Redis. `DEL` counts
 //! the keys that existed. What a delete or a set concurrent with an increment gives is in
 //! `docs/COUNTERS.md`: the increment is kept (add wins).
 
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::commands::{key, parse_i64, value_reply, Requests, Responses};
 use super::reply::{self, Frame};
 use crate::command::check_key;
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, SetTtl};
 
 /// How the answers of a write become its reply.
 pub enum Finish {
@@ -57,7 +57,7 @@ pub fn plan(name: &str, args: &[Bytes]) -> Result<(Requests, Finish), Frame> {
 }
 
 /// A key SET may write, or the error reply.
-fn settable(word: &[u8]) -> Result<String, Frame> {
+pub(super) fn settable(word: &[u8]) -> Result<String, Frame> {
     let Ok(key) = std::str::from_utf8(word) else {
         return Err(reply::err("ringkv keys must be UTF-8 text"));
     };
@@ -65,9 +65,9 @@ fn settable(word: &[u8]) -> Result<String, Frame> {
     Ok(key.to_owned())
 }
 
-/// `SET key value [NX|XX] [GET] [KEEPTTL]`.
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`.
 fn set(word: &[u8], value: &[u8], options: &[Bytes]) -> Result<(Requests, Finish), Frame> {
-    let (mut only, mut get) = (None, false);
+    let (mut only, mut get, mut ttl) = (None, false, None);
     let mut i = 0;
     while i < options.len() {
         let option = String::from_utf8_lossy(&options[i]).to_ascii_uppercase();
@@ -76,24 +76,34 @@ fn set(word: &[u8], value: &[u8], options: &[Bytes]) -> Result<(Requests, Finish
             "NX" => only = Some(false),
             "XX" => only = Some(true),
             "GET" => get = true,
-            "KEEPTTL" => {}
-            "EX" | "PX" | "EXAT" | "PXAT" => {
-                if options.get(i + 1).is_none() {
-                    return Err(reply::syntax());
-                }
-                return Err(reply::err(&format!(
-                    "ringkv keys do not expire yet: SET ... {option} is not supported"
-                )));
+            "KEEPTTL" | "EX" | "PX" | "EXAT" | "PXAT" if ttl.is_some() => {
+                return Err(reply::syntax())
             }
-            _ => return Err(reply::syntax()),
+            "KEEPTTL" => ttl = Some(SetTtl::Keep),
+            _ => {
+                let Some(when) = options.get(i + 1) else {
+                    return Err(reply::syntax());
+                };
+                match super::expire::expiry_option(&options[i], when, "set")? {
+                    Some(at) => ttl = Some(SetTtl::At(at)),
+                    None => return Err(reply::syntax()),
+                }
+                i += 1;
+            }
         }
         i += 1;
     }
     let key = settable(word)?;
     let value = parse_i64(value).ok_or_else(reply::not_integer)?;
-    let request = match only {
-        None => Request::Set { key, value },
-        Some(exists) => Request::SetIf { key, value, exists },
+    let request = match (only, ttl) {
+        (None, None) => Request::Set { key, value },
+        (Some(exists), None) => Request::SetIf { key, value, exists },
+        (exists, Some(ttl)) => Request::SetTtl {
+            key,
+            value,
+            exists,
+            ttl,
+        },
     };
     let finish = if get { Finish::Old } else { Finish::Set };
     Ok((Requests::from_elem(request, 1), finish))
@@ -147,9 +157,33 @@ mod tests {
             Ok(Request::Set { value: -4, .. })
         ));
         assert!(matches!(
-            one(&["k", "1", "nx", "get", "keepttl"]),
+            one(&["k", "1", "nx", "get"]),
             Ok(Request::SetIf { exists: false, .. })
         ));
+        assert!(matches!(
+            one(&["k", "1", "nx", "keepttl"]),
+            Ok(Request::SetTtl {
+                exists: Some(false),
+                ttl: SetTtl::Keep,
+                ..
+            })
+        ));
+        assert!(matches!(
+            one(&["k", "1", "PXAT", "5"]),
+            Ok(Request::SetTtl {
+                exists: None,
+                ttl: SetTtl::At(5),
+                ..
+            })
+        ));
+        assert_eq!(
+            error("set", &["k", "1", "EX", "5", "KEEPTTL"]),
+            "ERR syntax error"
+        );
+        assert_eq!(
+            error("set", &["k", "1", "EX", "0"]),
+            "ERR invalid expire time in 'set' command"
+        );
         assert!(matches!(
             one(&["k", "1", "XX"]),
             Ok(Request::SetIf { exists: true, .. })
@@ -157,7 +191,6 @@ mod tests {
         assert_eq!(error("set", &["k", "1", "NX", "XX"]), "ERR syntax error");
         assert_eq!(error("set", &["k", "1", "BOGUS"]), "ERR syntax error");
         assert_eq!(error("set", &["k", "1", "EX"]), "ERR syntax error");
-        assert!(error("set", &["k", "1", "EX", "10"]).contains("do not expire yet"));
         assert_eq!(
             error("set", &["k", "abc"]),
             "ERR value is not an integer or out of range"

@@ -161,7 +161,15 @@ impl Store {
                     .base()
                     .iter()
                     .map(|s| (u64::MAX ^ s.replica, s.p, s.n));
-                key_digest(&item.key, slots.map(|s| (s.replica, s.p, s.n)).chain(base))
+                // So does an expiry state: a replica that missed an EXPIRE differs.
+                let e = item.value.expiry();
+                let expiry = item.value.has_expiry().then_some((
+                    u64::MAX ^ e.set.ms ^ u64::from(e.set.tie),
+                    e.deadline.map_or(u64::MAX, |d| d),
+                    e.fired.ms ^ (u64::from(e.fired.tie) << 32),
+                ));
+                let all = slots.map(|s| (s.replica, s.p, s.n)).chain(base);
+                key_digest(&item.key, all.chain(expiry))
             }
         }
     }

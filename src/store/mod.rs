@@ -18,6 +18,7 @@ mod bulk;
 mod chunks;
 mod cursor;
 mod digest;
+mod expiry;
 mod keymap;
 mod page;
 
@@ -59,6 +60,8 @@ pub struct Store {
     walks: Walks,
     /// The anti-entropy digests kept up to date, once asked for ([`Store::digest_step`]).
     digest: Option<Box<digest::Digests>>,
+    /// Where the next active expiry step starts in `multi` ([`Store::expire_step`]).
+    expire_next: usize,
 }
 
 /// Where a key is held: its item number in [`Store::single`] or in [`Store::multi`].

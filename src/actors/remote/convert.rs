@@ -171,7 +171,9 @@ pub fn reply_to_wire(reply: NodeReply) -> WireReply {
         NodeReply::Digests(digests) => {
             WireReply::Digests(digests.into_iter().map(|(k, v)| (k as u64, v)).collect())
         }
-        NodeReply::Counts(keys, owned) => WireReply::Counts(keys as u64, owned as u64),
+        NodeReply::Counts(keys, owned, expiring) => {
+            WireReply::Counts(keys as u64, owned as u64, expiring as u64)
+        }
         NodeReply::Dump(list, hints) => WireReply::Dump(list, hints as u64),
         NodeReply::Summary(s) => {
             WireReply::Summary(s.counters, s.replicas, s.keys as u64, s.hints as u64)
@@ -190,7 +192,9 @@ pub fn reply_from_wire(reply: WireReply) -> NodeReply {
         WireReply::Digests(digests) => {
             NodeReply::Digests(digests.into_iter().map(|(k, v)| (k as usize, v)).collect())
         }
-        WireReply::Counts(keys, owned) => NodeReply::Counts(keys as usize, owned as usize),
+        WireReply::Counts(keys, owned, expiring) => {
+            NodeReply::Counts(keys as usize, owned as usize, expiring as usize)
+        }
         WireReply::Dump(list, hints) => NodeReply::Dump(list, hints as usize),
         WireReply::Summary(counters, replicas, keys, hints) => NodeReply::Summary(Summary {
             counters,

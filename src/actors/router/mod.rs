@@ -13,6 +13,7 @@
 
 mod announce;
 mod catch_up;
+mod expire;
 mod figures;
 mod health;
 mod keyspace;
@@ -44,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::layout::Member;
 use crate::node_data::{NodeData, SharedNode};
 use crate::persist::{ClusterMeta, DataDir, Opened};
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, SetTtl};
 use crate::replication::{NodeState, Quorums, ReplicationConfig};
 use crate::ring::{NodeId, Ring};
 use futures_util::future::join_all;
@@ -481,11 +482,24 @@ impl Handler<Exec> for Router {
             }
             Request::Delete { key } => AtomicOrNot::Free(self.reset(key, resets::Reset::Delete)),
             Request::Set { key, value } => {
-                AtomicOrNot::Free(self.reset(key, resets::Reset::Set(value)))
+                AtomicOrNot::Free(self.reset(key, resets::Reset::Set(value, SetTtl::Clear)))
             }
-            Request::SetIf { key, value, exists } => {
-                AtomicOrNot::Free(self.reset(key, resets::Reset::SetIf(value, exists)))
+            Request::SetIf { key, value, exists } => AtomicOrNot::Free(
+                self.reset(key, resets::Reset::SetIf(value, exists, SetTtl::Clear)),
+            ),
+            Request::SetTtl {
+                key,
+                value,
+                exists,
+                ttl,
+            } => {
+                let how = match exists {
+                    None => resets::Reset::Set(value, ttl),
+                    Some(exists) => resets::Reset::SetIf(value, exists, ttl),
+                };
+                AtomicOrNot::Free(self.reset(key, how))
             }
+            Request::Expire { key, op } => AtomicOrNot::Free(self.expire(key, op)),
             Request::Status => AtomicOrNot::Free(self.shared_status()),
             Request::Ring => AtomicOrNot::Free(self.ring_report()),
             Request::AddNode { port } => AtomicOrNot::Atomic(counted(self.add_node(port))),

@@ -169,9 +169,9 @@ impl Router {
                 nodes: Vec::new(),
             };
             for ((port, state, share, _, addr), count) in nodes.into_iter().zip(counts) {
-                let (keys, primaries) = match count {
-                    Ok(NodeReply::Counts(n, owned)) => (n as u64, owned as u64),
-                    _ => (0, 0),
+                let (keys, primaries, expiring) = match count {
+                    Ok(NodeReply::Counts(n, owned, exp)) => (n as u64, owned as u64, exp as u64),
+                    _ => (0, 0, 0),
                 };
                 report.nodes.push(NodeShare {
                     port,
@@ -180,6 +180,7 @@ impl Router {
                     keys,
                     primaries,
                     addr,
+                    expiring,
                 });
             }
             Response::Ring(report)

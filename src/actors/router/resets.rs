@@ -11,6 +11,9 @@
 //! A delete of a key that does not exist (no answer holds it, or it is already deleted) writes
 //! nothing. `SetIf` checks its condition against the merged read; like the read, this is not
 //! atomic with updates on other coordinators (see `docs/COUNTERS.md`).
+//!
+//! A delete and a plain set also remove the key's deadline, a set with `KEEPTTL` keeps it and one
+//! with `EX`... writes a new one ([`SetTtl`]), as Redis does.
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -18,8 +21,9 @@ use futures_util::future::join_all;
 use super::requests::{merge_until, Ctx, Reach};
 use super::{InflightGuard, Router};
 use crate::actors::node::{NodeOp, NodeReply};
-use crate::counter::{set_slot, Counter};
+use crate::counter::{now_ms, set_slot, Counter};
 use crate::error::{Error, Result};
+use crate::expire::{apply_set_ttl, SetTtl};
 use crate::protocol::Response;
 use crate::quote;
 
@@ -32,10 +36,10 @@ const NONCE_TRIES: usize = 16;
 pub(super) enum Reset {
     /// Delete the key.
     Delete,
-    /// Set it to the value.
-    Set(i64),
+    /// Set it to the value, and do this to its deadline.
+    Set(i64, SetTtl),
     /// Set it to the value if it exists (`true`) or if it does not (`false`).
-    SetIf(i64, bool),
+    SetIf(i64, bool, SetTtl),
 }
 
 impl Router {
@@ -64,7 +68,7 @@ impl Router {
 fn answer(key: String, how: Reset, old: Option<i64>, done: bool) -> Response {
     match how {
         Reset::Delete => Response::Deleted { key, old },
-        Reset::Set(_) | Reset::SetIf(..) => Response::Replaced { key, old, done },
+        Reset::Set(..) | Reset::SetIf(..) => Response::Replaced { key, old, done },
     }
 }
 
@@ -78,29 +82,40 @@ async fn run(
     guard: InflightGuard,
 ) -> Result<(Option<i64>, bool)> {
     let merged = gather(&ctx, key, &targets, q).await?;
-    let old = merged.as_ref().and_then(Counter::value_if_present);
-    let merged = merged.unwrap_or_default();
-    let Some(next) = next_state(merged, old, how)? else {
+    let now = now_ms();
+    let held = merged.is_some();
+    let mut merged = merged.unwrap_or_default();
+    // A deadline passed is a reset first (the key's old life ends), as on the replicas.
+    merged.fire_if_due_at(now);
+    let old = merged.value_if_present().filter(|_| held);
+    let Some(next) = next_state(merged, old, how, now)? else {
         return Ok((old, false));
     };
     spread(ctx, key, next, targets, w, guard).await?;
     Ok((old, true))
 }
 
-/// The state `how` writes after reading `merged` (whose value is `old`), or `None` if it writes
-/// nothing.
-fn next_state(mut merged: Counter, old: Option<i64>, how: Reset) -> Result<Option<Counter>> {
-    let value = match how {
+/// The state `how` writes at `now` after reading `merged` (whose value is `old`), or `None` if it
+/// writes nothing.
+fn next_state(
+    mut merged: Counter,
+    old: Option<i64>,
+    how: Reset,
+    now: u64,
+) -> Result<Option<Counter>> {
+    let (value, ttl) = match how {
         Reset::Delete if old.is_none() => return Ok(None),
         Reset::Delete => {
             merged.reset();
+            apply_set_ttl(&mut merged, SetTtl::Clear, now);
             return Ok(Some(merged));
         }
-        Reset::SetIf(_, exists) if old.is_some() != exists => return Ok(None),
-        Reset::Set(value) | Reset::SetIf(value, _) => value,
+        Reset::SetIf(_, exists, _) if old.is_some() != exists => return Ok(None),
+        Reset::Set(value, ttl) | Reset::SetIf(value, _, ttl) => (value, ttl),
     };
     for _ in 0..NONCE_TRIES {
         if merged.set(set_slot(rand::random()), value).is_ok() {
+            apply_set_ttl(&mut merged, ttl, now);
             return Ok(Some(merged));
         }
     }
@@ -109,7 +124,12 @@ fn next_state(mut merged: Counter, old: Option<i64>, how: Reset) -> Result<Optio
 
 /// Reads `key` from every target and merges the answers (`None` if none holds the key); at
 /// least `q` must answer.
-async fn gather(ctx: &Ctx, key: &str, targets: &[Reach], q: usize) -> Result<Option<Counter>> {
+pub(super) async fn gather(
+    ctx: &Ctx,
+    key: &str,
+    targets: &[Reach],
+    q: usize,
+) -> Result<Option<Counter>> {
     let answers = join_all(targets.iter().map(|reach| {
         let op = NodeOp::Read {
             key: key.to_owned(),
@@ -142,7 +162,7 @@ async fn gather(ctx: &Ctx, key: &str, targets: &[Reach], q: usize) -> Result<Opt
 }
 
 /// Merges `counter` into every target until `w` hold it; the rest finish in the background.
-async fn spread(
+pub(super) async fn spread(
     ctx: Ctx,
     key: &str,
     counter: Counter,
