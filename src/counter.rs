@@ -50,6 +50,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod tokens;
+
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 
@@ -80,12 +82,15 @@ pub struct Slot {
 type Slots = smallvec::SmallVec<[Slot; 1]>;
 
 /// A counter's state: its slots sorted by replica id, and the parts the last reset observed
-/// (empty if it was never reset), sorted the same way. Its value is `Σp − Σn` over the slots less
-/// the same over the base. Serialized as the two sequences, slots first.
+/// (empty if it was never reset), sorted the same way, and the idempotency tokens it remembers
+/// (none for a key never updated with one: see [`tokens`]). Its value is `Σp − Σn` over the slots
+/// less the same over the base, plus the tokens' unobserved amounts. Serialized as the two
+/// sequences, slots first, then the tokens as an option.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     slots: Slots,
     base: Vec<Slot>,
+    tokens: Option<Box<tokens::Tokens>>,
 }
 
 /// The slot id a `set` writes its amount in: node 0 (never a node's id: a cluster numbers its nodes
@@ -151,6 +156,7 @@ impl Counter {
         Counter {
             slots: smallvec::smallvec![Slot { replica, p, n }],
             base: Vec::new(),
+            tokens: None,
         }
     }
 
@@ -164,9 +170,22 @@ impl Counter {
         counter
     }
 
-    /// The exact value: `Σp − Σn` over the slots, less the same over the base.
+    /// A counter with these slots and this base (as old logs hold them).
+    pub fn from_slots_and_base(
+        slots: impl IntoIterator<Item = Slot>,
+        base: impl IntoIterator<Item = Slot>,
+    ) -> Self {
+        let mut counter = Counter::from_slots(slots);
+        for slot in base {
+            merge_base(&mut counter.base, slot);
+        }
+        counter
+    }
+
+    /// The exact value: `Σp − Σn` over the slots, less the same over the base, plus the amounts
+    /// of the remembered tokens no reset observed.
     pub fn exact_value(&self) -> i128 {
-        sum(&self.slots) - sum(&self.base)
+        sum(&self.slots) - sum(&self.base) + self.tokens_value()
     }
 
     /// The counter's value, saturated into `i64` (see the module docs on range).
@@ -187,7 +206,9 @@ impl Counter {
     /// Whether the counter exists: it was never reset, or some slot holds an update the reset did
     /// not observe (see the module docs).
     pub fn present(&self) -> bool {
-        self.base.is_empty() || self.slots.iter().any(|s| self.unobserved(s))
+        self.base.is_empty()
+            || self.slots.iter().any(|s| self.unobserved(s))
+            || self.tokens_present()
     }
 
     /// The value if the counter is [present](Counter::present).
@@ -209,6 +230,7 @@ impl Counter {
         for &slot in &self.slots {
             merge_base(&mut self.base, slot);
         }
+        self.tokens_observe();
         if self.base.is_empty() {
             // A reset that observed nothing still marks the counter reset: an empty slot of
             // replica 0, which adds nothing to the value.
@@ -247,7 +269,7 @@ impl Counter {
     /// `(replica, p)` if the counter has exactly one slot, never counted down and was never reset:
     /// the compact form a store keeps for nearly every key.
     pub fn single_up(&self) -> Option<(ReplicaId, u64)> {
-        if !self.base.is_empty() {
+        if !self.base.is_empty() || self.tokens.is_some() {
             return None;
         }
         match *self.slots.as_slice() {
@@ -331,6 +353,7 @@ impl Counter {
         for &slot in &other.base {
             changed |= merge_base(&mut self.base, slot);
         }
+        changed |= self.tokens_merge(other);
         changed
     }
 }

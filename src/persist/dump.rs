@@ -16,7 +16,7 @@ use crate::protocol::codec::encode_into;
 use crate::store::Store;
 
 /// The tag of a key's state ([`super::record::Stored::Put`]), as the first byte of its body.
-pub(super) const PUT_TAG: u8 = 7;
+pub(super) const PUT_TAG: u8 = 9;
 
 /// A key's state as a `Put` body holds it, by reference.
 #[derive(Serialize)]

@@ -16,6 +16,11 @@
 //! (its base). States are written under tags 7 and 8 as `(slots, base)`; tags 5 and 6, states of
 //! signed counters without a base, are still read, as counters never reset.
 //!
+//! # Migration to counters that remember tokens
+//! Since updates can carry idempotency tokens, a state also carries the tokens it remembers
+//! (`crate::counter::tokens`). States are written under tags 9 and 10 as `(slots, base, tokens)`;
+//! tags 7 and 8, states without tokens, are still read, as counters that remember none.
+//!
 //! Going back is not supported: an older ringkv cannot decode the new tags and treats those
 //! records as damage (it keeps the file aside and reports their keys).
 
@@ -69,6 +74,27 @@ pub struct EntryV2 {
     pub slots: Vec<Slot>,
 }
 
+/// A key's state as logs of counters without tokens hold it: slots and base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryV3 {
+    /// The key.
+    pub key: String,
+    /// Its slots.
+    pub slots: Vec<Slot>,
+    /// The parts its last reset observed.
+    pub base: Vec<Slot>,
+}
+
+impl EntryV3 {
+    /// The same state as a counter that remembers no token.
+    pub fn upgrade(self) -> Entry {
+        Entry {
+            key: self.key,
+            counter: Counter::from_slots_and_base(self.slots, self.base),
+        }
+    }
+}
+
 impl EntryV2 {
     /// The same state as a counter never reset.
     pub fn upgrade(self) -> Entry {
@@ -93,8 +119,8 @@ impl EntryV1 {
     }
 }
 
-/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0, 2, 5
-/// and 6 are only read (see the module docs).
+/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0, 2, 5,
+/// 6, 7 and 8 are only read (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stored {
     /// A key's grow-only state. Tag 0, read only.
@@ -111,9 +137,13 @@ pub enum Stored {
     PutV2(EntryV2),
     /// A hint without a base. Tag 6, read only.
     HintV2(NodeId, EntryV2),
-    /// [`Record::Put`]. Tag 7.
+    /// A key's state without tokens. Tag 7, read only.
+    PutV3(EntryV3),
+    /// A hint without tokens. Tag 8, read only.
+    HintV3(NodeId, EntryV3),
+    /// [`Record::Put`]. Tag 9.
     Put(Entry),
-    /// [`Record::Hint`]. Tag 8.
+    /// [`Record::Hint`]. Tag 10.
     Hint(NodeId, Entry),
 }
 
@@ -127,6 +157,8 @@ enum StoredRef<'a> {
     Incarnation(u32),
     PutV2(&'a EntryV2),
     HintV2(NodeId, &'a EntryV2),
+    PutV3(&'a EntryV3),
+    HintV3(NodeId, &'a EntryV3),
     Put(&'a Entry),
     Hint(NodeId, &'a Entry),
 }
@@ -141,6 +173,8 @@ impl From<Stored> for Record {
             Stored::Incarnation(n) => Record::Incarnation(n),
             Stored::PutV2(entry) => Record::Put(entry.upgrade()),
             Stored::HintV2(node, entry) => Record::Hint(node, entry.upgrade()),
+            Stored::PutV3(entry) => Record::Put(entry.upgrade()),
+            Stored::HintV3(node, entry) => Record::Hint(node, entry.upgrade()),
             Stored::Put(entry) => Record::Put(entry),
             Stored::Hint(node, entry) => Record::Hint(node, entry),
         }
@@ -174,6 +208,8 @@ pub fn frame_stored(stored: &Stored) -> Result<Vec<u8>> {
         Stored::Incarnation(n) => StoredRef::Incarnation(*n),
         Stored::PutV2(entry) => StoredRef::PutV2(entry),
         Stored::HintV2(node, entry) => StoredRef::HintV2(*node, entry),
+        Stored::PutV3(entry) => StoredRef::PutV3(entry),
+        Stored::HintV3(node, entry) => StoredRef::HintV3(*node, entry),
         Stored::Put(entry) => StoredRef::Put(entry),
         Stored::Hint(node, entry) => StoredRef::Hint(*node, entry),
     };
