@@ -42,6 +42,21 @@ pub const FOLD_SLOT: ReplicaId = 0;
 /// A token's identity: the 128 bits of murmur3 x64-128 (seed 0) of its bytes, as two words.
 pub type TokenId = [u64; 2];
 
+/// How long a retried tokened update is recognised by default (`--dedup-window`).
+pub const DEFAULT_DEDUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `window` in milliseconds (saturating).
+pub fn window_ms(window: std::time::Duration) -> u64 {
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The wall-clock time in milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| window_ms(d))
+}
+
 /// The longest token accepted, in bytes.
 pub const MAX_TOKEN: usize = 256;
 

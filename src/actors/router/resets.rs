@@ -112,7 +112,12 @@ fn next_state(mut merged: Counter, old: Option<i64>, how: Reset) -> Result<Optio
 
 /// Reads `key` from every target and merges the answers (`None` if none holds the key); at
 /// least `q` must answer.
-async fn gather(ctx: &Ctx, key: &str, targets: &[Reach], q: usize) -> Result<Option<Counter>> {
+pub(super) async fn gather(
+    ctx: &Ctx,
+    key: &str,
+    targets: &[Reach],
+    q: usize,
+) -> Result<Option<Counter>> {
     let answers = join_all(targets.iter().map(|reach| {
         let op = NodeOp::Read {
             key: key.to_owned(),
