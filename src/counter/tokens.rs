@@ -10,7 +10,7 @@
 //!
 //! # Merge
 //! Entries merge by union; two versions of one token's entry merge part by part (the larger
-//! amount — a client that reuses a token for another amount gets one of them —, the earlier time,
+//! amount — a client that reuses a token for another amount gets one of them —, the later time,
 //! observed if either was). A reset marks every entry it sees observed (its amount no longer
 //! counts), as it records every slot it sees in its base.
 //!
@@ -148,7 +148,7 @@ impl Tokens {
                 let mine = &mut self.entries[at];
                 let before = *mine;
                 mine.amount = mine.amount.max(theirs.amount);
-                mine.at = mine.at.min(theirs.at);
+                mine.at = mine.at.max(theirs.at);
                 mine.observed |= theirs.observed;
                 *mine != before
             }
