@@ -182,6 +182,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::Delete { .. } => "Delete",
         Request::Set { .. } => "Set",
         Request::SetIf { .. } => "SetIf",
+        Request::UpdateToken { .. } => "UpdateToken",
     }
 }
 
@@ -393,6 +394,11 @@ fn tag_tables_match_the_code() {
             key: key(),
             value: 1,
             exists: true,
+        },
+        Request::UpdateToken {
+            key: key(),
+            amount: -2,
+            token: b"t".to_vec(),
         },
     ];
     check_tags("### Requests", &requests, request_name);

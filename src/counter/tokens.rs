@@ -239,9 +239,35 @@ impl Counter {
                 fresh: false,
             });
         }
+        // Checked before the fold, which changes no value: a refused update changes nothing.
+        i64::try_from(self.exact_value() + i128::from(amount)).map_err(|_| Error::Overflow)?;
+        self.fold(now.saturating_sub(window_ms.saturating_mul(2)));
+        self.remember_token(id, amount, now)
+    }
+
+    /// Whether [`Counter::apply_token`] at `now` would fold an entry: then it must run on a state
+    /// merged from a quorum read; else [`Counter::remember_token`] on any replica's state is the
+    /// same update.
+    pub fn fold_due(&self, now: u64, window_ms: u64) -> bool {
+        let horizon = now.saturating_sub(window_ms.saturating_mul(2));
+        self.tokens()
+            .is_some_and(|t| t.entries.iter().any(|e| e.at <= horizon))
+    }
+
+    /// Applies the update of `amount` carried by token `id` at `now` without folding anything:
+    /// adds nothing if the token is remembered, else remembers it.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] if the value would leave `i64`; nothing changes then.
+    pub fn remember_token(&mut self, id: TokenId, amount: i64, now: u64) -> Result<Applied> {
+        if self.tokens().and_then(|t| t.find(id)).is_some() {
+            return Ok(Applied {
+                value: self.value(),
+                fresh: false,
+            });
+        }
         let value =
             i64::try_from(self.exact_value() + i128::from(amount)).map_err(|_| Error::Overflow)?;
-        self.fold(now.saturating_sub(window_ms.saturating_mul(2)));
         let tokens = self.tokens.get_or_insert_with(Box::default);
         let at = now.max(tokens.folded_until + 1);
         tokens.merge_entry(TokenEntry {

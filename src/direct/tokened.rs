@@ -1,7 +1,12 @@
-//! Tokened updates on the direct path: when every replica of the key is in this process, the
-//! update reads and merges all of them (the read a fold needs: see [`crate::counter::tokens`]),
-//! applies the token to that merged state — nothing if a replica already remembers it — and merges
-//! the result into every replica. Anything else is left to the Router.
+//! Tokened updates on the direct path, when every replica of the key is in this process.
+//!
+//! The first of the key's current replicas coordinates. If no entry of the key is due to be
+//! folded, it remembers the token in its own state — nothing if it already does — and that state
+//! is merged into the other replicas, as a plain update's is: the entry is a function of the token,
+//! so a retry through another coordinator that never saw the first attempt writes the same entry,
+//! which the merge keeps once. If an entry is due to be folded, the update first reads and merges
+//! every replica (the read a fold needs: see [`crate::counter::tokens`]) and applies the token to
+//! that. Anything else is left to the Router.
 
 use smallvec::SmallVec;
 
@@ -25,21 +30,37 @@ pub(super) fn update(
 ) -> Option<(Result<Served>, usize)> {
     let locals: SmallVec<[&SharedNode; 4]> =
         replicas.iter().map(|r| r.local()).collect::<Option<_>>()?;
-    let mut merged = Counter::new();
-    for node in &locals {
-        if let Some(state) = node.lock().read(key, None) {
-            merged.merge(&state);
+    let now = now_ms();
+    let mut state = locals[0].lock().read(key, None).unwrap_or_default();
+    let applied = if state.fold_due(now, window) {
+        for node in &locals[1..] {
+            if let Some(theirs) = node.lock().read(key, None) {
+                state.merge(&theirs);
+            }
         }
-    }
-    let applied = match merged.apply_token(id, amount, now_ms(), window) {
-        Ok(applied) => applied,
-        Err(e) => return Some((Err(e), replicas.len())),
+        state.apply_token(id, amount, now, window)
+    } else {
+        state.remember_token(id, amount, now)
     };
+    match applied {
+        Ok(applied) => Some(spread(&locals, key, &state, applied.value, w)),
+        Err(e) => Some((Err(e), replicas.len())),
+    }
+}
+
+/// Merges `state` into every replica; answers `value` once W hold it.
+fn spread(
+    locals: &[&SharedNode],
+    key: &str,
+    state: &Counter,
+    value: i64,
+    w: usize,
+) -> (Result<Served>, usize) {
     let mut acks = Vec::new();
     let mut held = 0;
-    for node in &locals {
+    for node in locals {
         let mut data = node.lock();
-        if data.merge_one(key, &merged).is_err() {
+        if data.merge_one(key, state).is_err() {
             continue;
         }
         match data.persist() {
@@ -55,11 +76,11 @@ pub(super) fn update(
              not be applied (retry it with the same token)",
             crate::quote::in_message(key)
         ));
-        return Some((Err(why), held));
+        return (Err(why), held);
     }
     let served = Served {
         acks,
-        ..Served::now(Some(applied.value))
+        ..Served::now(Some(value))
     };
-    Some((Ok(served), held))
+    (Ok(served), held)
 }
