@@ -11,7 +11,7 @@
 //!
 //! # Updates are exactly once
 //! [`Client::update`] sends every update with a fresh idempotency token (16 random bytes) and, when
-//! its outcome is unknown — a timeout, a broken connection, a node down, an answer
+//! its outcome is unknown — a timeout, a broken connection (a node killed or restarting), an answer
 //! [`Error::Uncertain`] — sends it again with the *same* token, reconnecting as needed: the cluster
 //! counts a token once, so the retries cannot count it twice (see `docs/COUNTERS.md`). It tries at
 //! most [`UPDATE_ATTEMPTS`] times within [`UPDATE_RETRY_FOR`] (well inside the server's default
@@ -510,17 +510,13 @@ fn io(e: FrameError) -> Error {
     Error::Io(e.to_string())
 }
 
-/// Whether `e` leaves an update's outcome unknown (or says it was not applied for a reason a retry
-/// may not meet): then a tokened update is sent again.
+/// Whether `e` leaves an update's outcome unknown: then a tokened update is sent again. Every
+/// other error says it was not applied (`Unavailable`: too few replicas or connections, checked
+/// before anything was written).
 fn outcome_unknown(e: &Error) -> bool {
     matches!(
         e,
-        Error::Uncertain(_)
-            | Error::Timeout(_)
-            | Error::Io(_)
-            | Error::Unavailable(_)
-            | Error::Shutdown
-            | Error::Server(_)
+        Error::Uncertain(_) | Error::Timeout(_) | Error::Io(_) | Error::Shutdown
     )
 }
 
