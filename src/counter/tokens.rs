@@ -54,7 +54,7 @@ pub fn window_ms(window: std::time::Duration) -> u64 {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| window_ms(d))
+        .map_or(0, window_ms)
 }
 
 /// The longest token accepted, in bytes.
