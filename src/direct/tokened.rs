@@ -58,14 +58,15 @@ fn spread(
 ) -> (Result<Served>, usize) {
     let mut acks = Vec::new();
     let mut held = 0;
-    for node in locals {
+    for (i, node) in locals.iter().enumerate() {
         let mut data = node.lock();
-        if data.merge_one(key, state).is_err() {
-            continue;
-        }
-        match data.persist() {
+        let done = data.merge_one(key, state).and_then(|_| data.persist());
+        match done {
             Ok(Some(ack)) => acks.push(ack),
             Ok(None) => {}
+            // The coordinator's own failure (its log: a full disk) is the answer, as for a plain
+            // update; another replica's only counts against W.
+            Err(e) if i == 0 => return (Err(e), 0),
             Err(_) => continue,
         }
         held += 1;
