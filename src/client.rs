@@ -7,8 +7,17 @@
 //! server's own answers ([`Error::BadRequest`], [`Error::Overflow`], [`Error::Unavailable`],
 //! [`Error::Uncertain`], [`Error::Server`]). After a connection-level failure the next call
 //! reconnects first; reads (`get`, `status`, `ring`) that fail on a broken connection are retried
-//! once on a new one, updates and admin calls never are (they could be applied twice).
+//! once on a new one; admin calls never are.
 //!
+//! # Updates are exactly once
+//! [`Client::update`] sends every update with a fresh idempotency token (16 random bytes) and, when
+//! its outcome is unknown — a timeout, a broken connection (a node killed or restarting), an answer
+//! [`Error::Uncertain`] — sends it again with the *same* token, reconnecting as needed: the cluster
+//! counts a token once, so the retries cannot count it twice (see `docs/COUNTERS.md`). It tries at
+//! most [`UPDATE_ATTEMPTS`] times within [`UPDATE_RETRY_FOR`] (well inside the server's default
+//! 60 s dedup window), waiting 50 ms, 100 ms, ... up to 1 s between attempts. Only if every attempt
+//! failed so does the call, with [`Error::Uncertain`] naming the token, which
+//! [`Client::update_with_token`] may retry later within the window.
 //!
 //! On a server with passwords, [`Client::connect_with`] logs in with [`Credentials`] on every new
 //! connection (reconnects included) before anything else.
@@ -35,6 +44,12 @@ use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingRepo
 use crate::tls::{Io, TlsClient};
 
 type Conn = Framed<Box<dyn Io>, FrameCodec>;
+
+/// How many times [`Client::update`] sends an update whose outcome stays unknown.
+pub const UPDATE_ATTEMPTS: u32 = 10;
+
+/// How long [`Client::update`] keeps retrying an update whose outcome is unknown.
+pub const UPDATE_RETRY_FOR: Duration = Duration::from_secs(20);
 
 /// The largest response a client accepts, in bytes (a `status` of a big cluster is large).
 pub const MAX_RESPONSE_LEN: usize = 1 << 30;
@@ -253,18 +268,49 @@ impl Client {
         }
     }
 
-    /// Adds `amount` (negative: takes it away) to `key`; returns the new value.
+    /// Adds `amount` (negative: takes it away) to `key` exactly once; returns the new value. The
+    /// update carries a fresh token and is retried while its outcome is unknown (see the module
+    /// docs).
     ///
     /// # Errors
-    /// Server errors (overflow, bad key, unavailable) and connection failures.
+    /// Server errors that say the update was not applied (overflow, bad key); after
+    /// [`UPDATE_ATTEMPTS`] attempts or [`UPDATE_RETRY_FOR`], [`Error::Uncertain`] with the token.
     pub async fn update(&mut self, key: &str, amount: i64) -> Result<i64> {
-        let request = Request::Update {
+        let token = format!("{:032x}", rand::random::<u128>());
+        self.update_with_token(key, amount, token.as_bytes()).await
+    }
+
+    /// Adds `amount` to `key` once per `token` (1 to 256 bytes, unique per update), retrying while
+    /// the outcome is unknown as [`Client::update`] does. A token already counted within the
+    /// server's dedup window adds nothing and answers the current value.
+    ///
+    /// # Errors
+    /// As [`Client::update`].
+    pub async fn update_with_token(&mut self, key: &str, amount: i64, token: &[u8]) -> Result<i64> {
+        let request = Request::UpdateToken {
             key: key.to_owned(),
             amount,
+            token: token.to_vec(),
         };
-        match self.call(request).await? {
-            Response::Updated { value, .. } => Ok(value),
-            other => Err(unexpected(other)),
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(50);
+        let mut attempt = 1;
+        loop {
+            match self.call(request.clone()).await {
+                Ok(Response::Updated { value, .. }) => return Ok(value),
+                Ok(other) => return Err(unexpected(other)),
+                Err(e) if !outcome_unknown(&e) => return Err(e),
+                Err(e) if attempt >= UPDATE_ATTEMPTS || started.elapsed() >= UPDATE_RETRY_FOR => {
+                    return Err(Error::Uncertain(format!(
+                        "update of {key} with token {} still unknown after {attempt} attempts                          ({e}); retry it with the same token within the dedup window",
+                        String::from_utf8_lossy(token)
+                    )));
+                }
+                Err(e) => tracing::debug!("retrying an update with the same token after: {e}"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+            attempt += 1;
         }
     }
 
@@ -462,6 +508,16 @@ async fn collect(
 
 fn io(e: FrameError) -> Error {
     Error::Io(e.to_string())
+}
+
+/// Whether `e` leaves an update's outcome unknown: then a tokened update is sent again. Every
+/// other error says it was not applied (`Unavailable`: too few replicas or connections, checked
+/// before anything was written).
+fn outcome_unknown(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Uncertain(_) | Error::Timeout(_) | Error::Io(_) | Error::Shutdown
+    )
 }
 
 fn unexpected(response: Response) -> Error {

@@ -68,6 +68,9 @@ pub struct ClusterConfig {
     /// CA); needed when `limits.tls` is on and the cluster spans processes. The cluster secret
     /// is `limits.cluster_secret`, for both directions.
     pub node_tls: Option<crate::tls::TlsClient>,
+    /// How long a retried tokened update is recognised and counted once (`--dedup-window`,
+    /// default 60 s; see `docs/COUNTERS.md`).
+    pub dedup_window: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -90,6 +93,7 @@ impl Default for ClusterConfig {
             join: Vec::new(),
             advertise: None,
             node_tls: None,
+            dedup_window: router.dedup_window,
         }
     }
 }
@@ -166,6 +170,7 @@ impl Cluster {
             anti_entropy_interval: config.anti_entropy_interval,
             max_nodes: config.max_nodes,
             peers: peer_config.clone(),
+            dedup_window: config.dedup_window,
         };
         let gateway = Router::start_with(router_config, seeds)?;
         let peers = peer_config.map(|p| {

@@ -25,7 +25,9 @@ pub const HELP: &str = "\
 Commands:
   status [--all]         show every node and its first counters (--all: every counter)
   get KEY                read a counter (0 if never updated)
-  update KEY [AMOUNT]    add AMOUNT (default 1, may be negative) to a counter
+  update KEY [AMOUNT] [--token T]
+                         add AMOUNT (default 1, may be negative) to a counter (--token: once
+                         per token T, however often it is retried within the dedup window)
   set KEY N              set a counter to N (an update concurrent with it is kept)
   delete KEY             delete a counter (an update concurrent with it is kept)
   expire KEY SECONDS     make a counter expire in SECONDS (0 or less: delete it now)
@@ -152,17 +154,20 @@ fn one_key(word: &str, args: &[&str]) -> Result<String> {
     }
 }
 
+/// `update KEY [AMOUNT] [--token T]`.
 fn parse_update(args: &[&str]) -> Result<Request> {
-    let (key, amount) = match args {
+    let (args, token) = split_token(args)?;
+    let (key, amount) = match args.as_slice() {
         [key] => (*key, 1),
         [key, amount] => (*key, parse_amount(amount)?),
-        [] => return Err(bad("usage: update KEY [AMOUNT] (the key is missing)".into())),
-        _ => return Err(bad("usage: update KEY [AMOUNT] (too many arguments)".into())),
+        [] => return Err(bad(format!("usage: {UPDATE_USAGE} (the key is missing)"))),
+        _ => return Err(bad(format!("usage: {UPDATE_USAGE} (too many arguments)"))),
     };
     check_key(key)?;
-    Ok(Request::Update {
-        key: key.to_owned(),
-        amount,
+    let key = key.to_owned();
+    Ok(match token {
+        None => Request::Update { key, amount },
+        Some(token) => Request::UpdateToken { key, amount, token },
     })
 }
 
@@ -187,6 +192,21 @@ fn parse_expire(args: &[&str]) -> Result<Request> {
             cond: ExpireCond::Always,
         },
     })
+}
+
+const UPDATE_USAGE: &str = "update KEY [AMOUNT] [--token T]";
+
+/// `args` without `--token T`, and `T` (checked) if it was there.
+fn split_token<'a>(args: &[&'a str]) -> Result<(Vec<&'a str>, Option<Vec<u8>>)> {
+    let Some(at) = args.iter().position(|a| *a == "--token") else {
+        return Ok((args.to_vec(), None));
+    };
+    let Some(token) = args.get(at + 1) else {
+        return Err(bad(format!("usage: {UPDATE_USAGE} (the token is missing)")));
+    };
+    crate::counter::tokens::check_token(token.as_bytes())?;
+    let rest = args[..at].iter().chain(&args[at + 2..]).copied().collect();
+    Ok((rest, Some(token.as_bytes().to_vec())))
 }
 
 fn parse_set(args: &[&str]) -> Result<Request> {
@@ -307,6 +327,16 @@ mod tests {
                 amount: -7
             }
         );
+        assert_eq!(
+            req("update a 3 --token t-1"),
+            Request::UpdateToken {
+                key: "a".into(),
+                amount: 3,
+                token: b"t-1".to_vec()
+            }
+        );
+        assert!(parse("update a 3 --token").is_err());
+        assert!(parse("update a 3 --token t x").is_err());
         assert_eq!(parse("exit").unwrap(), Some(Command::Exit));
         assert_eq!(req("remove-node 5001"), Request::RemoveNode { port: 5001 });
         assert_eq!(

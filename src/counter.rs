@@ -53,6 +53,8 @@ mod expiry;
 use serde::{Deserialize, Serialize};
 
 pub use self::expiry::{now_ms, Expiry, Stamp};
+pub mod tokens;
+
 use crate::error::{Error, Result};
 use crate::ring::NodeId;
 
@@ -83,14 +85,17 @@ pub struct Slot {
 type Slots = smallvec::SmallVec<[Slot; 1]>;
 
 /// A counter's state: its slots sorted by replica id, and the parts the last reset observed
-/// (empty if it was never reset), sorted the same way. Its value is `Σp − Σn` over the slots less
-/// the same over the base. A counter given a TTL also carries its [`Expiry`] (boxed: `None` costs
-/// only the pointer). Serialized as the three fields in that order.
+/// (empty if it was never reset), sorted the same way, and the idempotency tokens it remembers
+/// (none for a key never updated with one: see [`tokens`]). Its value is `Σp − Σn` over the slots
+/// less the same over the base, plus the tokens' unobserved amounts. A counter given a TTL also
+/// carries its [`Expiry`] (boxed: `None` costs only the pointer). Serialized as the fields in
+/// this order: slots, base, expiry, tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     slots: Slots,
     base: Vec<Slot>,
     expiry: Option<Box<Expiry>>,
+    tokens: Option<Box<tokens::Tokens>>,
 }
 
 /// The slot id a `set` writes its amount in: node 0 (never a node's id: a cluster numbers its nodes
@@ -157,6 +162,7 @@ impl Counter {
             slots: smallvec::smallvec![Slot { replica, p, n }],
             base: Vec::new(),
             expiry: None,
+            tokens: None,
         }
     }
 
@@ -170,9 +176,22 @@ impl Counter {
         counter
     }
 
-    /// The exact value: `Σp − Σn` over the slots, less the same over the base.
+    /// A counter with these slots and this base (as old logs hold them).
+    pub fn from_slots_and_base(
+        slots: impl IntoIterator<Item = Slot>,
+        base: impl IntoIterator<Item = Slot>,
+    ) -> Self {
+        let mut counter = Counter::from_slots(slots);
+        for slot in base {
+            merge_base(&mut counter.base, slot);
+        }
+        counter
+    }
+
+    /// The exact value: `Σp − Σn` over the slots, less the same over the base, plus the amounts
+    /// of the remembered tokens no reset observed.
     pub fn exact_value(&self) -> i128 {
-        sum(&self.slots) - sum(&self.base)
+        sum(&self.slots) - sum(&self.base) + self.tokens_value()
     }
 
     /// The counter's value, saturated into `i64` (see the module docs on range).
@@ -195,7 +214,8 @@ impl Counter {
     /// ([`Counter::due`]).
     pub fn present(&self) -> bool {
         let reset = !self.base.is_empty() || self.fired_once();
-        (!reset || self.slots.iter().any(|s| self.unobserved(s))) && !self.due()
+        (!reset || self.slots.iter().any(|s| self.unobserved(s)) || self.tokens_present())
+            && !self.due()
     }
 
     /// A counter with these slots, base and expiry state (as a log of an older form holds them).
@@ -231,6 +251,7 @@ impl Counter {
         for &slot in &self.slots {
             merge_base(&mut self.base, slot);
         }
+        self.tokens_observe();
         if self.base.is_empty() {
             // A reset that observed nothing still marks the counter reset: an empty slot of
             // replica 0, which adds nothing to the value.
@@ -270,7 +291,7 @@ impl Counter {
     /// has no expiry state:
     /// the compact form a store keeps for nearly every key.
     pub fn single_up(&self) -> Option<(ReplicaId, u64)> {
-        if !self.base.is_empty() || self.expiry.is_some() {
+        if !self.base.is_empty() || self.expiry.is_some() || self.tokens.is_some() {
             return None;
         }
         match *self.slots.as_slice() {
@@ -357,6 +378,7 @@ impl Counter {
         for &slot in &other.base {
             changed |= merge_base(&mut self.base, slot);
         }
+        changed |= self.tokens_merge(other);
         changed
     }
 }

@@ -6,7 +6,10 @@
 //!   lower adds their decrements and upper their increments;
 //! - after healing, each key equals its acknowledged total plus a subset of its unknown updates.
 //!
-//! Three modes: increments only; mixed increments and decrements (signed counters); and mixed
+//! Four modes: increments only; mixed increments and decrements (signed counters); mixed updates
+//! with idempotency tokens, where every worker retries an update whose outcome is unknown with
+//! the same token through other nodes until it is known, so the final value of every key must be
+//! exactly its acknowledged total (not a range); and mixed
 //! updates with deletes, where reads are not bounded (a delete concurrent with unknown updates has
 //! no single expected value) but, after healing, one acknowledged delete and set per key must give
 //! exactly the set value on every node: no replica that missed a delete during the faults brings
@@ -58,7 +61,7 @@ fn start_cluster(nodes: usize) -> Vec<u16> {
 
 async fn client(
     seed: u64,
-    (mixed, deletes): (bool, bool),
+    (mixed, deletes, tokens): (bool, bool, bool),
     ports: Arc<Mutex<Vec<u16>>>,
     history: History,
     deadline: Instant,
@@ -96,7 +99,16 @@ async fn client(
             }
             continue;
         }
-        let op = if update {
+        let op = if update && tokens {
+            let token = format!("w{seed}-{}", rng.gen::<u64>());
+            let result = until_known(&ports, &mut rng, &name, amount, &token).await;
+            Op::Update {
+                amount,
+                invoke,
+                done: Instant::now(),
+                outcome: classify(&result),
+            }
+        } else if update {
             let result = conn.update(&name, amount).await;
             let outcome = classify(&result);
             if matches!(
@@ -126,6 +138,33 @@ async fn client(
         };
         history.lock().unwrap().entry(key).or_default().push(op);
     }
+}
+
+/// Sends the update of `amount` to `name` with `token` through random live nodes until its
+/// outcome is known (at most 30 nodes tried; each try is the client's own bounded retries).
+async fn until_known(
+    ports: &Arc<Mutex<Vec<u16>>>,
+    rng: &mut StdRng,
+    name: &str,
+    amount: i64,
+    token: &str,
+) -> Result<i64, Error> {
+    let mut last = Err(Error::Uncertain("not sent".into()));
+    for _ in 0..30 {
+        let port = {
+            let ports = ports.lock().unwrap();
+            ports[rng.gen_range(0..ports.len())]
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let Ok(mut conn) = Client::connect_timeout(&addr, Duration::from_secs(2)).await else {
+            continue;
+        };
+        last = conn.update_with_token(name, amount, token.as_bytes()).await;
+        if classify(&last) != Outcome::Unknown {
+            break;
+        }
+    }
+    last
 }
 
 /// The nemesis: one fault at a time (kill, pause, add, remove), over the framed protocol.
@@ -190,10 +229,10 @@ async fn all_up(admin: &mut Client) -> bool {
 }
 
 fn run(seconds: u64, mixed: bool) {
-    run_mode(seconds, mixed, false)
+    run_mode(seconds, mixed, false, false)
 }
 
-fn run_mode(seconds: u64, mixed: bool, deletes: bool) {
+fn run_mode(seconds: u64, mixed: bool, deletes: bool, tokens: bool) {
     let seed: u64 = std::env::var("RINGKV_JEPSEN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -211,7 +250,8 @@ fn run_mode(seconds: u64, mixed: bool, deletes: bool) {
         let clients: Vec<_> = (0..CLIENTS as u64)
             .map(|c| {
                 let (ports, history) = (ports.clone(), history.clone());
-                tokio::spawn(client(seed + c, (mixed, deletes), ports, history, deadline))
+                let modes = (mixed, deletes, tokens);
+                tokio::spawn(client(seed + c, modes, ports, history, deadline))
             })
             .collect();
         nemesis(seed, ports.clone(), deadline, &mut log).await;
@@ -234,6 +274,13 @@ fn run_mode(seconds: u64, mixed: bool, deletes: bool) {
     let (oks, unknowns, reads) = (verdict.oks, verdict.unknowns, verdict.reads);
     let problems = verdict.problems;
     println!("{oks} acknowledged updates, {unknowns} unknown, {reads} reads checked");
+    if tokens {
+        // Retried with their tokens until known: the final values are exact.
+        assert_eq!(
+            unknowns, 0,
+            "seed {seed}: updates left unknown despite retries"
+        );
+    }
     assert!(oks > 100, "too few operations succeeded to judge: {oks}");
     assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
 }
@@ -296,6 +343,11 @@ async fn heal_and_read(ports: Vec<u16>) -> Vec<i64> {
 }
 
 #[test]
+fn token_retries_give_exact_values_under_the_same_faults() {
+    run_mode(8, true, false, true);
+}
+
+#[test]
 fn counters_stay_valid_under_kills_pauses_and_membership_changes() {
     run(12, false);
 }
@@ -307,7 +359,7 @@ fn mixed_increments_and_decrements_stay_valid_under_the_same_faults() {
 
 #[test]
 fn deletes_under_the_same_faults_leave_exact_values_after_a_final_reset() {
-    run_mode(8, true, true);
+    run_mode(8, true, true, false);
 }
 
 #[test]

@@ -185,6 +185,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::SetIf { .. } => "SetIf",
         Request::Expire { .. } => "Expire",
         Request::SetTtl { .. } => "SetTtl",
+        Request::UpdateToken { .. } => "UpdateToken",
     }
 }
 
@@ -407,6 +408,11 @@ fn tag_tables_match_the_code() {
             value: 1,
             exists: None,
             ttl: SetTtl::Keep,
+        },
+        Request::UpdateToken {
+            key: key(),
+            amount: -2,
+            token: b"t".to_vec(),
         },
     ];
     check_tags("### Requests", &requests, request_name);

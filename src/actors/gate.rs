@@ -27,6 +27,7 @@ pub fn request_class(request: &Request) -> u8 {
         | Request::Layout
         | Request::Auth { .. } => READ,
         Request::Update { .. }
+        | Request::UpdateToken { .. }
         | Request::Delete { .. }
         | Request::Set { .. }
         | Request::SetIf { .. }
@@ -50,7 +51,7 @@ fn request_name(request: &Request) -> &'static str {
         Request::Layout => "layout",
         Request::Join { .. } => "a join",
         Request::PushLayout { .. } => "a layout push",
-        Request::Update { .. } => "update",
+        Request::Update { .. } | Request::UpdateToken { .. } => "update",
         Request::Delete { .. } => "delete",
         Request::Set { .. } | Request::SetIf { .. } | Request::SetTtl { .. } => "set",
         Request::Expire { .. } => "expire",

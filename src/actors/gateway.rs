@@ -17,6 +17,7 @@ use super::budget::Budget;
 use super::change_lock::ChangeLock;
 use super::router::{Exec, Router};
 use super::standing::Standing;
+use crate::counter::tokens::{check_token, token_id};
 use crate::direct::{Direct, Served};
 use crate::error::{Error, Result};
 use crate::protocol::{Request, Response};
@@ -127,7 +128,7 @@ impl Gateway {
             crate::metrics::op_of(&request),
             crate::metrics::sample_start(),
         );
-        if let Request::Update { key, .. } = &request {
+        if let Request::Update { key, .. } | Request::UpdateToken { key, .. } = &request {
             crate::hotkeys::record(key);
         }
         match self.start_unmetered(request, order) {
@@ -194,6 +195,18 @@ impl Gateway {
                 })),
                 None => Err(Request::Update { key, amount }),
             },
+            Request::UpdateToken { key, amount, token } => {
+                if let Err(e) = check_token(&token) {
+                    return Ok(Started::Now(Response::from(e)));
+                }
+                match self.direct.update_token(&key, amount, token_id(&token)) {
+                    Some(served) => Ok(answer(served, key, |key, served| Response::Updated {
+                        key,
+                        value: served.value,
+                    })),
+                    None => Err(Request::UpdateToken { key, amount, token }),
+                }
+            }
             Request::Get { key } => match self.direct.get(&key) {
                 Some(served) => Ok(answer(served, key, |key, served| Response::Count {
                     key,

@@ -96,6 +96,9 @@ fn is_data(request: &Request) -> bool {
             | Request::Delete { .. }
             | Request::Set { .. }
             | Request::SetIf { .. }
+            | Request::Expire { .. }
+            | Request::SetTtl { .. }
+            | Request::UpdateToken { .. }
     )
 }
 

@@ -106,6 +106,10 @@ pub struct ClusterArgs {
     /// How long a node may take to answer (e.g. `1s`, `250ms`, `0.5`).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// How long a retried update with an idempotency token is recognised and counted once
+    /// (`RINGKV.INCRBY`, `update --token`, the Rust client); tokens are kept twice as long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    dedup_window: Duration,
     /// Do not restart crashed nodes: copy their ranges to new replicas instead.
     #[arg(long)]
     no_restart: bool,
@@ -230,6 +234,7 @@ impl ClusterArgs {
             join: self.join.clone(),
             advertise: self.advertise.clone(),
             node_tls: self.security.node_tls(),
+            dedup_window: self.dedup_window,
         }
     }
 

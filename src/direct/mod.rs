@@ -26,10 +26,12 @@ use smallvec::SmallVec;
 
 mod local;
 mod served;
+mod tokened;
 
 pub use self::served::Served;
 use crate::actors::remote::SharedLink;
 use crate::command::check_key;
+use crate::counter::tokens::TokenId;
 use crate::error::Result;
 use crate::node_data::SharedNode;
 use crate::replication::Quorums;
@@ -111,6 +113,8 @@ pub struct Direct {
     diverged: AtomicU64,
     /// How long an update waits for replicas in other processes.
     timeout: Duration,
+    /// The dedup window of tokened updates, in milliseconds.
+    dedup_window_ms: u64,
 }
 
 impl Default for Direct {
@@ -141,7 +145,16 @@ impl Direct {
             read_repairs: AtomicU64::new(0),
             diverged: AtomicU64::new(0),
             timeout,
+            dedup_window_ms: crate::counter::tokens::window_ms(
+                crate::counter::tokens::DEFAULT_DEDUP_WINDOW,
+            ),
         }
+    }
+
+    /// The same path with tokened updates recognised for `window`.
+    pub fn with_dedup_window(mut self, window: Duration) -> Self {
+        self.dedup_window_ms = crate::counter::tokens::window_ms(window);
+        self
     }
 
     /// Opens the path with the Router's current view: the ring, the quorums, and each node with
@@ -295,6 +308,19 @@ impl Direct {
         let (replicas, quorums) = replicas_of(&routes, key, true)?;
         let (served, held) =
             local::update(&replicas, quorums.r, key, amount, quorums.w, self.timeout)?;
+        if held < replicas.len() {
+            self.diverged.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(served)
+    }
+
+    /// Adds `amount` to `key` once per token `id` (see [`crate::counter::tokens`]): `None` if the
+    /// Router must do it (a replica in another process, or anything [`Direct::update`] leaves).
+    pub fn update_token(&self, key: &str, amount: i64, id: TokenId) -> Option<Result<Served>> {
+        let routes = self.read();
+        let (replicas, quorums) = replicas_of(&routes, key, true)?;
+        let tokened = (amount, id, self.dedup_window_ms);
+        let (served, held) = tokened::update(&replicas, key, tokened, quorums.w)?;
         if held < replicas.len() {
             self.diverged.fetch_add(1, Ordering::Relaxed);
         }

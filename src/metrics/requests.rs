@@ -36,7 +36,7 @@ pub const OPS: [&str; 16] = [
 pub fn op_of(request: &Request) -> usize {
     match request {
         Request::Get { .. } | Request::Read { .. } => 0,
-        Request::Update { .. } => 1,
+        Request::Update { .. } | Request::UpdateToken { .. } => 1,
         Request::Status => 2,
         Request::Ring => 3,
         Request::AddNode { .. } => 4,

@@ -10,27 +10,17 @@ use serde::Serialize;
 
 use super::record::{frame, Record, FILE_MAGIC, RECORD_HEADER};
 use super::write_atomically_with;
-use crate::counter::{Counter, Slot};
+use crate::counter::Counter;
 use crate::error::{Error, Result};
 use crate::protocol::codec::encode_into;
 use crate::store::Store;
 
 /// The tag of a key's state ([`super::record::Stored::Put`]), as the first byte of its body.
-pub(super) const PUT_TAG: u8 = 7;
-/// The tag of a key's state with expiry ([`super::record::Stored::PutExpiring`]).
-const PUT_EXPIRING_TAG: u8 = 11;
+pub(super) const PUT_TAG: u8 = 9;
 
 /// A key's state as a `Put` body holds it, by reference.
 #[derive(Serialize)]
 struct PutOut<'a> {
-    key: &'a str,
-    slots: &'a [Slot],
-    base: &'a [Slot],
-}
-
-/// A key's state as a `PutExpiring` body holds it, by reference.
-#[derive(Serialize)]
-struct PutExpiringOut<'a> {
     key: &'a str,
     counter: &'a Counter,
 }
@@ -39,14 +29,8 @@ struct PutExpiringOut<'a> {
 fn frame_put(key: &str, counter: &Counter, scratch: &mut Vec<u8>) -> Result<()> {
     scratch.clear();
     scratch.extend_from_slice(&[0; RECORD_HEADER]);
-    if counter.has_expiry() {
-        scratch.push(PUT_EXPIRING_TAG);
-        encode_into(&PutExpiringOut { key, counter }, scratch)?;
-    } else {
-        scratch.push(PUT_TAG);
-        let (slots, base) = (counter.slots(), counter.base());
-        encode_into(&PutOut { key, slots, base }, scratch)?;
-    }
+    scratch.push(PUT_TAG);
+    encode_into(&PutOut { key, counter }, scratch)?;
     let body = &scratch[RECORD_HEADER..];
     let len = u32::try_from(body.len())
         .map_err(|_| Error::Protocol("a log record is larger than 4 GiB".into()))?;

@@ -16,11 +16,10 @@
 //! (its base). States are written under tags 7 and 8 as `(slots, base)`; tags 5 and 6, states of
 //! signed counters without a base, are still read, as counters never reset.
 //!
-//! # Expiring counters
-//! A counter given a TTL also carries its expiry state. A state with one is written under tags 11
-//! (a key's state) and 12 (a hint) as `(key, slots, base, expiry)`; a state without one is written
-//! under tags 7 and 8 exactly as before, so a log of keys that never had a TTL is unchanged.
-//! Tags 9 and 10 belong to another change (idempotency tokens): this build reads them as damage.
+//! # Migration to counters that remember tokens
+//! Since updates can carry idempotency tokens, a state also carries the tokens it remembers
+//! (`crate::counter::tokens`). States are written under tags 9 and 10 as `(slots, base, tokens)`;
+//! tags 7 and 8, states without tokens, are still read, as counters that remember none.
 //!
 //! Going back is not supported: an older ringkv cannot decode the new tags and treats those
 //! records as damage (it keeps the file aside and reports their keys).
@@ -75,6 +74,27 @@ pub struct EntryV2 {
     pub slots: Vec<Slot>,
 }
 
+/// A key's state as logs of counters without tokens hold it: slots and base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryV3 {
+    /// The key.
+    pub key: String,
+    /// Its slots.
+    pub slots: Vec<Slot>,
+    /// The parts its last reset observed.
+    pub base: Vec<Slot>,
+}
+
+impl EntryV3 {
+    /// The same state as a counter that remembers no token.
+    pub fn upgrade(self) -> Entry {
+        Entry {
+            key: self.key,
+            counter: Counter::from_slots_and_base(self.slots, self.base),
+        }
+    }
+}
+
 impl EntryV2 {
     /// The same state as a counter never reset.
     pub fn upgrade(self) -> Entry {
@@ -99,52 +119,8 @@ impl EntryV1 {
     }
 }
 
-/// A key's state as tags 7 and 8 hold it: slots and base, no expiry state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryV3 {
-    /// The key.
-    pub key: String,
-    /// Its slots.
-    pub slots: Vec<Slot>,
-    /// The parts its last reset observed.
-    pub base: Vec<Slot>,
-}
-
-impl EntryV3 {
-    /// The same state with no expiry.
-    pub fn upgrade(self) -> Entry {
-        Entry {
-            key: self.key,
-            counter: Counter::from_parts(self.slots, self.base, None),
-        }
-    }
-}
-
-/// [`EntryV3`] by reference: the bytes of tags 7 and 8.
-#[derive(Serialize)]
-struct EntryV3Ref<'a> {
-    key: &'a str,
-    slots: &'a [Slot],
-    base: &'a [Slot],
-}
-
-impl<'a> EntryV3Ref<'a> {
-    fn of(entry: &'a Entry) -> Self {
-        EntryV3Ref {
-            key: &entry.key,
-            slots: entry.counter.slots(),
-            base: entry.counter.base(),
-        }
-    }
-}
-
-/// A tag this build does not know (9 and 10, another change's): it never decodes, so a record
-/// with it is damage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unknown {}
-
-/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0, 2, 5
-/// and 6 are only read (see the module docs).
+/// A record as the log holds it: the variant order gives the tags, so never reorder; tags 0, 2, 5,
+/// 6, 7 and 8 are only read (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stored {
     /// A key's grow-only state. Tag 0, read only.
@@ -161,18 +137,14 @@ pub enum Stored {
     PutV2(EntryV2),
     /// A hint without a base. Tag 6, read only.
     HintV2(NodeId, EntryV2),
-    /// [`Record::Put`] of a state without expiry. Tag 7.
-    Put(EntryV3),
-    /// [`Record::Hint`] of a state without expiry. Tag 8.
-    Hint(NodeId, EntryV3),
-    /// Tag 9: not this build's.
-    Tag9(Unknown),
-    /// Tag 10: not this build's.
-    Tag10(Unknown),
-    /// [`Record::Put`] of a state with expiry. Tag 11.
-    PutExpiring(Entry),
-    /// [`Record::Hint`] of a state with expiry. Tag 12.
-    HintExpiring(NodeId, Entry),
+    /// A key's state without tokens. Tag 7, read only.
+    PutV3(EntryV3),
+    /// A hint without tokens. Tag 8, read only.
+    HintV3(NodeId, EntryV3),
+    /// [`Record::Put`]. Tag 9.
+    Put(Entry),
+    /// [`Record::Hint`]. Tag 10.
+    Hint(NodeId, Entry),
 }
 
 /// [`Stored`] by reference, to encode without a copy: the same variants in the same order.
@@ -185,12 +157,10 @@ enum StoredRef<'a> {
     Incarnation(u32),
     PutV2(&'a EntryV2),
     HintV2(NodeId, &'a EntryV2),
-    Put(EntryV3Ref<'a>),
-    Hint(NodeId, EntryV3Ref<'a>),
-    Tag9(&'a Unknown),
-    Tag10(&'a Unknown),
-    PutExpiring(&'a Entry),
-    HintExpiring(NodeId, &'a Entry),
+    PutV3(&'a EntryV3),
+    HintV3(NodeId, &'a EntryV3),
+    Put(&'a Entry),
+    Hint(NodeId, &'a Entry),
 }
 
 impl From<Stored> for Record {
@@ -203,11 +173,10 @@ impl From<Stored> for Record {
             Stored::Incarnation(n) => Record::Incarnation(n),
             Stored::PutV2(entry) => Record::Put(entry.upgrade()),
             Stored::HintV2(node, entry) => Record::Hint(node, entry.upgrade()),
-            Stored::Put(entry) => Record::Put(entry.upgrade()),
-            Stored::Hint(node, entry) => Record::Hint(node, entry.upgrade()),
-            Stored::Tag9(never) | Stored::Tag10(never) => match never {},
-            Stored::PutExpiring(entry) => Record::Put(entry),
-            Stored::HintExpiring(node, entry) => Record::Hint(node, entry),
+            Stored::PutV3(entry) => Record::Put(entry.upgrade()),
+            Stored::HintV3(node, entry) => Record::Hint(node, entry.upgrade()),
+            Stored::Put(entry) => Record::Put(entry),
+            Stored::Hint(node, entry) => Record::Hint(node, entry),
         }
     }
 }
@@ -216,13 +185,9 @@ impl Record {
     /// The record as it is written.
     fn stored(&self) -> StoredRef<'_> {
         match self {
-            Record::Put(entry) if entry.counter.has_expiry() => StoredRef::PutExpiring(entry),
-            Record::Put(entry) => StoredRef::Put(EntryV3Ref::of(entry)),
+            Record::Put(entry) => StoredRef::Put(entry),
             Record::Remove(key) => StoredRef::Remove(key),
-            Record::Hint(node, entry) if entry.counter.has_expiry() => {
-                StoredRef::HintExpiring(*node, entry)
-            }
-            Record::Hint(node, entry) => StoredRef::Hint(*node, EntryV3Ref::of(entry)),
+            Record::Hint(node, entry) => StoredRef::Hint(*node, entry),
             Record::DropHints(node) => StoredRef::DropHints(*node),
             Record::Incarnation(n) => StoredRef::Incarnation(*n),
         }
@@ -243,23 +208,10 @@ pub fn frame_stored(stored: &Stored) -> Result<Vec<u8>> {
         Stored::Incarnation(n) => StoredRef::Incarnation(*n),
         Stored::PutV2(entry) => StoredRef::PutV2(entry),
         Stored::HintV2(node, entry) => StoredRef::HintV2(*node, entry),
-        Stored::Put(e) => StoredRef::Put(EntryV3Ref {
-            key: &e.key,
-            slots: &e.slots,
-            base: &e.base,
-        }),
-        Stored::Hint(node, e) => StoredRef::Hint(
-            *node,
-            EntryV3Ref {
-                key: &e.key,
-                slots: &e.slots,
-                base: &e.base,
-            },
-        ),
-        Stored::Tag9(never) => StoredRef::Tag9(never),
-        Stored::Tag10(never) => StoredRef::Tag10(never),
-        Stored::PutExpiring(entry) => StoredRef::PutExpiring(entry),
-        Stored::HintExpiring(node, entry) => StoredRef::HintExpiring(*node, entry),
+        Stored::PutV3(entry) => StoredRef::PutV3(entry),
+        Stored::HintV3(node, entry) => StoredRef::HintV3(*node, entry),
+        Stored::Put(entry) => StoredRef::Put(entry),
+        Stored::Hint(node, entry) => StoredRef::Hint(*node, entry),
     };
     frame_body(encode(&stored)?)
 }

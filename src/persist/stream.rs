@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::dump::PUT_TAG;
 use super::record::{FILE_MAGIC, MAX_RECORD, RECORD_HEADER};
 use super::scan::{body_start, replay, replay_slice, Recovered};
-use crate::counter::{Counter, Slot};
+use crate::counter::Counter;
 use crate::error::{Error, Result};
 use crate::protocol::codec::{decode_borrowed, BORROWED_MAX};
 
@@ -26,8 +26,7 @@ pub const BUFFER: usize = 1 << 20;
 struct PutRef<'a> {
     #[serde(borrow)]
     key: &'a str,
-    slots: Vec<Slot>,
-    base: Vec<Slot>,
+    counter: Counter,
 }
 
 /// A window on a file: `buf[start..end]` are the bytes from file offset `offset` on.
@@ -175,8 +174,7 @@ fn replay_fast(bytes: &[u8], out: &mut Recovered) -> bool {
             if !out.damaged_keys.is_empty() {
                 out.damaged_keys.remove(put.key);
             }
-            let counter = Counter::from_parts(put.slots, put.base, None);
-            out.store.merge_counter(put.key, &counter);
+            out.store.merge_counter(put.key, &put.counter);
             out.records += 1;
             return true;
         }
@@ -230,12 +228,11 @@ mod tests {
         let bytes = frame(&put("abc", 9)).unwrap();
         assert_eq!(bytes[RECORD_HEADER], PUT_TAG);
         let got: PutRef<'_> = decode_borrowed(&bytes[RECORD_HEADER + 1..]).unwrap();
-        let counter = Counter::from_parts(got.slots, got.base, None);
-        assert_eq!((got.key, counter.value()), ("abc", 9));
+        assert_eq!((got.key, got.counter.value()), ("abc", 9));
     }
 
     #[test]
-    fn a_state_with_expiry_is_written_under_tag_11_and_read_back() {
+    fn a_state_with_expiry_is_written_under_the_put_tag_and_read_back() {
         let mut counter = Counter::with_count(7, 4);
         counter.set_deadline(crate::counter::Stamp { ms: 5, tie: 1 }, Some(u64::MAX));
         let entry = Entry {
@@ -243,7 +240,7 @@ mod tests {
             counter,
         };
         let bytes = frame(&Record::Put(entry.clone())).unwrap();
-        assert_eq!(bytes[RECORD_HEADER], 11);
+        assert_eq!(bytes[RECORD_HEADER], PUT_TAG);
         let mut log = FILE_MAGIC.to_vec();
         log.extend(bytes);
         let back = recover(&log).unwrap();

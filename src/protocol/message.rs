@@ -165,6 +165,17 @@ pub enum Request {
         /// What happens to its deadline.
         ttl: SetTtl,
     },
+    /// Add `amount` to a counter exactly once per `token`: a retry with the same token within
+    /// the dedup window (through any node) adds nothing and answers the current value (see
+    /// `docs/COUNTERS.md`). Answered by [`Response::Updated`]. Tag 23.
+    UpdateToken {
+        /// The counter's key.
+        key: String,
+        /// How much to add (negative: to take away); the result must stay in `i64`.
+        amount: i64,
+        /// The idempotency token: 1 to 256 bytes the client picks, unique per update.
+        token: Vec<u8>,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.

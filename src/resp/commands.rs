@@ -87,6 +87,7 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
     };
     match spec.name {
         "incr" | "incrby" | "decr" | "decrby" => incr(counters::update(spec.name, args)),
+        "ringkv.incrby" => incr(counters::tokened(args)),
         "set" | "getset" | "getdel" | "del" | "unlink" => {
             match super::writes::plan(spec.name, args) {
                 Ok((requests, finish)) => ask(requests, Finish::Write(finish)),

@@ -6,12 +6,16 @@
 //! whose result would leave `i64` is refused with `ERR increment or decrement would overflow` and
 //! leaves the counter as it was. `DECRBY key -9223372036854775808` is refused before it is sent,
 //! as Redis refuses it (`ERR decrement would overflow`: the negation does not fit).
+//!
+//! `RINGKV.INCRBY key increment token` is `INCRBY` counted once per token: a repeat within the
+//! dedup window adds nothing and answers the counter's current value.
 
 use bytes::Bytes;
 
 use super::commands::parse_i64;
 use super::reply::{self, Frame};
 use crate::command::check_key;
+use crate::counter::tokens::{check_token, MAX_TOKEN};
 use crate::protocol::Request;
 
 /// The update request of one of `incr`, `incrby`, `decr`, `decrby` (lower case) on `args`, whose
@@ -42,6 +46,28 @@ pub fn add(word: &[u8], amount: i64) -> Result<Request, Frame> {
         key: key.to_owned(),
         amount,
     })
+}
+
+/// The request of `RINGKV.INCRBY key increment token` on `args` (the table checked there are
+/// three): an update counted once per token (see `docs/COUNTERS.md`), or the error reply.
+pub fn tokened(args: &[Bytes]) -> Result<Request, Frame> {
+    let [key, by, token] = args else {
+        return Err(reply::wrong_arity("ringkv.incrby"));
+    };
+    let amount = parse_i64(by).ok_or_else(reply::not_integer)?;
+    if check_token(token).is_err() {
+        return Err(reply::err(&format!(
+            "the token must be 1 to {MAX_TOKEN} bytes"
+        )));
+    }
+    match add(key, amount)? {
+        Request::Update { key, amount } => Ok(Request::UpdateToken {
+            key,
+            amount,
+            token: token.to_vec(),
+        }),
+        _ => Err(reply::err("internal error: not a counter update")),
+    }
 }
 
 /// The reply to a refused update that would leave `i64`.

@@ -1,5 +1,6 @@
 //! The command table, continued: the commands that reset or delete a counter (`SET`, `GETSET`,
-//! `GETDEL`, `DEL`, `UNLINK`), in the shapes of `table`.
+//! `GETDEL`, `DEL`, `UNLINK`) and ringkv's exactly-once update (`RINGKV.INCRBY`), in the shapes of
+//! `table`.
 
 use super::table::{arg, cmd, Arg, Spec};
 
@@ -61,5 +62,19 @@ pub const COMMANDS: &[Spec] = &[
         "4.0.0",
         "Deletes the counters of one or more keys (as DEL); returns how many existed.",
         KEYS,
+    ),
+    cmd(
+        "ringkv.incrby",
+        4,
+        WRITE_FAST,
+        "string",
+        "7.0.0",
+        "Increments the counter of a key by a number once per token (a repeated token within the \
+         dedup window adds nothing); returns the counter's value.",
+        &[
+            arg("key", "key", &[]),
+            arg("increment", "integer", &[]),
+            arg("token", "string", &[]),
+        ],
     ),
 ];

@@ -168,8 +168,16 @@ impl Store {
                     e.deadline.map_or(u64::MAX, |d| d),
                     e.fired.ms ^ (u64::from(e.fired.tie) << 32),
                 ));
-                let all = slots.map(|s| (s.replica, s.p, s.n)).chain(base);
-                key_digest(&item.key, all.chain(expiry))
+                // So do remembered tokens: the horizon, then each entry, in id order.
+                let tokens = item.value.tokens().into_iter().flat_map(|t| {
+                    let horizon = std::iter::once((u64::MAX - 1, t.folded_until(), 0));
+                    horizon.chain(t.entries().iter().map(|e| {
+                        let flags = e.at | (u64::from(e.observed) << 63);
+                        (e.id[0] ^ e.id[1].rotate_left(1), e.amount as u64, flags)
+                    }))
+                });
+                let parts = slots.map(|s| (s.replica, s.p, s.n)).chain(base);
+                key_digest(&item.key, parts.chain(expiry).chain(tokens))
             }
         }
     }

@@ -11,7 +11,11 @@ pub const MERGE_CHUNK_BYTES: usize = 256 * 1024;
 /// A generous estimate of an entry's encoded size.
 pub fn entry_bytes(entry: &Entry) -> usize {
     let slots = entry.counter.slots().len() + entry.counter.base().len();
-    16 + entry.key.len() + 32 * slots
+    let tokens = entry
+        .counter
+        .tokens()
+        .map_or(0, |t| 16 + 48 * t.entries().len());
+    16 + entry.key.len() + 32 * slots + tokens
 }
 
 /// `op` as the calls to send: itself, or a big `Merge` cut into merges of at most about

@@ -24,6 +24,7 @@ mod reports;
 mod requests;
 mod resets;
 mod sweep;
+mod tokened;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -87,6 +88,9 @@ pub struct RouterConfig {
     pub max_nodes: usize,
     /// How this Router takes part in a cluster of several processes (`None`: one process).
     pub peers: Option<PeerConfig>,
+    /// How long a retried tokened update is recognised (`--dedup-window`; see
+    /// [`crate::counter::tokens`]).
+    pub dedup_window: Duration,
 }
 
 impl Default for RouterConfig {
@@ -104,6 +108,7 @@ impl Default for RouterConfig {
             data: None,
             max_nodes: MAX_NODES,
             peers: None,
+            dedup_window: crate::counter::tokens::DEFAULT_DEDUP_WINDOW,
         }
     }
 }
@@ -251,7 +256,9 @@ impl Router {
     pub fn start_with(config: RouterConfig, seeds: Vec<NodeSeed>) -> Result<Gateway> {
         config.replication.validate()?;
         let next_id = seeds.iter().map(|s| s.id).max().unwrap_or(0) + 1;
-        let direct = Arc::new(Direct::with_timeout(config.request_timeout));
+        let direct = Arc::new(
+            Direct::with_timeout(config.request_timeout).with_dedup_window(config.dedup_window),
+        );
         let shared = direct.clone();
         let budget = Budget::new(config.limits.max_server_bytes);
         let budget_here = budget.clone();
@@ -479,6 +486,9 @@ impl Handler<Exec> for Router {
                 // The Router's path: hints, timeouts and partial writes may leave replicas apart.
                 self.drift.note();
                 AtomicOrNot::Free(self.update(key, amount))
+            }
+            Request::UpdateToken { key, amount, token } => {
+                AtomicOrNot::Free(self.update_token(key, amount, token))
             }
             Request::Delete { key } => AtomicOrNot::Free(self.reset(key, resets::Reset::Delete)),
             Request::Set { key, value } => {

@@ -28,7 +28,7 @@ use crate::protocol::Response;
 use crate::quote;
 
 /// How many nonces a set tries for its fresh slot before it gives up (each one is taken with
-/// probability at most `slots / 2^32`).
+/// probability at most `slots / 2^32`). Nonces start at 1: nonce 0 is the tokens' fold slot.
 const NONCE_TRIES: usize = 16;
 
 /// What a reset does.
@@ -114,7 +114,10 @@ fn next_state(
         Reset::Set(value, ttl) | Reset::SetIf(value, _, ttl) => (value, ttl),
     };
     for _ in 0..NONCE_TRIES {
-        if merged.set(set_slot(rand::random()), value).is_ok() {
+        if merged
+            .set(set_slot(rand::random::<u32>().max(1)), value)
+            .is_ok()
+        {
             apply_set_ttl(&mut merged, ttl, now);
             return Ok(Some(merged));
         }

@@ -1,0 +1,87 @@
+//! Tokened updates on the direct path, when every replica of the key is in this process.
+//!
+//! The first of the key's current replicas coordinates. If no entry of the key is due to be
+//! folded, it remembers the token in its own state — nothing if it already does — and that state
+//! is merged into the other replicas, as a plain update's is: the entry is a function of the token,
+//! so a retry through another coordinator that never saw the first attempt writes the same entry,
+//! which the merge keeps once. If an entry is due to be folded, the update first reads and merges
+//! every replica (the read a fold needs: see [`crate::counter::tokens`]) and applies the token to
+//! that. Anything else is left to the Router.
+
+use smallvec::SmallVec;
+
+use super::served::Served;
+use super::Replica;
+use crate::counter::tokens::{now_ms, TokenId};
+use crate::counter::Counter;
+use crate::error::{Error, Result};
+use crate::node_data::SharedNode;
+
+/// The update of a tokened request: amount, token id, dedup window in milliseconds.
+pub(super) type Tokened = (i64, TokenId, u64);
+
+/// Applies `(amount, id, window)` to `key` on `replicas`, all in this process, W of which must
+/// take it. Returns the answer and how many replicas hold it; `None` if a replica is elsewhere.
+pub(super) fn update(
+    replicas: &[&Replica],
+    key: &str,
+    (amount, id, window): Tokened,
+    w: usize,
+) -> Option<(Result<Served>, usize)> {
+    let locals: SmallVec<[&SharedNode; 4]> =
+        replicas.iter().map(|r| r.local()).collect::<Option<_>>()?;
+    let now = now_ms();
+    let mut state = locals[0].lock().read(key, None).unwrap_or_default();
+    let applied = if state.fold_due(now, window) {
+        for node in &locals[1..] {
+            if let Some(theirs) = node.lock().read(key, None) {
+                state.merge(&theirs);
+            }
+        }
+        state.apply_token(id, amount, now, window)
+    } else {
+        state.remember_token(id, amount, now)
+    };
+    match applied {
+        Ok(applied) => Some(spread(&locals, key, &state, applied.value, w)),
+        Err(e) => Some((Err(e), replicas.len())),
+    }
+}
+
+/// Merges `state` into every replica; answers `value` once W hold it.
+fn spread(
+    locals: &[&SharedNode],
+    key: &str,
+    state: &Counter,
+    value: i64,
+    w: usize,
+) -> (Result<Served>, usize) {
+    let mut acks = Vec::new();
+    let mut held = 0;
+    for (i, node) in locals.iter().enumerate() {
+        let mut data = node.lock();
+        let done = data.merge_one(key, state).and_then(|_| data.persist());
+        match done {
+            Ok(Some(ack)) => acks.push(ack),
+            Ok(None) => {}
+            // The coordinator's own failure (its log: a full disk) is the answer, as for a plain
+            // update; another replica's only counts against W.
+            Err(e) if i == 0 => return (Err(e), 0),
+            Err(_) => continue,
+        }
+        held += 1;
+    }
+    if held < w {
+        let why = Error::Uncertain(format!(
+            "update of {} reached only {held} replicas; the write quorum is {w}: it may or may \
+             not be applied (retry it with the same token)",
+            crate::quote::in_message(key)
+        ));
+        return (Err(why), held);
+    }
+    let served = Served {
+        acks,
+        ..Served::now(Some(value))
+    };
+    (Ok(served), held)
+}
