@@ -541,8 +541,8 @@ mod tests {
         let config = bincode::config::standard();
         let slots: Vec<(ReplicaId, u64, u64)> = vec![(2, 5, 0), (2, 7, 0)];
         let base: Vec<(ReplicaId, u64, u64)> = Vec::new();
-        let tokens: Option<()> = None;
-        let bytes = bincode::serde::encode_to_vec((&slots, &base, tokens), config).unwrap();
+        let (expiry, tokens): (Option<()>, Option<()>) = (None, None);
+        let bytes = bincode::serde::encode_to_vec((&slots, &base, expiry, tokens), config).unwrap();
         let (counter, _): (Counter, _) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         let mut store = Store::new();
         store.increment("k", 1, 1).unwrap();
