@@ -143,7 +143,12 @@ async fn an_unreachable_or_dead_process_fails_calls_cleanly() {
             .expect("every call ends once the process is gone");
     for answer in &answers {
         assert!(
-            matches!(answer, Ok(NodeReply::State(_)) | Err(Error::Unavailable(_))),
+            // Unavailable: never sent; Uncertain: sent, and the process died before answering
+            // (it may have applied it), never a refusal that hides an applied increment.
+            matches!(
+                answer,
+                Ok(NodeReply::State(_)) | Err(Error::Unavailable(_)) | Err(Error::Uncertain(_))
+            ),
             "{answer:?}"
         );
     }
@@ -151,4 +156,37 @@ async fn an_unreachable_or_dead_process_fails_calls_cleanly() {
         call(&node, NodeOp::Ping).await,
         Err(Error::Unavailable(_))
     ));
+}
+
+/// A call that was written to the link and whose answer never comes (the process read it, then
+/// died) may have been applied: it must answer `Uncertain`, never the `Unavailable` of a call
+/// that was refused before it left (a client treats the two differently: it may retry only the
+/// refused one without counting twice).
+#[actix_rt::test]
+async fn a_call_sent_and_never_answered_is_uncertain_not_refused() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let reader = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        // Read the whole call, then close without an answer.
+        let mut buf = [0u8; 64];
+        let n = socket.read(&mut buf).await.expect("read");
+        drop(socket);
+        n
+    });
+    let node = RemoteNode::start_for(addr.to_string());
+    let answer = tokio::time::timeout(Duration::from_secs(10), call(&node, increment("k", 5)))
+        .await
+        .expect("the call ends once the connection closes");
+    assert!(
+        reader.await.expect("the fake node ran") > 0,
+        "the call reached the other end"
+    );
+    assert!(
+        matches!(answer, Err(Error::Uncertain(_))),
+        "a sent call whose answer was lost is uncertain: {answer:?}"
+    );
 }

@@ -125,7 +125,7 @@ async fn forwarded(key: &str, reply: LinkReply, timeout: Duration) -> Result<i64
     match tokio::time::timeout(timeout, reply).await {
         Err(_) => Err(unknown("timed out")),
         Ok(Err(_)) => Err(unknown("lost its link")),
-        Ok(Ok(Err(Error::Unavailable(_)))) => Err(unknown("lost its link")),
+        Ok(Ok(Err(Error::Unavailable(_) | Error::Uncertain(_)))) => Err(unknown("lost its link")),
         Ok(Ok(Err(e))) => Err(e),
         Ok(Ok(Ok(reply))) => match reply_from_wire(reply) {
             NodeReply::State(Some(counter)) => Ok(counter.value()),

@@ -186,8 +186,11 @@ async fn read_answers(read: Reader, in_flight: InFlight, addr: String) {
     };
     let mut calls = lock(&in_flight);
     let why = format!("node at {addr} is unreachable: {why}");
+    // These calls were written: the node may have applied them and lost only the answers.
     for (_, waiter) in std::mem::take(&mut calls.waiting) {
-        waiter.answer(Err(Error::Unavailable(why.clone())));
+        waiter.answer(Err(Error::Uncertain(format!(
+            "{why} (after the call was sent)"
+        ))));
     }
     calls.ended = Some(why);
 }

@@ -98,10 +98,12 @@ impl RemoteNode {
             let e = Error::Unavailable(format!("node at {} is unreachable", self.addr()));
             return Box::pin(std::future::ready(Err(e)));
         };
+        // Sent: from here on a lost link leaves the outcome unknown (the node may have applied
+        // the call and lost only its answer), which is not the refusal `Unavailable` says.
         Box::pin(async move {
-            let reply = reply
-                .await
-                .map_err(|_| Error::Unavailable("the link closed".into()))?;
+            let reply = reply.await.map_err(|_| {
+                Error::Uncertain("the link to the node closed before it answered".into())
+            })?;
             reply.map(reply_from_wire)
         })
     }

@@ -200,12 +200,9 @@ impl Router {
                     });
                 }
                 for op in ops {
+                    let hints = matches!(op, NodeOp::TakeHints(_));
                     if let Ok(NodeReply::Entries(entries)) = call(source, op, timeout).await {
-                        let merge = NodeOp::Merge {
-                            entries,
-                            hint_for: None,
-                        };
-                        let _ = call(&target, merge, timeout).await;
+                        hand_back(source, &target, id, entries, hints, timeout).await;
                     }
                 }
             }
@@ -240,6 +237,43 @@ impl Router {
         ctx.spawn(
             actix::fut::wrap_future(pass.run())
                 .map(move |_, act: &mut Router, _| act.drift.checked(upto)),
+        );
+    }
+}
+
+/// Merges `entries` read from `source` into `target` (node `id`). Hints (`hints`) were taken out
+/// of `source`'s hint store, so they may be the only copy of acknowledged updates (the small side
+/// of a partition): if the merge into `target` fails, they go back to `source` as hints for `id`,
+/// to be handed over on its next refill. A copy of held keys (`!hints`) is still held by `source`.
+async fn hand_back(
+    source: &Recipient<NodeCall>,
+    target: &Recipient<NodeCall>,
+    id: NodeId,
+    entries: Vec<Entry>,
+    hints: bool,
+    timeout: Duration,
+) {
+    let kept = hints.then(|| entries.clone());
+    let merge = NodeOp::Merge {
+        entries,
+        hint_for: None,
+    };
+    if matches!(call(target, merge, timeout).await, Ok(NodeReply::Count(_))) {
+        return;
+    }
+    let Some(entries) = kept else {
+        return;
+    };
+    let count = entries.len();
+    let back = NodeOp::Merge {
+        entries,
+        hint_for: Some(id),
+    };
+    if !matches!(call(source, back, timeout).await, Ok(NodeReply::Count(_))) {
+        tracing::warn!(
+            node = id,
+            count,
+            "hints could be neither handed over nor kept"
         );
     }
 }
@@ -375,5 +409,87 @@ mod tests {
             .take_while(|_| drift.due(0).is_none())
             .count();
         assert_eq!(skipped as u32, IDLE_PASS_EVERY - 1);
+    }
+
+    /// The merges a [`Fake`] was sent: how many entries, and for whom they were hints.
+    type Merged = Arc<std::sync::Mutex<Vec<(usize, Option<NodeId>)>>>;
+
+    /// A node stand-in that records the merges it is sent and fails them if told to.
+    struct Fake {
+        fail_merges: bool,
+        merged: Merged,
+    }
+
+    impl Actor for Fake {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<NodeCall> for Fake {
+        type Result = ResponseFuture<crate::error::Result<NodeReply>>;
+
+        fn handle(&mut self, NodeCall(op): NodeCall, _: &mut Context<Self>) -> Self::Result {
+            let answer = match op {
+                NodeOp::Merge { .. } if self.fail_merges => {
+                    Err(crate::error::Error::Timeout("down again".into()))
+                }
+                NodeOp::Merge { entries, hint_for } => {
+                    self.merged.lock().unwrap().push((entries.len(), hint_for));
+                    Ok(NodeReply::Count(entries.len()))
+                }
+                _ => Ok(NodeReply::Count(0)),
+            };
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn fake(fail_merges: bool) -> (Recipient<NodeCall>, Merged) {
+        let merged = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let node = Fake {
+            fail_merges,
+            merged: merged.clone(),
+        };
+        (node.start().recipient(), merged)
+    }
+
+    fn entries(n: usize) -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry {
+                key: format!("k{i}"),
+                counter: Counter::new(),
+            })
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn hints_that_cannot_be_handed_over_go_back_to_their_holder() {
+        let (source, kept) = fake(false);
+        let (target, _) = fake(true);
+        let timeout = Duration::from_secs(5);
+        hand_back(&source, &target, 7, entries(3), true, timeout).await;
+        assert_eq!(
+            *kept.lock().unwrap(),
+            [(3, Some(7))],
+            "kept as hints for node 7"
+        );
+        // A copy of held keys stays where it was: nothing to give back.
+        hand_back(&source, &target, 7, entries(2), false, timeout).await;
+        assert_eq!(kept.lock().unwrap().len(), 1);
+    }
+
+    #[actix_rt::test]
+    async fn hints_handed_over_are_not_kept_twice() {
+        let (source, kept) = fake(false);
+        let (target, got) = fake(false);
+        hand_back(
+            &source,
+            &target,
+            7,
+            entries(3),
+            true,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(*got.lock().unwrap(), [(3, None)]);
+        assert!(kept.lock().unwrap().is_empty());
     }
 }

@@ -42,7 +42,7 @@ impl Ctx {
     /// Calls a node; a timeout, or a node that cannot be reached, marks it down.
     pub(super) async fn call(&self, reach: &Reach, op: NodeOp) -> Result<NodeReply> {
         let result = call(&reach.call, op, self.timeout).await;
-        if let Err(Error::Timeout(_) | Error::Unavailable(_)) = result {
+        if let Err(Error::Timeout(_) | Error::Unavailable(_) | Error::Uncertain(_)) = result {
             self.me.do_send(NodeTimedOut(reach.target.node));
         }
         result
@@ -216,6 +216,7 @@ async fn replicate(
         Ok(NodeReply::State(Some(counter))) => counter,
         Ok(_) => return Err(Error::Server("a node gave a wrong answer".into())),
         Err(Error::Timeout(_)) => return Err(unknown(&key, "timed out")),
+        Err(Error::Uncertain(_)) => return Err(unknown(&key, "lost the link to its coordinator")),
         Err(e) => return Err(e),
     };
     let value = counter.value();
