@@ -40,6 +40,7 @@ use tokio_util::codec::Framed;
 
 use crate::auth::{Password, Role};
 use crate::error::{Error, Result};
+use crate::expire::{ExpireOp, Ttl};
 use crate::protocol::{Frame, FrameCodec, FrameError, Request, Response, RingReport, StatusReport};
 use crate::tls::{Io, TlsClient};
 
@@ -341,6 +342,48 @@ impl Client {
         };
         match self.call(request).await? {
             Response::Replaced { old, .. } => Ok(old),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Gives `key` a deadline `ttl` from now (Redis's `EXPIRE`; a zero `ttl` deletes it);
+    /// returns whether the key existed. Deadlines are wall-clock, see `docs/COUNTERS.md`.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn expire(&mut self, key: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.expire_op(key, ExpireOp::after(ttl)).await? == 1)
+    }
+
+    /// Removes `key`'s deadline (Redis's `PERSIST`); returns whether it had one.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn persist(&mut self, key: &str) -> Result<bool> {
+        Ok(self.expire_op(key, ExpireOp::Persist).await? == 1)
+    }
+
+    /// `key`'s time to live (Redis's `TTL`): missing, persistent, or the time left.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn ttl(&mut self, key: &str) -> Result<Ttl> {
+        let answer = self.expire_op(key, ExpireOp::Deadline).await?;
+        Ok(Ttl::of(answer, crate::counter::now_ms()))
+    }
+
+    /// Runs one expiry operation on `key` (any of [`ExpireOp`], `NX`/`XX`/`GT`/`LT` included);
+    /// returns its answer as [`Response::Expiry`] documents it.
+    ///
+    /// # Errors
+    /// Server errors (bad key, unavailable, outcome unknown) and connection failures.
+    pub async fn expire_op(&mut self, key: &str, op: ExpireOp) -> Result<i64> {
+        let request = Request::Expire {
+            key: key.to_owned(),
+            op,
+        };
+        match self.call(request).await? {
+            Response::Expiry { answer, .. } => Ok(answer),
             other => Err(unexpected(other)),
         }
     }

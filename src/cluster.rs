@@ -20,6 +20,7 @@ use crate::actors::router::bind;
 use crate::actors::MAX_NODES;
 use crate::actors::{Gateway, NodeSeed, Router, RouterConfig, ServerLimits, Shutdown};
 use crate::error::{Error, Result};
+use crate::expire::{ExpireOp, Ttl};
 use crate::joining::{fresh_ids, node_links, peer_config, Peering};
 use crate::persist::{ClusterMeta, DataDir, FsyncPolicy};
 use crate::protocol::{Request, Response, RingReport, StatusReport};
@@ -289,6 +290,48 @@ impl Cluster {
         };
         match self.call(request).await? {
             Response::Replaced { old, .. } => Ok(old),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Gives `key` a deadline `ttl` from now (Redis's `EXPIRE`; a zero `ttl` deletes it);
+    /// returns whether the key existed. Deadlines are wall-clock, see `docs/COUNTERS.md`.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.expire_op(key, ExpireOp::after(ttl)).await? == 1)
+    }
+
+    /// Removes `key`'s deadline (Redis's `PERSIST`); returns whether it had one.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn persist(&self, key: &str) -> Result<bool> {
+        Ok(self.expire_op(key, ExpireOp::Persist).await? == 1)
+    }
+
+    /// `key`'s time to live (Redis's `TTL`): missing, persistent, or the time left.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn ttl(&self, key: &str) -> Result<Ttl> {
+        let answer = self.expire_op(key, ExpireOp::Deadline).await?;
+        Ok(Ttl::of(answer, crate::counter::now_ms()))
+    }
+
+    /// Runs one expiry operation on `key` (any of [`ExpireOp`], `NX`/`XX`/`GT`/`LT` included);
+    /// returns its answer as [`Response::Expiry`] documents it.
+    ///
+    /// # Errors
+    /// An invalid key, too few replicas, an unknown outcome, or no node running.
+    pub async fn expire_op(&self, key: &str, op: ExpireOp) -> Result<i64> {
+        let request = Request::Expire {
+            key: key.to_owned(),
+            op,
+        };
+        match self.call(request).await? {
+            Response::Expiry { answer, .. } => Ok(answer),
             other => Err(unexpected(&other)),
         }
     }

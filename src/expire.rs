@@ -144,8 +144,77 @@ fn wrote(counter: Counter, value: Option<i64>) -> Outcome {
     }
 }
 
+/// A key's time to live, as `TTL` tells it ([`Ttl::of`]): what
+/// [`Cluster::ttl`](crate::Cluster::ttl) and [`Client::ttl`](crate::Client::ttl) answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key does not exist (`TTL` -2).
+    Missing,
+    /// The key exists and has no deadline (`TTL` -1).
+    Persistent,
+    /// The key expires after this much time (rounded down to the millisecond; zero once due).
+    Left(std::time::Duration),
+}
+
+impl Ttl {
+    /// The time to live of an [`ExpireOp::Deadline`] answer (`-2`, `-1` or a deadline in unix
+    /// milliseconds), at `now_ms`.
+    pub fn of(answer: i64, now_ms: u64) -> Ttl {
+        match answer {
+            -2 => Ttl::Missing,
+            a if a < 0 => Ttl::Persistent,
+            at => Ttl::Left(std::time::Duration::from_millis(
+                stored(at).saturating_sub(now_ms),
+            )),
+        }
+    }
+}
+
+impl ExpireOp {
+    /// `EXPIRE`/`PEXPIRE` with no condition: a deadline `ttl` from now (on this machine's clock,
+    /// as Redis's, see `docs/COUNTERS.md` on clock skew).
+    pub fn after(ttl: std::time::Duration) -> ExpireOp {
+        let now = crate::counter::now_ms();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let at = i64::try_from(now.saturating_add(ms)).unwrap_or(i64::MAX);
+        ExpireOp::At {
+            at,
+            cond: ExpireCond::Always,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_ttl_reads_as_redis_says() {
+        assert_eq!(Ttl::of(-2, 1_000), Ttl::Missing);
+        assert_eq!(Ttl::of(-1, 1_000), Ttl::Persistent);
+        assert_eq!(Ttl::of(61_000, 1_000), Ttl::Left(Duration::from_secs(60)));
+        assert_eq!(
+            Ttl::of(500, 1_000),
+            Ttl::Left(Duration::ZERO),
+            "due: zero, not negative"
+        );
+    }
+
+    #[test]
+    fn an_expire_after_a_duration_is_a_deadline_from_now() {
+        let before = crate::counter::now_ms();
+        let ExpireOp::At { at, cond } = ExpireOp::after(Duration::from_secs(60)) else {
+            panic!("not a deadline");
+        };
+        assert_eq!(cond, ExpireCond::Always);
+        let at = u64::try_from(at).unwrap();
+        assert!(at >= before + 60_000 && at <= crate::counter::now_ms() + 60_000);
+        let ExpireOp::At { at, .. } = ExpireOp::after(Duration::MAX) else {
+            panic!("not a deadline");
+        };
+        assert_eq!(at, i64::MAX, "saturates");
+    }
+
     use super::*;
 
     use crate::counter::now_ms;

@@ -115,12 +115,24 @@ async fn every_role_against_every_request_class() {
             Request::Get { key: "k".into() },
             Request::Status,
             Request::Ring,
+            // TTL reads a deadline: a read, as in Redis's ACL (@read).
+            Request::Expire {
+                key: "k".into(),
+                op: ringkv::protocol::ExpireOp::Deadline,
+            },
         ] {
             let answer = client.request(&read).await.expect("answered");
             assert_eq!(code(&answer), None, "{user} {read:?}: {answer:?}");
         }
         let update = client.update("k", 1).await;
         assert_eq!(update.is_ok(), writes, "{user}: {update:?}");
+        let persist = Request::Expire {
+            key: "k".into(),
+            op: ringkv::protocol::ExpireOp::Persist,
+        };
+        let answer = client.request(&persist).await.expect("answered");
+        let refused = code(&answer) == Some(ringkv::protocol::ErrorCode::NoPerm);
+        assert_eq!(refused, !writes, "{user} PERSIST changes a key: {answer:?}");
         if !writes {
             assert!(matches!(update, Err(Error::NoPerm(_))), "{update:?}");
         }

@@ -204,3 +204,51 @@ async fn reads_reconnect_after_a_broken_connection_and_updates_count_once() {
     assert_eq!(client.update("r", 1).await.unwrap(), 3);
     assert_eq!(cluster.get("r").await.unwrap(), 3);
 }
+
+/// The expiry calls of the `Client` and of the embedding `Cluster` (Redis's EXPIRE, TTL,
+/// PERSIST): a key with a deadline reads its time left, persists, and expires.
+#[actix_rt::test]
+async fn expiry_calls_of_the_client_and_the_cluster() {
+    use ringkv::expire::{ExpireCond, ExpireOp, Ttl};
+    let cluster = cluster(ServerLimits::default());
+    let mut client = Client::connect(&addr(&cluster)).await.unwrap();
+    assert_eq!(client.ttl("t").await.unwrap(), Ttl::Missing);
+    assert!(
+        !client.expire("t", Duration::from_secs(60)).await.unwrap(),
+        "no key, nothing to expire"
+    );
+    client.update("t", 3).await.unwrap();
+    assert_eq!(client.ttl("t").await.unwrap(), Ttl::Persistent);
+    assert!(client.expire("t", Duration::from_secs(60)).await.unwrap());
+    let Ttl::Left(left) = client.ttl("t").await.unwrap() else {
+        panic!("a deadline was set");
+    };
+    assert!(
+        left > Duration::from_secs(55) && left <= Duration::from_secs(60),
+        "{left:?}"
+    );
+    // The embedding API sees the same deadline, and NX refuses to replace it.
+    assert!(matches!(cluster.ttl("t").await.unwrap(), Ttl::Left(_)));
+    let nx = ExpireOp::At {
+        at: i64::MAX,
+        cond: ExpireCond::Nx,
+    };
+    assert_eq!(cluster.expire_op("t", nx).await.unwrap(), 0);
+    assert!(cluster.persist("t").await.unwrap());
+    assert!(!client.persist("t").await.unwrap(), "already persistent");
+    assert_eq!(cluster.ttl("t").await.unwrap(), Ttl::Persistent);
+    assert_eq!(
+        client.get("t").await.unwrap(),
+        3,
+        "expiry calls keep the value"
+    );
+    // A short deadline passes: the key is gone, and a new update starts from 0.
+    assert!(cluster
+        .expire("t", Duration::from_millis(50))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(client.ttl("t").await.unwrap(), Ttl::Missing);
+    assert_eq!(client.update("t", 1).await.unwrap(), 1);
+    cluster.shutdown().await;
+}

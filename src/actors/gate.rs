@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::auth::{Access, Role, Verdict, ADMIN, ALL, NODE, READ, WRITE};
 use crate::error::Error;
-use crate::protocol::{Request, Response};
+use crate::protocol::{ExpireOp, Request, Response};
 
 /// The class of a framed request: [`READ`], [`WRITE`], [`ADMIN`] or [`NODE`]. `Auth` is [`READ`]
 /// (it is answered before any class is checked).
@@ -25,6 +25,10 @@ pub fn request_class(request: &Request) -> u8 {
         | Request::Read { .. }
         | Request::HotKeys { .. }
         | Request::Layout
+        | Request::Expire {
+            op: ExpireOp::Deadline,
+            ..
+        }
         | Request::Auth { .. } => READ,
         Request::Update { .. }
         | Request::UpdateToken { .. }
