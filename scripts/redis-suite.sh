@@ -2,9 +2,10 @@
 # Runs Redis 7.0's own test runner, unmodified, against ringkv's RESP port (not part of CI):
 #   scripts/redis-suite.sh REDIS_SRC_DIR [unit ...]        (default unit: unit/type/incr)
 # REDIS_SRC_DIR is a redis/redis source tree at tag 7.0.15 (the suite is Redis's, not ours):
-#   git clone --depth 1 --branch 7.0.15 https://github.com/redis/redis /tmp/redis-7.0.15
+#   git clone --depth 1 --branch 7.0.15 https://github.com/redis/redis /work/redis-src
 # The runner needs Debian's tcl (`apt-get install tcl`). It runs in external-server mode
-# (--host/--port) with `--singledb --tags -needs:debug`, against `ringkv serve --nodes 3
+# (--host/--port) with `--singledb --tags -needs:debug --durable` (--durable: a test that raises
+# an error, such as a SET of a string, is counted as failed and the unit goes on), against `ringkv serve --nodes 3
 # --in-memory --resp-port P` built here. Exit status: the runner's.
 set -euo pipefail
 src=${1:?usage: redis-suite.sh REDIS_SRC_DIR [unit ...]}
@@ -32,6 +33,6 @@ singles=()
 for unit in "${units[@]}"; do singles+=(--single "$unit"); done
 status=0
 (cd "$src" && tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" --singledb \
-  --tags -needs:debug --clients 1 "${singles[@]}") || status=$?
+  --tags -needs:debug --durable --clients 1 "${singles[@]}") || status=$?
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 exit "$status"

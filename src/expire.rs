@@ -21,6 +21,10 @@ pub enum ExpireCond {
     Gt,
     /// `LT`: only if the new deadline is earlier (none counts as infinite).
     Lt,
+    /// `XX LT` (or `LT XX`): only if the key has a deadline and the new one is earlier. (`XX GT`
+    /// is [`ExpireCond::Gt`]: `GT` already refuses a key without a deadline.) Appended in
+    /// protocol version 6.
+    XxLt,
 }
 
 /// One expiry operation on a key.
@@ -77,7 +81,8 @@ fn allowed(cond: ExpireCond, current: Option<u64>, at: i64) -> bool {
         (ExpireCond::Gt, None) => false,
         (ExpireCond::Gt, Some(c)) => at > i128::from(c),
         (ExpireCond::Lt, None) => true,
-        (ExpireCond::Lt, Some(c)) => at < i128::from(c),
+        (ExpireCond::Lt | ExpireCond::XxLt, Some(c)) => at < i128::from(c),
+        (ExpireCond::XxLt, None) => false,
     }
 }
 
@@ -248,6 +253,13 @@ mod tests {
         assert_eq!(apply(with.clone(), ExpireOp::Deadline, now).answer, later);
         assert_eq!(apply(key(), at(later, ExpireCond::Gt), now).answer, 0);
         assert_eq!(apply(key(), at(later, ExpireCond::Lt), now).answer, 1);
+        assert_eq!(apply(key(), at(later, ExpireCond::XxLt), now).answer, 0);
+        let earlier = at(later - 1, ExpireCond::XxLt);
+        assert_eq!(apply(with.clone(), earlier, now).answer, 1);
+        assert_eq!(
+            apply(with.clone(), at(later, ExpireCond::XxLt), now).answer,
+            0
+        );
         assert_eq!(apply(key(), at(later, ExpireCond::Xx), now).answer, 0);
         assert_eq!(
             apply(with.clone(), at(later, ExpireCond::Nx), now).answer,

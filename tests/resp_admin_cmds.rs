@@ -121,3 +121,22 @@ fn command_config_and_info_answer_real_entries() {
     let memory: String = q(&mut con, "INFO memory");
     assert!(memory.starts_with("# Memory\r\n") && !memory.contains("# Server"));
 }
+
+#[test]
+fn time_answers_the_wall_clock_as_redis() {
+    let server = Server::start();
+    let mut con = server.connect();
+    let (secs, micros): (u64, u32) = q(&mut con, "TIME");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(secs.abs_diff(now) <= 2, "TIME said {secs}, the clock {now}");
+    assert!(micros < 1_000_000);
+    let mut s = server.raw();
+    exchange(
+        &mut s,
+        b"TIME x\r\n",
+        "-ERR wrong number of arguments for 'time' command\r\n",
+    );
+}

@@ -351,3 +351,18 @@ fn info_keyspace_counts_the_keys_with_a_deadline() {
     let info: String = run(&mut con, &["INFO", "keyspace"]).unwrap();
     assert!(info.contains("db0:keys=3,expires=2,"), "{info}");
 }
+
+#[test]
+fn expire_lt_xx_needs_a_ttl_as_in_redis() {
+    // Redis's unit/expire "EXPIRE with LT and XX option on a key without ttl".
+    let server = Server::start();
+    let mut con = server.connect();
+    assert_eq!(int(&mut con, &["INCRBY", "k", "3"]), 3);
+    assert_eq!(int(&mut con, &["EXPIRE", "k", "200", "LT", "XX"]), 0);
+    assert_eq!(int(&mut con, &["EXPIRE", "k", "200", "XX", "LT"]), 0);
+    assert_eq!(int(&mut con, &["TTL", "k"]), -1);
+    assert_eq!(int(&mut con, &["EXPIRE", "k", "200", "LT"]), 1, "LT alone");
+    assert_eq!(int(&mut con, &["EXPIRE", "k", "300", "LT", "XX"]), 0);
+    assert_eq!(int(&mut con, &["EXPIRE", "k", "100", "LT", "XX"]), 1);
+    assert!((99..=100).contains(&int(&mut con, &["TTL", "k"])));
+}

@@ -57,6 +57,7 @@ pub fn run(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) ->
     match spec.name {
         "ping" => ping(args),
         "echo" => reply::bulk(args[0].clone()),
+        "time" => time(),
         "hello" => hello(args, session),
         "client" => client(spec, args, session, stats),
         "config" => config(spec, args, stats),
@@ -65,6 +66,17 @@ pub fn run(spec: &Spec, args: &[Bytes], session: &mut Session, stats: &Stats) ->
         "command" => super::describe::run(spec, args),
         other => reply::err(&format!("internal error: '{other}' has no handler")),
     }
+}
+
+/// `TIME`: this process's wall clock as Redis answers it, unix seconds and microseconds.
+fn time() -> Frame {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply::array(vec![
+        reply::bulk(now.as_secs().to_string()),
+        reply::bulk(now.subsec_micros().to_string()),
+    ])
 }
 
 fn ping(args: &[Bytes]) -> Frame {

@@ -19,14 +19,7 @@ use crate::command::check_key;
 use crate::protocol::{ErrorCode, Request, Response};
 
 /// The commands refused because ringkv's counters are integers.
-const REFUSED: &[&str] = &[
-    "setnx",
-    "mset",
-    "msetnx",
-    "incrbyfloat",
-    "append",
-    "setrange",
-];
+const REFUSED: &[&str] = &["setnx", "incrbyfloat", "append", "setrange"];
 
 /// The cluster requests of one RESP request (one for most commands).
 pub type Requests = SmallVec<[Request; 1]>;
@@ -103,6 +96,7 @@ pub fn plan(words: &[Bytes], session: &mut Session, stats: &Arc<Stats>) -> Plan 
             Ok((requests, finish)) => ask(requests, Finish::Write(finish)),
             Err(frame) => Plan::Reply(frame),
         },
+        "mset" | "msetnx" => super::mset::plan(spec.name, args),
         "get" => match key(&args[0]) {
             Some(key) => ask(smallvec![Request::Read { key }], Finish::Get),
             None => Plan::Reply(reply::nil()),

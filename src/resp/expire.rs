@@ -85,6 +85,7 @@ fn condition(options: &[Bytes]) -> Result<ExpireCond, Frame> {
     Ok(match (nx, xx, gt, lt) {
         (true, ..) => ExpireCond::Nx,
         (_, _, true, _) => ExpireCond::Gt,
+        (_, true, _, true) => ExpireCond::XxLt,
         (_, _, _, true) => ExpireCond::Lt,
         (_, true, ..) => ExpireCond::Xx,
         _ => ExpireCond::Always,

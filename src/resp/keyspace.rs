@@ -14,8 +14,8 @@ use super::reply::{self, Frame};
 use super::table::Spec;
 use super::task;
 use crate::actors::gateway::{Gateway, Order, Started};
-use crate::actors::router::{FlushAll, ScanPage, ScanRange};
-use crate::protocol::Request;
+use crate::actors::router::{FlushReady, ScanPage, ScanRange};
+use crate::protocol::{Request, Response};
 
 /// SCAN's COUNT when none is given (Redis's default).
 const DEFAULT_COUNT: usize = 10;
@@ -23,6 +23,10 @@ const DEFAULT_COUNT: usize = 10;
 const MAX_COUNT: usize = 100_000;
 /// Keys per page while KEYS walks the ring.
 const KEYS_PAGE: usize = 1000;
+/// Keys per page while FLUSHALL walks the ring (each page costs every node a pass over its keys).
+const FLUSH_PAGE: usize = 10_000;
+/// Deletes in flight at once while FLUSHALL deletes a page.
+const FLUSH_BATCH: usize = 512;
 
 /// Plans a command of this module; `args` excludes the name, the arity is already checked.
 pub fn plan(spec: &'static Spec, args: &[Bytes]) -> Plan {
@@ -169,19 +173,45 @@ fn object(spec: &'static Spec, args: &[Bytes]) -> Plan {
     }
 }
 
-/// `FLUSHALL`/`FLUSHDB [ASYNC|SYNC]`: drops every key of the cluster (one database, so both are
-/// the same); done before the reply either way.
+/// `FLUSHALL`/`FLUSHDB [ASYNC|SYNC]`: deletes every key of the cluster (one database, so both
+/// are the same), done before the reply either way. Each key is deleted as `DEL` deletes it, so
+/// its tombstone reaches a replica that was down (hints, anti-entropy) and its old copies do not
+/// come back; refused while W or more nodes are down ([`FlushReady`]).
 fn flush(args: &[Bytes]) -> Plan {
     if !flush_mode_ok(args) {
         return Plan::Reply(reply::syntax());
     }
-    task::plan(|gateway, _, _| async move {
-        match gateway.router().send(FlushAll).await {
-            Ok(Ok(_)) => reply::ok(),
-            Ok(Err(e)) => reply::err(&e.to_string()),
-            Err(_) => task::router_gone(),
+    task::plan(|gateway, order, _| async move {
+        match gateway.router().send(FlushReady).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return reply::err(&e.to_string()),
+            Err(_) => return task::router_gone(),
         }
+        flush_all(&gateway, &order)
+            .await
+            .map_or_else(|e| e, |()| reply::ok())
     })
+}
+
+/// Deletes the ring's keys a page at a time, [`FLUSH_BATCH`] deletes in flight at once.
+async fn flush_all(gateway: &Gateway, order: &Order) -> Result<(), Frame> {
+    let mut cursor = 0;
+    loop {
+        let page = page(gateway, cursor, FLUSH_PAGE).await?;
+        let keys: Vec<String> = page.keys.into_iter().map(|(k, _)| k).collect();
+        for batch in keys.chunks(FLUSH_BATCH) {
+            let deletes = batch.iter().map(|key| Request::Delete { key: key.clone() });
+            for response in task::start_all(gateway, order, deletes).await {
+                if !matches!(response, Response::Deleted { .. }) {
+                    return Err(super::commands::error_of(Some(response)));
+                }
+            }
+        }
+        if page.next == 0 {
+            return Ok(());
+        }
+        cursor = page.next;
+    }
 }
 
 fn flush_mode_ok(args: &[Bytes]) -> bool {

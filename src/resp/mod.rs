@@ -34,6 +34,7 @@ mod info;
 mod inline;
 mod keyspace;
 mod login;
+mod mset;
 pub mod parse;
 pub mod reply;
 mod server;

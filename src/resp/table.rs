@@ -299,6 +299,15 @@ pub const COMMANDS: &[Spec] = &[
         &[arg("message", "string", &[])],
     ),
     cmd(
+        "time",
+        1,
+        &["loading", "stale", "fast"],
+        "server",
+        "2.6.0",
+        "Returns the wall clock of the process that answers: unix seconds and microseconds.",
+        NONE,
+    ),
+    cmd(
         "info",
         -1,
         ADMIN,

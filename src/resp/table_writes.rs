@@ -1,11 +1,15 @@
 //! The command table, continued: the commands that reset or delete a counter (`SET`, `GETSET`,
-//! `GETDEL`, `DEL`, `UNLINK`) and ringkv's exactly-once update (`RINGKV.INCRBY`), in the shapes of
+//! `GETDEL`, `DEL`, `UNLINK`, `MSET`, `MSETNX`) and ringkv's exactly-once update (`RINGKV.INCRBY`), in the shapes of
 //! `table`.
 
 use super::table::{arg, cmd, Arg, Spec};
 
 const KEY: &[Arg] = &[arg("key", "key", &[])];
 const KEYS: &[Arg] = &[arg("key", "key", &["multiple"])];
+const PAIRS: &[Arg] = &[
+    arg("key", "key", &["multiple"]),
+    arg("value", "integer", &["multiple"]),
+];
 const WRITE: &[&str] = &["write"];
 const WRITE_FAST: &[&str] = &["write", "fast"];
 const WRITE_DENYOOM: &[&str] = &["write", "denyoom"];
@@ -63,6 +67,24 @@ pub const COMMANDS: &[Spec] = &[
         "Deletes the counters of one or more keys (as DEL); returns how many existed.",
         KEYS,
     ),
+    pairs(cmd(
+        "mset",
+        -3,
+        WRITE_DENYOOM,
+        "string",
+        "1.0.1",
+        "Sets the counters of several keys to integers (keys on one replica set).",
+        PAIRS,
+    )),
+    pairs(cmd(
+        "msetnx",
+        -3,
+        WRITE_DENYOOM,
+        "string",
+        "1.0.1",
+        "Sets the counters of several keys to integers only if none of the keys exists.",
+        PAIRS,
+    )),
     cmd(
         "ringkv.incrby",
         4,
@@ -78,3 +100,11 @@ pub const COMMANDS: &[Spec] = &[
         ],
     ),
 ];
+
+/// `spec` with keys at every other word from the first (`MSET key value [key value ...]`).
+const fn pairs(spec: Spec) -> Spec {
+    Spec {
+        keys: (1, -1, 2),
+        ..spec
+    }
+}

@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 use super::commands::Plan;
 use super::reply::{self, Frame, Proto};
 use crate::actors::gateway::{Gateway, Order, Started};
+use crate::protocol::{Request, Response};
 
 /// A task: given the way into the cluster, this connection's order keeper and its protocol, the
 /// future of the reply.
@@ -31,16 +32,25 @@ pub async fn run(plan: Plan, gateway: &Gateway, order: &Order, proto: Proto) -> 
         Plan::Quit => reply::ok(),
         Plan::Ask(mut ask) => {
             let requests = std::mem::take(&mut ask.requests);
-            let started = requests.into_iter().map(|r| match gateway.start(r, order) {
-                Started::Now(response) => ready(response).left_future(),
-                Started::Later(later) => later.right_future(),
-            });
-            let responses = join_all(started).await;
+            let responses = start_all(gateway, order, requests.into_iter()).await;
             ask.finish(responses.into())
         }
         Plan::Fanout(fanout) => fanout.run(gateway.clone(), order.clone(), proto).await,
         Plan::Task(task) => task(gateway.clone(), order.clone(), proto).await,
     }
+}
+
+/// Starts every request at once and waits for all their answers, in order.
+pub async fn start_all(
+    gateway: &Gateway,
+    order: &Order,
+    requests: impl Iterator<Item = Request>,
+) -> Vec<Response> {
+    let started = requests.map(|r| match gateway.start(r, order) {
+        Started::Now(response) => ready(response).left_future(),
+        Started::Later(later) => later.right_future(),
+    });
+    join_all(started).await
 }
 
 /// The reply for a Router that is gone (the cluster shuts down).

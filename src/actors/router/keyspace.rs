@@ -1,7 +1,7 @@
 //! Keyspace requests of the RESP front door, as local actix messages to the Router (not framed
 //! protocol requests): [`ScanRange`] (one page of `SCAN`: the keys every node holds on a stretch
 //! of the ring's token space, in token order), [`SameReplicas`] (do these tokens share one
-//! replica set, for `MULTI`/`EXEC`) and [`FlushAll`] (drop every key on every node).
+//! replica set, for `MULTI`/`EXEC`) and [`FlushReady`] (may FLUSHALL run now).
 //!
 //! A SCAN cursor is a position on the ring's hash space, which no membership change moves: a
 //! page asks every node that is not down for its keys in `[from, end]`, merges them (a key is
@@ -11,7 +11,6 @@
 //! stretch holds its token.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -20,7 +19,6 @@ use super::Router;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::counter::Counter;
 use crate::error::{Error, Result};
-use crate::rebalance::ArcSet;
 use crate::replication::NodeState;
 use crate::ring::{key_token, Token, TokenRange};
 
@@ -55,11 +53,12 @@ pub struct ScanPage {
 #[rtype(result = "bool")]
 pub struct SameReplicas(pub Vec<Token>);
 
-/// Drop every key every node holds (FLUSHALL); refused unless every node is up, since a node
-/// that is down would bring its copies back. Answers how many copies were dropped.
+/// May FLUSHALL run now: `Ok` while fewer than W nodes are down, so every acknowledged write is
+/// held by a node the flush reaches. (FLUSHALL deletes key by key, leaving tombstones that the
+/// nodes which are down learn by hints and anti-entropy; see `resp::keyspace`.)
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<usize>")]
-pub struct FlushAll;
+#[rtype(result = "Result<()>")]
+pub struct FlushReady;
 
 impl Handler<ScanRange> for Router {
     type Result = ResponseFuture<Result<ScanPage>>;
@@ -165,35 +164,22 @@ impl Handler<SameReplicas> for Router {
     }
 }
 
-impl Handler<FlushAll> for Router {
-    type Result = ResponseFuture<Result<usize>>;
+impl Handler<FlushReady> for Router {
+    type Result = Result<()>;
 
-    fn handle(&mut self, _: FlushAll, _: &mut Context<Self>) -> Self::Result {
-        let down = (self.nodes.values()).find(|n| n.state != NodeState::Up || n.crashed);
-        if let Some(node) = down {
-            let e = Error::Unavailable(format!(
-                "FLUSHALL needs every node up: the node on port {} is not",
-                node.port
-            ));
-            return Box::pin(std::future::ready(Err(e)));
+    fn handle(&mut self, _: FlushReady, _: &mut Context<Self>) -> Result<()> {
+        let w = self.quorums().w;
+        let out: Vec<u16> = (self.nodes.values())
+            .filter(|n| n.state == NodeState::Down || n.crashed)
+            .map(|n| n.port)
+            .collect();
+        if out.len() < w {
+            return Ok(());
         }
-        let arcs: Vec<usize> = (0..self.ring.arcs().len()).collect();
-        let all = Arc::new(ArcSet::with_arcs(self.ring.clone(), &arcs));
-        let nodes: Vec<Recipient<NodeCall>> = self.nodes.values().map(|n| n.call.clone()).collect();
-        let timeout = self.config.request_timeout;
-        Box::pin(async move {
-            let drops = nodes
-                .iter()
-                .map(|n| call(n, NodeOp::DropIn(all.clone()), timeout));
-            let mut dropped = 0;
-            for reply in join_all(drops).await {
-                match reply? {
-                    NodeReply::Count(n) => dropped += n,
-                    _ => return Err(Error::Server("unexpected answer to a drop".into())),
-                }
-            }
-            Ok(dropped)
-        })
+        Err(Error::Unavailable(format!(
+            "FLUSHALL needs fewer than W={w} nodes down, since a key written to the nodes on \
+             ports {out:?} alone could come back: try again once they are up"
+        )))
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) use catch_up::Learned;
 pub use figures::Figures;
 use health::Drift;
 pub use health::NodeRestarted;
-pub use keyspace::{FlushAll, SameReplicas, ScanPage, ScanRange};
+pub use keyspace::{FlushReady, SameReplicas, ScanPage, ScanRange};
 pub use limits::{MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT};
 use peers::Peers;
 pub use peers::{PeerConfig, ASK_TIMEOUT};
