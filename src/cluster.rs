@@ -72,6 +72,10 @@ pub struct ClusterConfig {
     /// How long a retried tokened update is recognised and counted once (`--dedup-window`,
     /// default 60 s; see `docs/COUNTERS.md`).
     pub dedup_window: Duration,
+    /// How long every replica must have held a deleted or expired key's tombstone unchanged
+    /// before it is collected (`--tombstone-grace`, default 10 minutes; zero: never; see
+    /// `docs/COUNTERS.md`).
+    pub tombstone_grace: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -95,6 +99,7 @@ impl Default for ClusterConfig {
             advertise: None,
             node_tls: None,
             dedup_window: router.dedup_window,
+            tombstone_grace: router.tombstone_grace,
         }
     }
 }
@@ -172,6 +177,7 @@ impl Cluster {
             max_nodes: config.max_nodes,
             peers: peer_config.clone(),
             dedup_window: config.dedup_window,
+            tombstone_grace: config.tombstone_grace,
         };
         let gateway = Router::start_with(router_config, seeds)?;
         let peers = peer_config.map(|p| {

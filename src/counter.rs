@@ -68,6 +68,21 @@ pub fn replica_id(node: NodeId, incarnation: u32) -> ReplicaId {
     (u64::from(node) << 32) | u64::from(incarnation)
 }
 
+/// The bits of a slot id that hold its *generation*: a node that collected tombstones counts the
+/// keys it creates afterwards in a slot of its next generation, which no collected tombstone
+/// holds (see `src/store/tombs.rs`). Incarnations below 2^16 leave these bits free.
+pub const GENERATION_BITS: u64 = 0xFFFF_0000;
+
+/// Whether two slot ids belong to the same node incarnation (whatever their generations).
+pub fn same_owner(a: ReplicaId, b: ReplicaId) -> bool {
+    (a ^ b) & !GENERATION_BITS == 0
+}
+
+/// `replica`'s slot id in generation `generation`.
+pub fn with_generation(replica: ReplicaId, generation: u16) -> ReplicaId {
+    (replica & !GENERATION_BITS) | (u64::from(generation) << 16)
+}
+
 /// One replica's part of a counter: what it added (`p`) and what it took away (`n`), both
 /// grow-only. Serialized as the tuple `(replica, p, n)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -197,6 +212,17 @@ impl Counter {
     /// The counter's value, saturated into `i64` (see the module docs on range).
     pub fn value(&self) -> i64 {
         saturate(self.exact_value())
+    }
+
+    /// The id of a slot of `replica`'s node incarnation, in any generation (the latest if
+    /// several), if the counter holds one.
+    pub fn own_slot(&self, replica: ReplicaId) -> Option<ReplicaId> {
+        let mine = self
+            .slots
+            .iter()
+            .rev()
+            .find(|s| same_owner(s.replica, replica));
+        mine.map(|s| s.replica)
     }
 
     /// The slots, sorted by replica id.
@@ -371,14 +397,14 @@ impl Counter {
     /// the two (after the expiry rule of [`expiry`](self::expiry) observes a side that missed an
     /// expiry). Returns whether `self` changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
-        let mut changed = self.merge_expiry(other);
+        let (mut changed, observe_theirs) = self.merge_expiry(other);
         for &slot in &other.slots {
             changed |= self.merge_slot(slot);
         }
         for &slot in &other.base {
             changed |= merge_base(&mut self.base, slot);
         }
-        changed |= self.tokens_merge(other);
+        changed |= self.tokens_merge(other, observe_theirs);
         changed
     }
 }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::counter::{replica_id, Counter, ReplicaId, Slot};
+use crate::counter::tokens::{Applied, TokenEntry, TokenId};
+use crate::counter::{replica_id, same_owner, Counter, ReplicaId, Slot};
 use crate::error::Result;
 use crate::persist::record::Record;
 use crate::persist::{Ack, NodeLog, Opened};
@@ -74,7 +75,25 @@ impl NodeData {
     /// One step of active expiry (see [`Store::expire_step`]) by the wall clock; returns how many
     /// keys expired.
     pub fn expire_step(&mut self, budget: usize) -> usize {
-        self.store.expire_step(budget, crate::counter::now_ms())
+        let now = crate::counter::now_ms();
+        self.store.tomb_step(budget, now);
+        self.store.expire_step(budget, now)
+    }
+
+    /// Drops each of `entries` that is a tombstone held here exactly so (see
+    /// [`Store::drop_tombstones`]); the log records each key dropped. Returns how many.
+    pub fn drop_tombstones(&mut self, entries: &[Entry]) -> usize {
+        let dropped = self.store.drop_tombstones(entries, self.replica());
+        let count = dropped.len();
+        self.journal.extend(dropped.into_iter().map(Record::Remove));
+        count
+    }
+
+    /// At most `most` keys whose remembered tokens are due to fold ([`Store::fold_due_keys`]),
+    /// visiting at most `budget` counters.
+    pub fn fold_due_keys(&mut self, window_ms: u64, most: usize, budget: usize) -> Vec<String> {
+        let now = crate::counter::now_ms();
+        self.store.fold_due_keys(now, window_ms, most, budget)
     }
 
     /// The node's log, if it has one.
@@ -102,7 +121,7 @@ impl NodeData {
                 if let Some(own) = self.handed.get(key) {
                     counter.merge(own);
                 }
-                counter.increment(me, amount)?;
+                counter.increment(self.store.slot_for(&counter, me), amount)?;
                 let entry = Entry {
                     key: key.to_owned(),
                     counter: counter.clone(),
@@ -172,6 +191,49 @@ impl NodeData {
         self.store.increment_value(key, me, amount)
     }
 
+    /// Remembers a tokened update in `key`'s counter in place ([`Store::remember_token`]);
+    /// returns what it did and the token's entry as held now.
+    ///
+    /// # Errors
+    /// Overflow (nothing changes), or the log failed earlier.
+    pub fn remember_token(
+        &mut self,
+        key: &str,
+        id: TokenId,
+        amount: i64,
+        now: u64,
+    ) -> Result<(Applied, TokenEntry)> {
+        self.check_log()?;
+        let done = self.store.remember_token(key, id, amount, now)?;
+        if done.0.fresh {
+            self.note_state(key);
+        }
+        Ok(done)
+    }
+
+    /// Merges one token entry into `key`'s counter ([`Store::merge_token`]); returns whether it
+    /// changed.
+    ///
+    /// # Errors
+    /// The log failed earlier.
+    pub fn merge_token(&mut self, key: &str, entry: TokenEntry) -> Result<bool> {
+        self.check_log()?;
+        let changed = self.store.merge_token(key, entry);
+        if changed {
+            self.note_state(key);
+        }
+        Ok(changed)
+    }
+
+    /// Notes `key`'s state for the log, if there is one.
+    fn note_state(&mut self, key: &str) {
+        if self.log.is_some() {
+            if let Some(state) = self.store.counter(key) {
+                self.note(key, &state, None);
+            }
+        }
+    }
+
     /// The state of `key` (from the hints for `hint_for` if set).
     pub fn read(&self, key: &str, hint_for: Option<NodeId>) -> Option<Counter> {
         match hint_for {
@@ -190,7 +252,7 @@ impl NodeData {
                 .counter
                 .slots()
                 .iter()
-                .filter(|s| s.replica == me)
+                .filter(|s| same_owner(s.replica, me))
                 .copied()
                 .collect();
             if !own.is_empty() {

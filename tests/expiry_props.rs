@@ -4,6 +4,7 @@
 //! that still held older counts, in any merge order, while increments after the expiry are kept.
 
 use proptest::prelude::*;
+use ringkv::counter::tokens::token_id;
 use ringkv::counter::{now_ms, Counter, Expiry, Slot, Stamp};
 
 /// A stamp from a small range, so that states share and order stamps often.
@@ -30,13 +31,41 @@ fn slots() -> impl Strategy<Value = Vec<Slot>> {
     prop::collection::vec(slot, 0..5)
 }
 
-/// A state: slots, a base at most the slots (part by part), an expiry state.
+/// Remembered tokens: a token from a small set (each with its own time), and its amount.
+fn tokens() -> impl Strategy<Value = Vec<(u8, i64)>> {
+    prop::collection::vec((0u8..4, -20i64..20), 0..3)
+}
+
+/// Remembers each of `tokens` in `c`.
+fn remember(c: &mut Counter, tokens: &[(u8, i64)]) {
+    for &(t, amount) in tokens {
+        c.remember_token(token_id(&[t]), amount, 1 + u64::from(t))
+            .unwrap();
+    }
+}
+
+/// A state: slots, a base at most the slots (part by part), an expiry state, remembered tokens
+/// (some of them observed by the reset).
 fn state() -> impl Strategy<Value = Counter> {
-    (slots(), any::<bool>(), slots(), expiry()).prop_map(|(before, reset, after, expiry)| {
-        let base = if reset { before.clone() } else { Vec::new() };
-        let slots = before.into_iter().chain(after);
-        Counter::from_parts(slots, base, expiry)
-    })
+    (
+        slots(),
+        any::<bool>(),
+        slots(),
+        expiry(),
+        tokens(),
+        tokens(),
+    )
+        .prop_map(|(before, reset, after, expiry, seen, unseen)| {
+            let base = if reset { before.clone() } else { Vec::new() };
+            let slots = before.into_iter().chain(after);
+            let mut c = Counter::from_parts(slots, base, expiry);
+            remember(&mut c, &seen);
+            if reset && !seen.is_empty() {
+                c.reset();
+            }
+            remember(&mut c, &unseen);
+            c
+        })
 }
 
 fn merged(x: &Counter, y: &Counter) -> Counter {
@@ -79,6 +108,7 @@ proptest! {
     #[test]
     fn an_expired_key_never_comes_back(
         before in prop::collection::vec((0usize..3, 1i64..100), 0..12),
+        tokened in prop::collection::vec((0usize..3, 0u8..8, -50i64..50), 0..6),
         after in prop::collection::vec(1i64..100, 0..4),
         order in prop::sample::subsequence(vec![0usize, 1, 2], 3).prop_shuffle(),
         incarnation in 1u64..4,
@@ -93,6 +123,10 @@ proptest! {
             let mut c = Counter::with_count(((r as u64 + 1) << 32) | incarnation, amount as u64);
             c.merge(&replicas[r]);
             replicas[r] = c;
+        }
+        // Tokened updates of the old life too (a token is remembered, not counted in a slot).
+        for &(r, t, amount) in &tokened {
+            replicas[r].remember_token(token_id(&[t]), amount, now - 5).unwrap();
         }
         replicas[0].fire_if_due_at(now);
         let mut total = 0;

@@ -20,6 +20,7 @@ use super::router::{bind, NodeRestarted};
 use crate::error::{Error, Result};
 use crate::node_data::SharedNode;
 use crate::ring::{NodeId, Ring};
+use crate::store::Entry;
 
 pub use super::node_ops::{NodeCall, NodeOp, NodeReply, Summary};
 use super::node_scan::Scan;
@@ -28,6 +29,8 @@ use super::node_scan::Scan;
 const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 /// Counters a step of active expiry visits: well under a millisecond under the node's lock.
 const EXPIRE_BUDGET: usize = 4096;
+/// Counters one search for tokens due to fold visits ([`NodeOp::FoldDue`]).
+const FOLD_BUDGET: usize = 16_384;
 
 /// How a node behaves after a crash.
 #[derive(Debug, Clone)]
@@ -252,6 +255,35 @@ impl NodeActor {
                     return Ok(NodeReply::Count(0));
                 }
                 NodeReply::Count(data.drop_unchanged(&entries, |t| keep.contains(t)))
+            }
+            NodeOp::AgedTombstones { grace_ms, most } => {
+                if data.store().hint_count() > 0 {
+                    return Err(Error::Unavailable("the node keeps hints".into()));
+                }
+                let now = crate::counter::now_ms();
+                NodeReply::Entries(data.store().aged_tombstones(now, grace_ms, most))
+            }
+            NodeOp::CheckTombstones { entries, grace_ms } => {
+                let now = crate::counter::now_ms();
+                let check = |e: &Entry| {
+                    let held = data.store().tombstone_state(&e.key, now, grace_ms);
+                    held.map(|(state, aged)| aged && state == e.counter)
+                };
+                NodeReply::Checks(entries.iter().map(check).collect())
+            }
+            NodeOp::DropTombstones {
+                entries,
+                epoch,
+                expected,
+            } => {
+                // Under the data lock, as `DropUnchanged`.
+                if epoch.load(std::sync::atomic::Ordering::SeqCst) != expected {
+                    return Ok(NodeReply::Count(0));
+                }
+                NodeReply::Count(data.drop_tombstones(&entries))
+            }
+            NodeOp::FoldDue { window_ms, most } => {
+                NodeReply::Keys(data.fold_due_keys(window_ms, most, FOLD_BUDGET))
             }
             NodeOp::Dump => NodeReply::Dump(data.store().list(), data.store().hint_count()),
             NodeOp::Summary { ring, limit } => {

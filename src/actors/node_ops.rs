@@ -76,6 +76,42 @@ pub enum NodeOp {
     },
     /// A digest of the entries of each arc of the ring.
     Digests(Arc<Ring>),
+    /// At most `most` tombstones this node has held unchanged for `grace_ms` (tombstone
+    /// collection, `router/collect.rs`); refused while the node keeps hints (a hint may hold a
+    /// state older than a delete).
+    AgedTombstones {
+        /// The grace period.
+        grace_ms: u64,
+        /// The most entries answered.
+        most: usize,
+    },
+    /// For each entry: whether this node holds its key as a tombstone unchanged for `grace_ms`
+    /// in exactly the entry's state (`Some(true)`), holds it otherwise (`Some(false)`), or not
+    /// at all (`None`).
+    CheckTombstones {
+        /// The tombstones, as another replica holds them.
+        entries: Vec<Entry>,
+        /// The grace period.
+        grace_ms: u64,
+    },
+    /// Drop each entry this node holds exactly so as a tombstone, but only while `epoch` still
+    /// reads `expected` (no ring change began since the collection started).
+    DropTombstones {
+        /// The tombstones every replica agreed on.
+        entries: Vec<Entry>,
+        /// The Router's ring-change counter.
+        epoch: Arc<AtomicU64>,
+        /// Its value when the collection started.
+        expected: u64,
+    },
+    /// At most `most` keys whose remembered tokens are due to fold for a dedup window of
+    /// `window_ms` (the idle-token sweep), from a bounded visit of the node's counters.
+    FoldDue {
+        /// The dedup window.
+        window_ms: u64,
+        /// The most keys answered.
+        most: usize,
+    },
     /// `(key, value)` pairs, sorted, and the number of hints kept.
     Dump,
     /// The first keys in key order, for `status`: at most `limit` the node owns on `ring`, then
@@ -131,6 +167,10 @@ pub enum NodeReply {
     Summary(Summary),
     /// Sorted `(key, value)` pairs: one page.
     Page(Vec<(String, i64)>),
+    /// The answer to [`NodeOp::CheckTombstones`], one per entry.
+    Checks(Vec<Option<bool>>),
+    /// Keys.
+    Keys(Vec<String>),
 }
 
 /// The first keys of a node, for `status`.

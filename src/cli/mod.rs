@@ -110,6 +110,10 @@ pub struct ClusterArgs {
     /// (`RINGKV.INCRBY`, `update --token`, the Rust client); tokens are kept twice as long.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     dedup_window: Duration,
+    /// How long every replica must have held a deleted or expired key's tombstone unchanged
+    /// before it is collected (`0`: never).
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    tombstone_grace: Duration,
     /// Do not restart crashed nodes: copy their ranges to new replicas instead.
     #[arg(long)]
     no_restart: bool,
@@ -235,6 +239,7 @@ impl ClusterArgs {
             advertise: self.advertise.clone(),
             node_tls: self.security.node_tls(),
             dedup_window: self.dedup_window,
+            tombstone_grace: self.tombstone_grace,
         }
     }
 

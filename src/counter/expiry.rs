@@ -151,22 +151,27 @@ impl Counter {
         }
     }
 
-    /// Merges `other`'s expiry state into `self`'s; first observes the slots of the side whose
-    /// `fired` is older than the merged one (it has not seen that expiry). Returns whether `self`
-    /// changed.
-    pub(super) fn merge_expiry(&mut self, other: &Counter) -> bool {
+    /// Merges `other`'s expiry state into `self`'s; first observes the side whose `fired` is
+    /// older than the merged one (it has not seen that expiry): its slots, and its remembered
+    /// tokens. `self`'s are observed here; `other`'s slots too, and the answer's second part says
+    /// whether `other`'s token entries must merge in observed ([`Counter::merge`] does it). Returns
+    /// whether `self` changed, and that.
+    pub(super) fn merge_expiry(&mut self, other: &Counter) -> (bool, bool) {
         let (Some(theirs), mine) = (other.expiry.as_deref(), self.expiry()) else {
             if self.fired_once() {
-                return observe(&mut self.base, &other.slots);
+                return (observe(&mut self.base, &other.slots), true);
             }
-            return false;
+            return (false, false);
         };
         let mut changed = false;
+        let mut observe_theirs = false;
         if theirs.fired > mine.fired {
             let slots: Vec<Slot> = self.slots.to_vec();
             changed |= observe(&mut self.base, &slots);
+            changed |= self.tokens_observe();
         } else if theirs.fired < mine.fired {
             changed |= observe(&mut self.base, &other.slots);
+            observe_theirs = true;
         }
         let mut merged = mine;
         merged.merge(theirs);
@@ -174,7 +179,7 @@ impl Counter {
             self.expiry = Some(Box::new(merged));
             changed = true;
         }
-        changed
+        (changed, observe_theirs)
     }
 }
 
@@ -224,5 +229,28 @@ mod tests {
         assert_eq!(a, b);
         assert!(!a.present(), "the old counts do not come back");
         assert_eq!(a.increment(2 << 32, 2).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_fired_state_observes_the_tokens_of_a_replica_that_missed_the_expiry() {
+        use crate::counter::tokens::token_id;
+        let now = now_ms();
+        let mut common = Counter::with_count(1 << 32, 5);
+        common.set_deadline(
+            Stamp {
+                ms: now - 5,
+                tie: 0,
+            },
+            Some(now - 1),
+        );
+        let mut missed = common.clone();
+        missed.remember_token(token_id(b"old"), 7, now - 3).unwrap();
+        let mut fired = common;
+        assert!(fired.fire_if_due_at(now));
+        for (mut a, b) in [(fired.clone(), &missed), (missed.clone(), &fired)] {
+            a.merge(b);
+            assert_eq!(a.value(), 0, "a token of the old life does not come back");
+            assert!(!a.present());
+        }
     }
 }

@@ -131,11 +131,14 @@ impl Tokens {
         Some(&self.entries[at])
     }
 
-    /// Marks every entry observed (a reset saw it).
-    fn observe_all(&mut self) {
+    /// Marks every entry observed (a reset saw it); returns whether one was not.
+    fn observe_all(&mut self) -> bool {
+        let mut changed = false;
         for e in &mut self.entries {
+            changed |= !e.observed;
             e.observed = true;
         }
+        changed
     }
 
     /// Merges one entry in; returns whether `self` changed.
@@ -159,9 +162,9 @@ impl Tokens {
         }
     }
 
-    /// Merges `other` in: the larger horizon, the union of the entries after it. Returns whether
-    /// `self` changed.
-    fn merge(&mut self, other: &Tokens) -> bool {
+    /// Merges `other` in: the larger horizon, the union of the entries after it (`other`'s marked
+    /// observed if `observed`: a reset `other` missed saw them). Returns whether `self` changed.
+    fn merge(&mut self, other: &Tokens, observed: bool) -> bool {
         let mut changed = false;
         if other.folded_until > self.folded_until {
             self.folded_until = other.folded_until;
@@ -170,7 +173,10 @@ impl Tokens {
             changed = true;
         }
         for &e in &other.entries {
-            changed |= self.merge_entry(e);
+            changed |= self.merge_entry(TokenEntry {
+                observed: e.observed || observed,
+                ..e
+            });
         }
         changed
     }
@@ -279,6 +285,19 @@ impl Counter {
         Ok(Applied { value, fresh: true })
     }
 
+    /// The entry remembered for token `id`, if any.
+    pub fn token_entry(&self, id: TokenId) -> Option<TokenEntry> {
+        self.tokens().and_then(|t| t.find(id)).copied()
+    }
+
+    /// Merges one remembered entry in, as merging a state that holds only it would; returns
+    /// whether `self` changed.
+    pub fn merge_token_entry(&mut self, entry: TokenEntry) -> bool {
+        self.tokens
+            .get_or_insert_with(Box::default)
+            .merge_entry(entry)
+    }
+
     /// Folds the entries at or before `horizon` into the fold slot (see the module docs). An
     /// entry whose fold would pass `u64::MAX` in a part is kept, and stops the fold there.
     pub fn fold(&mut self, horizon: u64) {
@@ -335,20 +354,24 @@ impl Counter {
         self.tokens().is_some_and(Tokens::any_unobserved)
     }
 
-    /// Marks every remembered token observed (hook for [`Counter::reset`]).
-    pub(super) fn tokens_observe(&mut self) {
-        if let Some(t) = self.tokens.as_deref_mut() {
-            t.observe_all();
-        }
+    /// Marks every remembered token observed (hook for [`Counter::reset`] and the expiry
+    /// merge); returns whether one was not.
+    pub(super) fn tokens_observe(&mut self) -> bool {
+        self.tokens.as_deref_mut().is_some_and(Tokens::observe_all)
     }
 
-    /// Merges `other`'s tokens in (hook for [`Counter::merge`]); returns whether `self` changed.
-    pub(super) fn tokens_merge(&mut self, other: &Counter) -> bool {
+    /// Merges `other`'s tokens in (hook for [`Counter::merge`]), marked observed if `observed`
+    /// (the expiry merge observes a side that missed an expiry); returns whether `self` changed.
+    pub(super) fn tokens_merge(&mut self, other: &Counter, observed: bool) -> bool {
         match (self.tokens.as_deref_mut(), other.tokens()) {
             (_, None) => false,
-            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (Some(mine), Some(theirs)) => mine.merge(theirs, observed),
             (None, Some(theirs)) => {
-                self.tokens = Some(Box::new(theirs.clone()));
+                let mut tokens = theirs.clone();
+                if observed {
+                    tokens.observe_all();
+                }
+                self.tokens = Some(Box::new(tokens));
                 true
             }
         }

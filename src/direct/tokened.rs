@@ -1,10 +1,10 @@
 //! Tokened updates on the direct path, when every replica of the key is in this process.
 //!
 //! The first of the key's current replicas coordinates. If no entry of the key is due to be
-//! folded, it remembers the token in its own state — nothing if it already does — and that state
-//! is merged into the other replicas, as a plain update's is: the entry is a function of the token,
-//! so a retry through another coordinator that never saw the first attempt writes the same entry,
-//! which the merge keeps once. If an entry is due to be folded, the update first reads and merges
+//! folded, it remembers the token in its own state, in place — nothing if it already does — and
+//! the token's entry alone (a delta of that state) is merged into the other replicas: the entry is
+//! a function of the token, so a retry through another coordinator that never saw the first
+//! attempt writes the same entry, which the merge keeps once. If an entry is due to be folded, the update first reads and merges
 //! every replica (the read a fold needs: see [`crate::counter::tokens`]) and applies the token to
 //! that. Anything else is left to the Router.
 
@@ -13,9 +13,8 @@ use smallvec::SmallVec;
 use super::served::Served;
 use super::Replica;
 use crate::counter::tokens::{now_ms, TokenId};
-use crate::counter::Counter;
 use crate::error::{Error, Result};
-use crate::node_data::SharedNode;
+use crate::node_data::{NodeData, SharedNode};
 
 /// The update of a tokened request: amount, token id, dedup window in milliseconds.
 pub(super) type Tokened = (i64, TokenId, u64);
@@ -31,36 +30,63 @@ pub(super) fn update(
     let locals: SmallVec<[&SharedNode; 4]> =
         replicas.iter().map(|r| r.local()).collect::<Option<_>>()?;
     let now = now_ms();
-    let mut state = locals[0].lock().read(key, None).unwrap_or_default();
-    let applied = if state.fold_due(now, window) {
-        for node in &locals[1..] {
-            if let Some(theirs) = node.lock().read(key, None) {
-                state.merge(&theirs);
+    let in_place = {
+        let mut first = locals[0].lock();
+        let due = first.store().fold_due_of(key, now, window);
+        (!due).then(|| first.remember_token(key, id, amount, now))
+    };
+    let result = match in_place {
+        // The usual case: remembered in place, and the entry alone goes to the others.
+        Some(Ok((applied, entry))) => spread(&locals, key, applied.value, w, |i, data| {
+            if i > 0 {
+                data.merge_token(key, entry)?;
+            }
+            Ok(())
+        }),
+        Some(Err(e)) => return Some(refused(e, replicas.len())),
+        None => {
+            let mut state = locals[0].lock().read(key, None).unwrap_or_default();
+            for node in &locals[1..] {
+                if let Some(theirs) = node.lock().read(key, None) {
+                    state.merge(&theirs);
+                }
+            }
+            match state.apply_token(id, amount, now, window) {
+                Ok(applied) => spread(&locals, key, applied.value, w, |_, data| {
+                    data.merge_one(key, &state).map(|_| ())
+                }),
+                Err(e) => return Some(refused(e, replicas.len())),
             }
         }
-        state.apply_token(id, amount, now, window)
-    } else {
-        state.remember_token(id, amount, now)
     };
-    match applied {
-        Ok(applied) => Some(spread(&locals, key, &state, applied.value, w)),
-        Err(e) => Some((Err(e), replicas.len())),
-    }
+    Some(result)
 }
 
-/// Merges `state` into every replica; answers `value` once W hold it.
+/// The answer to an update the coordinator refused: an overflow changes nothing anywhere; any
+/// other error (its log failed) leaves no replica holding it.
+fn refused(e: Error, replicas: usize) -> (Result<Served>, usize) {
+    let held = if matches!(e, Error::Overflow) {
+        replicas
+    } else {
+        0
+    };
+    (Err(e), held)
+}
+
+/// Applies `write` to every replica (`i` is its place, the coordinator first) and hands its log
+/// the change; answers `value` once W hold it.
 fn spread(
     locals: &[&SharedNode],
     key: &str,
-    state: &Counter,
     value: i64,
     w: usize,
+    write: impl Fn(usize, &mut NodeData) -> Result<()>,
 ) -> (Result<Served>, usize) {
     let mut acks = Vec::new();
     let mut held = 0;
     for (i, node) in locals.iter().enumerate() {
         let mut data = node.lock();
-        let done = data.merge_one(key, state).and_then(|_| data.persist());
+        let done = write(i, &mut data).and_then(|_| data.persist());
         match done {
             Ok(Some(ack)) => acks.push(ack),
             Ok(None) => {}

@@ -145,7 +145,7 @@ fn same_ring(a: &Arc<Ring>, b: &Arc<Ring>) -> bool {
 
 impl Store {
     /// The token and digest hash of the item at `at` of `map`.
-    fn item_digest(&self, map: Map, at: usize) -> (Token, u64) {
+    pub(super) fn item_digest(&self, map: Map, at: usize) -> (Token, u64) {
         match map {
             Map::Single => {
                 let item = self.single.item(at);

@@ -21,6 +21,8 @@ mod digest;
 mod expiry;
 mod keymap;
 mod page;
+mod tokened;
+mod tombs;
 
 use std::collections::HashMap;
 
@@ -28,7 +30,7 @@ use compact_str::CompactString;
 
 use self::cursor::{Map, Walks};
 use self::keymap::{hash_key, Hasher, Item, KeyMap};
-use crate::counter::{Counter, ReplicaId};
+use crate::counter::{same_owner, Counter, ReplicaId};
 use crate::error::{Error, Result};
 use crate::ring::{key_token, NodeId, Token, TokenRange};
 
@@ -62,6 +64,8 @@ pub struct Store {
     digest: Option<Box<digest::Digests>>,
     /// Where the next active expiry step starts in `multi` ([`Store::expire_step`]).
     expire_next: usize,
+    /// How long each tombstone has been unchanged, and the slot generation ([`tombs`]).
+    tombs: tombs::Tombs,
 }
 
 /// Where a key is held: its item number in [`Store::single`] or in [`Store::multi`].
@@ -207,32 +211,42 @@ impl Store {
         }
     }
 
-    /// Adds `amount` to `key` in `replica`'s slot; returns where the key is held and its new value.
+    /// Adds `amount` to `key` in `replica`'s slot (the one the key holds of `replica`'s node
+    /// incarnation, else a fresh one: [`Store::slot_for`]); returns where the key is held and its
+    /// new value.
     fn add(&mut self, key: &str, replica: ReplicaId, amount: i64) -> Result<(At, i64)> {
         let hash = self.hash(key);
+        let fresh = self.fresh_slot(replica);
         match self.find(hash, key) {
             Some(At::Single(at)) => {
                 self.digest_touch(Map::Single, at);
                 let slot = self.single.value_mut(at);
-                if slot.0 == replica && amount >= 0 {
+                if same_owner(slot.0, replica) && amount >= 0 {
                     let sum = slot.1.checked_add(amount as u64);
                     let value = sum.and_then(|s| i64::try_from(s).ok());
                     let value = value.ok_or(Error::Overflow)?;
                     slot.1 = value as u64;
                     return Ok((At::Single(at), value));
                 }
+                let own = if same_owner(slot.0, replica) {
+                    slot.0
+                } else {
+                    fresh
+                };
                 let mut counter = Counter::with_count(slot.0, slot.1);
-                let value = counter.increment(replica, amount)?;
+                let value = counter.increment(own, amount)?;
                 Ok((self.promote(hash, at, counter), value))
             }
             Some(At::Multi(at)) => {
                 self.digest_touch(Map::Multi, at);
-                let value = self.multi.value_mut(at).increment(replica, amount)?;
+                let counter = self.multi.value_mut(at);
+                let own = counter.own_slot(replica).unwrap_or(fresh);
+                let value = counter.increment(own, amount)?;
                 Ok((self.settle(hash, at), value))
             }
             None => {
                 let mut counter = Counter::new();
-                let value = counter.increment(replica, amount)?;
+                let value = counter.increment(fresh, amount)?;
                 Ok((self.insert(hash, key.into(), counter), value))
             }
         }

@@ -18,7 +18,8 @@ const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 ///
 /// # Errors
 /// [`Error::BadRequest`] for [`NodeOp::DropUnchanged`]: its guard is the Router's own ring-change
-/// counter, which means nothing in another process until ring epochs are agreed across processes.
+/// counter, which means nothing in another process until ring epochs are agreed across processes;
+/// the same for the calls of tombstone collection and of the idle-token sweep.
 pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
     Ok(match op {
         NodeOp::Increment {
@@ -58,6 +59,14 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
         NodeOp::DropUnchanged { .. } => {
             return Err(Error::BadRequest(
                 "a sweep's drop cannot cross processes before ring epochs are agreed".into(),
+            ))
+        }
+        NodeOp::AgedTombstones { .. }
+        | NodeOp::CheckTombstones { .. }
+        | NodeOp::DropTombstones { .. }
+        | NodeOp::FoldDue { .. } => {
+            return Err(Error::BadRequest(
+                "tombstone collection and the idle-token sweep stay within one process".into(),
             ))
         }
         NodeOp::Digests(ring) => WireOp::Digests(RingSpec::of(&ring)),
@@ -179,6 +188,8 @@ pub fn reply_to_wire(reply: NodeReply) -> WireReply {
             WireReply::Summary(s.counters, s.replicas, s.keys as u64, s.hints as u64)
         }
         NodeReply::Page(entries) => WireReply::Page(entries),
+        // Answers to calls that never cross processes (`op_to_wire` refuses them).
+        NodeReply::Checks(_) | NodeReply::Keys(_) => WireReply::Done,
     }
 }
 

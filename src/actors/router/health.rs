@@ -105,6 +105,8 @@ pub(super) fn start_timers(router: &Router, ctx: &mut Context<Router>) {
             if act.nodes.values().all(|n| n.state == NodeState::Up) {
                 act.sweep(ctx);
             }
+            act.collect(ctx);
+            act.fold_idle(ctx);
         });
     }
 }

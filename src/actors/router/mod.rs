@@ -13,9 +13,11 @@
 
 mod announce;
 mod catch_up;
+mod collect;
 mod expire;
 mod figures;
 mod health;
+mod idle_tokens;
 mod keyspace;
 mod limits;
 mod membership;
@@ -91,6 +93,9 @@ pub struct RouterConfig {
     /// How long a retried tokened update is recognised (`--dedup-window`; see
     /// [`crate::counter::tokens`]).
     pub dedup_window: Duration,
+    /// How long every replica must have held a tombstone unchanged before it is collected
+    /// (`--tombstone-grace`; zero: never; see `collect.rs`).
+    pub tombstone_grace: Duration,
 }
 
 impl Default for RouterConfig {
@@ -109,6 +114,7 @@ impl Default for RouterConfig {
             max_nodes: MAX_NODES,
             peers: None,
             dedup_window: crate::counter::tokens::DEFAULT_DEDUP_WINDOW,
+            tombstone_grace: collect::DEFAULT_TOMBSTONE_GRACE,
         }
     }
 }
@@ -215,6 +221,10 @@ pub struct Router {
     changes: ChangeLock,
     /// Whether this process serves reads and writes (not while it catches up, never once removed).
     standing: Standing,
+    /// A tombstone collection pass runs ([`collect`]).
+    collecting: bool,
+    /// A step of the idle-token sweep runs ([`idle_tokens`]).
+    folding: bool,
 }
 
 impl Actor for Router {
@@ -285,6 +295,8 @@ impl Router {
                 peers: None,
                 changes: changes_here,
                 standing: standing_here,
+                collecting: false,
+                folding: false,
             };
             let mut local = Vec::new();
             for seed in seeds {

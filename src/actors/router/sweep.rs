@@ -62,6 +62,12 @@ impl Tidy {
         self.events += 1;
     }
 
+    /// Whether no copies nobody needs may exist (a sweep completed since the last event) and
+    /// no sweep runs.
+    pub(crate) fn clean(&self) -> bool {
+        !self.running && self.events == self.tidied
+    }
+
     /// Whether a sweep should start now; if so, marks it running and returns the events it covers.
     fn start(&mut self) -> Option<u64> {
         if self.running || self.events == self.tidied {
