@@ -27,7 +27,7 @@ cg_instructions() {
   dump=$(ls -t "$tmp"/cg.*.* | head -1)
   total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   inside=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
-    | awk -v f="$function" 'index($0, f) {gsub(",", "", $1); print $1; exit}')
+    | awk -v f="$function" '!done && index($0, f) {gsub(",", "", $1); print $1; done = 1}')
   echo "$total ${inside:-0}"
   rm -f "$dump"
 }

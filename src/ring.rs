@@ -7,6 +7,11 @@
 use std::collections::BTreeSet;
 use std::io::Cursor;
 
+mod lists;
+mod murmur;
+
+pub use self::lists::PreferenceLists;
+
 /// Identifies a physical node on the ring. Ids are small integers handed out by the router (1, 2, ...);
 /// they do not depend on the node's port, so the same cluster builds the same ring on any ports.
 pub type NodeId = u32;
@@ -21,7 +26,7 @@ pub const DEFAULT_VNODES: u32 = 256;
 /// is the whole key unless it has a Redis Cluster hash tag (`{user:1}:hits` hashes by `user:1`,
 /// see [`crate::hashtag`]).
 pub fn key_token(key: &[u8]) -> Token {
-    murmur(crate::hashtag::hashed_part(key))
+    murmur::low64(crate::hashtag::hashed_part(key))
 }
 
 /// The low 64 bits of murmur3 x64-128 (seed 0) of `bytes`.

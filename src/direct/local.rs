@@ -121,15 +121,14 @@ fn spread<'a>(
         return (Err(too_few(key, held, w)), sent);
     }
     let need = w.saturating_sub(held);
-    let remote = match need {
-        0 => Remote::None,
-        _ => Remote::Acks {
+    let remote = (need > 0).then(|| {
+        Box::new(Remote::Acks {
             key: key.to_owned(),
             waiting,
             need,
             timeout,
-        },
-    };
+        })
+    });
     let served = Served {
         acks,
         remote,
@@ -149,11 +148,11 @@ fn forward(link: &SharedLink, key: &str, amount: i64, timeout: Duration) -> Resu
         .send(op)
         .ok_or_else(|| Error::Unavailable(format!("node at {} is unreachable", link.addr())))?;
     Ok(Served {
-        remote: Remote::Forwarded {
+        remote: Some(Box::new(Remote::Forwarded {
             key: key.to_owned(),
             reply,
             timeout,
-        },
+        })),
         ..Served::now(Some(0))
     })
 }

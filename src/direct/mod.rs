@@ -35,7 +35,7 @@ use crate::counter::tokens::TokenId;
 use crate::error::Result;
 use crate::node_data::SharedNode;
 use crate::replication::Quorums;
-use crate::ring::{key_token, NodeId, Ring};
+use crate::ring::{key_token, NodeId, PreferenceLists, Ring};
 
 /// The replicas of one key, in preference-list order (during a move, the next ring's new ones
 /// after them).
@@ -82,6 +82,9 @@ struct Routes {
     open: bool,
     ring: Arc<Ring>,
     quorums: Option<Quorums>,
+    /// The preference list of R nodes of every arc of `ring` (R of `quorums`), built once per
+    /// published ring: a key's replicas are a token lookup, with no walk of the ring.
+    lists: Arc<PreferenceLists>,
     /// During a move: the next ring and its R. Updates reach its replicas too.
     next: Option<(Arc<Ring>, usize)>,
     /// Indexed by node id, for the small ids of nodes started in one process (1, 2, ...).
@@ -99,6 +102,23 @@ impl Routes {
             Some(route) => route.as_ref(),
             None => self.far.iter().find(|(n, _)| *n == id).map(|(_, r)| r),
         }
+    }
+
+    /// Node `id` if it can take a direct request now: up, and ready or its link open.
+    fn usable(&self, id: NodeId) -> Option<&Replica> {
+        let route = self.route(id)?;
+        (route.up && route.node.usable()).then_some(&route.node)
+    }
+
+    /// The preference lists of `r` nodes of `ring`: these routes' own if they are of the same
+    /// ring and R (a publish that only changes which nodes are up), else built anew.
+    fn lists_for(&self, ring: &Arc<Ring>, r: usize) -> Arc<PreferenceLists> {
+        let same_ring = Arc::ptr_eq(&self.ring, ring) || *self.ring == **ring;
+        let same_r = self.quorums.is_some_and(|q| q.r == r);
+        if same_ring && same_r {
+            return self.lists.clone();
+        }
+        Arc::new(ring.preference_lists(r))
     }
 }
 
@@ -135,6 +155,7 @@ impl Direct {
             open: false,
             ring: Arc::new(Ring::new(crate::ring::DEFAULT_VNODES)),
             quorums: None,
+            lists: Arc::new(PreferenceLists::default()),
             next: None,
             nodes: Vec::new(),
             far: Vec::new(),
@@ -201,10 +222,12 @@ impl Direct {
             by_id[i] = Some(Route { node, up });
         }
         let nodes = by_id;
+        let lists = self.read().lists_for(&ring, quorums.r);
         *self.write() = Routes {
             open: true,
             ring,
             quorums: Some(quorums),
+            lists,
             next,
             nodes,
             far,
@@ -349,25 +372,18 @@ fn replicas_of<'a>(routes: &'a Routes, key: &str, update: bool) -> Option<(Repli
     if !routes.open || check_key(key).is_err() {
         return None;
     }
-    let usable = |id: NodeId| {
-        let route = routes.route(id)?;
-        (route.up && route.node.usable()).then_some(&route.node)
-    };
     let token = key_token(key.as_bytes());
-    let mut replicas = Replicas::new();
-    if quorums.r == 1 {
-        replicas.push(usable(routes.ring.owner_of_token(token)?)?);
-    } else {
-        for id in routes.ring.preference_list_of_token(token, quorums.r) {
-            replicas.push(usable(id)?);
-        }
-    }
-    if replicas.len() != quorums.r {
+    let list = routes.lists.of(&routes.ring, token);
+    if list.len() != quorums.r {
         return None;
+    }
+    let mut replicas = Replicas::new();
+    for &id in list {
+        replicas.push(routes.usable(id)?);
     }
     if let (true, Some((next, r))) = (update, &routes.next) {
         for id in next.preference_list_of_token(token, *r) {
-            let node = usable(id)?;
+            let node = routes.usable(id)?;
             if !replicas.iter().any(|n| std::ptr::eq(*n, node)) {
                 replicas.push(node);
             }

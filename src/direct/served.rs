@@ -21,14 +21,13 @@ pub struct Served {
     pub exists: bool,
     /// Acks of the log writes the answer must wait for; empty unless every write is synced.
     pub acks: Vec<Ack<()>>,
-    /// Replicas in other processes still to hear from.
-    pub(super) remote: Remote,
+    /// Replicas in other processes still to hear from (boxed: a `Served` is moved along the
+    /// request path, and nearly every one has none).
+    pub(super) remote: Option<Box<Remote>>,
 }
 
 /// What is awaited from other processes.
 pub(super) enum Remote {
-    /// Nothing.
-    None,
     /// `need` acks among `waiting` (merges sent), within `timeout`, for an update of `key`.
     Acks {
         key: String,
@@ -51,13 +50,13 @@ impl Served {
             value: value.unwrap_or(0),
             exists: value.is_some(),
             acks: Vec::new(),
-            remote: Remote::None,
+            remote: None,
         }
     }
 
     /// Whether the answer may go out at once.
     pub fn is_done(&self) -> bool {
-        self.acks.is_empty() && matches!(self.remote, Remote::None)
+        self.acks.is_empty() && self.remote.is_none()
     }
 
     /// Waits until the log writes are on disk and the other processes answered; answers the value.
@@ -71,8 +70,10 @@ impl Served {
             ack.await
                 .map_err(|_| Error::Storage("the log writer stopped".into()))??;
         }
-        match self.remote {
-            Remote::None => Ok(self.value),
+        let Some(remote) = self.remote else {
+            return Ok(self.value);
+        };
+        match *remote {
             Remote::Acks {
                 key,
                 waiting,

@@ -244,6 +244,12 @@ impl Store {
                 let value = counter.increment(own, amount)?;
                 Ok((self.settle(hash, at), value))
             }
+            // A new key counted up is one slot: no counter to build (it is what the counter
+            // below would settle to).
+            None if amount > 0 => Ok((
+                self.put_single(hash, key.into(), (replica, amount as u64)),
+                amount,
+            )),
             None => {
                 let mut counter = Counter::new();
                 let value = counter.increment(fresh, amount)?;
@@ -344,7 +350,10 @@ impl Store {
                 changed
             }
             None => {
-                self.insert(hash, key.into(), theirs.clone());
+                match theirs.single_up() {
+                    Some(slot) => self.put_single(hash, key.into(), slot),
+                    None => self.put_multi(hash, key.into(), theirs.clone()),
+                };
                 true
             }
         }
