@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// The four bytes every frame starts with after its length: `RGKV`.
 pub const MAGIC: [u8; 4] = *b"RGKV";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 5;
+pub const VERSION: u8 = 6;
 /// The default maximum length of a frame (what follows the length prefix), in bytes: 1 MiB.
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 /// Bytes of header after the length prefix: magic (4), version (1), request id (8).
@@ -368,7 +368,7 @@ mod tests {
         };
         assert_eq!(
             message(&[99]),
-            "cannot decode the message: unknown tag 99 (this protocol version knows tags 0 to 23)"
+            "cannot decode the message: unknown tag 99 (this protocol version knows tags 0 to 26)"
         );
         let cut = message(&[0, 5, b'a']);
         assert!(cut.contains("it ends too early"), "{cut}");
