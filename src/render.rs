@@ -89,6 +89,7 @@ pub fn render(response: &Response) -> String {
             )
         }
         Response::HotKeys { enabled, keys } => crate::hotkeys::lines(*enabled, keys).join("\n"),
+        Response::Vote(_) => "(a vote on the next ring)".to_owned(),
     }
 }
 

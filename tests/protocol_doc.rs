@@ -18,8 +18,8 @@ use ringkv::layout::{Layout, Member};
 use ringkv::protocol::codec::{decode, encode};
 use ringkv::protocol::peer::{RingSpec, WireOp, WireReply};
 use ringkv::protocol::{
-    ErrorCode, ErrorReply, ExpireOp, FrameCodec, NodeShare, NodeStatus, RingReport, SetTtl,
-    StatusPage, StatusReport,
+    ErrorCode, ErrorReply, ExpireOp, FrameCodec, LayoutBallot, NodeShare, NodeStatus, RingReport,
+    SetTtl, StatusPage, StatusReport, Vote,
 };
 use ringkv::{Request, Response};
 use tokio::io::AsyncWriteExt;
@@ -186,6 +186,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::Expire { .. } => "Expire",
         Request::SetTtl { .. } => "SetTtl",
         Request::UpdateToken { .. } => "UpdateToken",
+        Request::Prepare { .. } => "Prepare",
+        Request::Accept { .. } => "Accept",
+        Request::CallOff { .. } => "CallOff",
     }
 }
 
@@ -209,6 +212,24 @@ fn response_name(response: &Response) -> &'static str {
         Response::Deleted { .. } => "Deleted",
         Response::Replaced { .. } => "Replaced",
         Response::Expiry { .. } => "Expiry",
+        Response::Vote(_) => "Vote",
+    }
+}
+
+fn vote_name(vote: &Vote) -> &'static str {
+    match vote {
+        Vote::Promised { .. } => "Promised",
+        Vote::Accepted { .. } => "Accepted",
+        Vote::Outbid(_) => "Outbid",
+        Vote::Decided(_) => "Decided",
+    }
+}
+
+fn ballot() -> LayoutBallot {
+    LayoutBallot {
+        epoch: 2,
+        counter: 1,
+        process: "127.0.0.2:5001".parse().unwrap(),
     }
 }
 
@@ -414,6 +435,15 @@ fn tag_tables_match_the_code() {
             amount: -2,
             token: b"t".to_vec(),
         },
+        Request::Prepare { ballot: ballot() },
+        Request::Accept {
+            ballot: ballot(),
+            layout: layout(),
+        },
+        Request::CallOff {
+            ballot: ballot(),
+            layout: layout(),
+        },
     ];
     check_tags("### Requests", &requests, request_name);
     let status = StatusReport {
@@ -490,8 +520,19 @@ fn tag_tables_match_the_code() {
             answer: -1,
             value: Some(1),
         },
+        Response::Vote(Vote::Decided(1)),
     ];
     check_tags("### Responses", &responses, response_name);
+    let votes = [
+        Vote::Promised {
+            ballot: ballot(),
+            accepted: None,
+        },
+        Vote::Accepted { ballot: ballot() },
+        Vote::Outbid(ballot()),
+        Vote::Decided(1),
+    ];
+    check_tags("### Votes", &votes, vote_name);
     let codes = [
         ErrorCode::BadRequest,
         ErrorCode::NoSuchNode,
@@ -576,6 +617,7 @@ fn struct_field_lists_match_the_code() {
         ("Layout", fields_of::<Layout>()),
         ("Member", fields_of::<Member>()),
         ("HotKey", fields_of::<ringkv::hotkeys::HotKey>()),
+        ("Ballot", fields_of::<LayoutBallot>()),
     ];
     for (name, fields) in structs {
         assert_eq!(documented_fields(name), fields, "fields of {name}");

@@ -43,7 +43,12 @@ pub fn request_class(request: &Request) -> u8 {
         | Request::RemoveNodeAt { .. }
         | Request::KillNode { .. }
         | Request::PauseNode { .. } => ADMIN,
-        Request::Join { .. } | Request::PushLayout { .. } | Request::NodeCall(_) => NODE,
+        Request::Join { .. }
+        | Request::PushLayout { .. }
+        | Request::Prepare { .. }
+        | Request::Accept { .. }
+        | Request::CallOff { .. }
+        | Request::NodeCall(_) => NODE,
     }
 }
 
@@ -55,6 +60,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::Layout => "layout",
         Request::Join { .. } => "a join",
         Request::PushLayout { .. } => "a layout push",
+        Request::Prepare { .. } | Request::Accept { .. } | Request::CallOff { .. } => {
+            "a vote on the next ring"
+        }
         Request::Update { .. } | Request::UpdateToken { .. } => "update",
         Request::Delete { .. } => "delete",
         Request::Set { .. } | Request::SetIf { .. } | Request::SetTtl { .. } => "set",

@@ -17,6 +17,7 @@ use super::budget::Budget;
 use super::change_lock::ChangeLock;
 use super::router::{Exec, Router};
 use super::standing::Standing;
+use super::votes::Votes;
 use crate::counter::tokens::{check_token, token_id};
 use crate::direct::{Direct, Served};
 use crate::error::{Error, Result};
@@ -40,6 +41,7 @@ pub struct Gateway {
     direct: Arc<Direct>,
     budget: Budget,
     changes: ChangeLock,
+    votes: Votes,
     standing: Standing,
 }
 
@@ -77,13 +79,14 @@ impl Drop for AtRouter {
 impl Gateway {
     /// A gateway to `router`, with the direct path `direct` (which the Router publishes into)
     /// and the server's byte budget, shared by every connection that enters through it, and the
-    /// Router's promise to membership changes ([`ChangeLock`]) and where the process stands
-    /// ([`Standing`]: reads and writes wait while it catches up with the cluster's ring).
+    /// Router's promise to membership changes ([`ChangeLock`]), its acceptor in the agreement on
+    /// the next ring ([`Votes`]) and where the process stands ([`Standing`]: reads and writes
+    /// wait while it catches up with the cluster's ring).
     pub fn new(
         router: Addr<Router>,
         direct: Arc<Direct>,
         budget: Budget,
-        changes: ChangeLock,
+        (changes, votes): (ChangeLock, Votes),
         standing: Standing,
     ) -> Self {
         Gateway {
@@ -91,6 +94,7 @@ impl Gateway {
             direct,
             budget,
             changes,
+            votes,
             standing,
         }
     }
@@ -148,15 +152,8 @@ impl Gateway {
         if let Some(e) = self.standing.refuse(&request) {
             return Started::Now(Response::from(e));
         }
-        if let Request::PushLayout {
-            layout,
-            moving: true,
-        } = &request
-        {
-            // Answered here, not behind a Router that may be busy running its own change.
-            if let Err(e) = self.changes.promise(layout) {
-                return Started::Now(Response::from(e));
-            }
+        if let Some(answer) = self.membership(&request) {
+            return Started::Now(answer);
         }
         let request = if order.clear() {
             match self.try_direct(request) {
@@ -175,6 +172,36 @@ impl Gateway {
             drop(guard);
             response
         }))
+    }
+
+    /// Answers the agreement's requests and promises a moving layout here, not behind a Router
+    /// that may be busy running a change (`None`: the request goes on to the Router).
+    fn membership(&self, request: &Request) -> Option<Response> {
+        match request {
+            Request::Prepare { ballot } => Some(Response::Vote(self.votes.prepare(*ballot))),
+            Request::Accept { ballot, layout } => Some(
+                self.votes
+                    .accept(*ballot, layout.clone())
+                    .map_or_else(Response::from, Response::Vote),
+            ),
+            Request::CallOff { ballot, layout } => {
+                self.votes.call_off(*ballot);
+                if !self.changes.runs(layout) {
+                    self.changes.release_layout(layout);
+                }
+                None
+            }
+            // This process copies towards that layout itself: it writes to it already, and
+            // installs it when its copy ends.
+            Request::PushLayout { layout, .. } if self.changes.runs(layout) => {
+                Some(Response::Layout(layout.clone()))
+            }
+            Request::PushLayout {
+                layout,
+                moving: true,
+            } => self.changes.promise(layout).err().map(Response::from),
+            _ => None,
+        }
     }
 
     /// Runs `request` (directly when it can) and answers.

@@ -22,6 +22,7 @@ mod repl;
 pub(crate) mod router;
 mod session;
 pub mod standing;
+pub mod votes;
 
 pub use budget::Budget;
 pub use change_lock::ChangeLock;
@@ -34,3 +35,4 @@ pub use router::{
     Exec, Figures, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
 };
 pub use standing::{Stand, Standing};
+pub use votes::Votes;

@@ -48,7 +48,12 @@ pub fn op_of(request: &Request) -> usize {
         Request::StatusPage { .. } => 8,
         Request::NodeCall(_) => 9,
         Request::HotKeys { .. } => 10,
-        Request::Join { .. } | Request::Layout | Request::PushLayout { .. } => 11,
+        Request::Join { .. }
+        | Request::Layout
+        | Request::PushLayout { .. }
+        | Request::Prepare { .. }
+        | Request::Accept { .. }
+        | Request::CallOff { .. } => 11,
         Request::Auth { .. } => 12,
         Request::Delete { .. } => 13,
         Request::Set { .. } | Request::SetIf { .. } | Request::SetTtl { .. } => 14,

@@ -368,7 +368,7 @@ mod tests {
         };
         assert_eq!(
             message(&[99]),
-            "cannot decode the message: unknown tag 99 (this protocol version knows tags 0 to 23)"
+            "cannot decode the message: unknown tag 99 (this protocol version knows tags 0 to 26)"
         );
         let cut = message(&[0, 5, b'a']);
         assert!(cut.contains("it ends too early"), "{cut}");

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 use super::peer::{WireOp, WireReply};
+use super::vote::{LayoutBallot, Vote};
 use crate::auth::{Password, Role};
 use crate::error::Error;
 pub use crate::expire::{ExpireCond, ExpireOp, SetTtl};
@@ -176,6 +177,29 @@ pub enum Request {
         /// The idempotency token: 1 to 256 bytes the client picks, unique per update.
         token: Vec<u8>,
     },
+    /// From a process that proposes the next layout: phase 1 of the majority agreement (see
+    /// [`crate::agreement`]); answered by [`Response::Vote`] (`Promised` or a refusal). Tag 24.
+    Prepare {
+        /// The proposal's ballot (its epoch is the one voted on).
+        ballot: LayoutBallot,
+    },
+    /// Phase 2: accept `layout` for the ballot's epoch under `ballot`; answered by
+    /// [`Response::Vote`] (`Accepted` or a refusal). Tag 25.
+    Accept {
+        /// The ballot promised in phase 1.
+        ballot: LayoutBallot,
+        /// The proposed layout (its epoch is the ballot's).
+        layout: Layout,
+    },
+    /// The proposal under `ballot` is called off (its copy failed): the acceptor forgets it, and
+    /// a process writing to `layout`'s replicas stops; answered by [`Response::Vote`]
+    /// (`Accepted`). Tag 26.
+    CallOff {
+        /// The ballot of the proposal called off.
+        ballot: LayoutBallot,
+        /// The layout it proposed.
+        layout: Layout,
+    },
 }
 
 /// The most keys one [`Request::HotKeys`] answer lists.
@@ -293,6 +317,8 @@ pub enum Response {
         /// The key's value before the operation, if it existed.
         value: Option<i64>,
     },
+    /// An acceptor's answer to `Prepare`, `Accept` and `CallOff`. Tag 18.
+    Vote(Vote),
 }
 
 /// One page of a node's keys: a page with fewer than the `limit` asked for is the last.

@@ -6,6 +6,7 @@
 pub mod codec;
 mod message;
 pub mod peer;
+pub mod vote;
 
 pub use codec::{Frame, FrameCodec, FrameError, MAGIC, MAX_FRAME_LEN, VERSION};
 pub use message::{
@@ -13,3 +14,4 @@ pub use message::{
     Response, RingReport, SetTtl, StatusPage, StatusReport, MAX_HOT_KEYS, MAX_PAGE_KEYS,
     STATUS_KEYS_PER_NODE,
 };
+pub use vote::{LayoutBallot, Vote};

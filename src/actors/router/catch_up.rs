@@ -6,8 +6,9 @@
 //! serves (`joining::catch_up`). At run time a process catches up when it hears a process again
 //! while it saw no majority of the cluster's processes alive (itself included): it was on the
 //! small side of a partition, or paused, and the others may have changed the ring meanwhile.
-//! A process on the large side goes on serving: no change can be made without it (a change
-//! needs every live process's promise). A layout that no longer names any of this process's
+//! A process on the large side goes on serving: it may have missed a change (a majority agreed
+//! on it without it), but then it was not reachable, so the failure detector reports it
+//! as coming back, and a process that hears one come up asks it for its layout. A layout that no longer names any of this process's
 //! nodes means it was removed: it says so once and refuses reads and writes from then on.
 
 use std::net::SocketAddr;
@@ -130,7 +131,7 @@ impl Router {
     }
 
     /// The other processes of the layout not reported down.
-    fn alive_others(&self) -> Vec<SocketAddr> {
+    pub(super) fn alive_others(&self) -> Vec<SocketAddr> {
         let (Some(layout), Some(peers)) = (self.layout(), self.peers.as_ref()) else {
             return Vec::new();
         };
@@ -143,7 +144,7 @@ impl Router {
 
     /// Asks each of `processes` for its layout, learns the newest, then serves again (unless it
     /// was removed).
-    fn catch_up_from(&mut self, processes: Vec<SocketAddr>, ctx: &mut Context<Self>) {
+    pub(super) fn catch_up_from(&mut self, processes: Vec<SocketAddr>, ctx: &mut Context<Self>) {
         let asks = processes.into_iter().map(|p| async move {
             match ask(&p.to_string(), &Request::Layout, CATCH_UP_ASK).await {
                 Ok(Response::Layout(layout)) => Some(layout),

@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::future::join_all;
 
+use super::agree::Agreed;
 use super::announce::Announce;
 use super::{bind, NodeSeed, Router, Stats};
+use crate::actors::change_lock::under_way;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
 use crate::error::{Error, Result};
-use crate::protocol::Response;
+use crate::layout::Layout;
+use crate::protocol::{LayoutBallot, Response};
 use crate::rebalance::{plan_moves, MovePlan};
 use crate::replication::{write_targets, NodeState};
 use crate::ring::{key_token, NodeId, Ring};
@@ -236,12 +239,14 @@ impl Router {
         self.save_meta();
     }
 
-    /// Plans the change to `new` and starts it: the direct path begins writing to the new
-    /// replicas too.
+    /// Plans the change to `new` and, in one process, starts it: the direct path begins writing
+    /// to the new replicas too (in a cluster of processes, once a majority chose it).
     pub(super) fn change(&mut self, new: Arc<Ring>, leaving: Option<NodeId>) -> Change {
         let announce = self.announce(&new);
         self.stats.epoch.fetch_add(1, Ordering::SeqCst);
-        self.begin_move(&new);
+        if announce.is_none() {
+            self.begin_move(&new);
+        }
         let states = self.states();
         let replicas = self.config.replication.quorums(new.len()).r;
         let state = |n: NodeId| states.get(&n).copied().unwrap_or(NodeState::Down);
@@ -284,9 +289,79 @@ impl Router {
         }
     }
 
+    /// Runs `change`: in a cluster of processes, first has a majority choose its layout (or
+    /// finishes the one another proposer got chosen, then refuses this one); then
+    /// [`Router::run_agreed`].
+    pub(super) fn run_change(
+        &mut self,
+        mut change: Change,
+        finish: impl FnOnce(&mut Router, &Moved) -> Response + 'static,
+    ) -> ResponseActFuture<Router, Response> {
+        let Some(announce) = change.announce.take() else {
+            return self.run_agreed(change, finish);
+        };
+        let agreeing = async move { (announce.agree().await, announce) };
+        Box::pin(actix::fut::wrap_future(agreeing).then(
+            move |(agreed, mut announce), act: &mut Router, ctx| match agreed {
+                Ok(Agreed::Own(ballot)) => {
+                    announce.ballot = Some(ballot);
+                    // From now on a push of this layout is answered at the gateway.
+                    act.changes.hold(&announce.next);
+                    act.begin_move(&change.new);
+                    change.announce = Some(announce);
+                    act.run_agreed(change, finish)
+                }
+                Ok(Agreed::Other(ballot, layout)) => act.finish_other(ballot, layout),
+                Err(refused) => {
+                    if refused.behind {
+                        let others = act.alive_others();
+                        act.catch_up_from(others, ctx);
+                    }
+                    fail(refused.error)
+                }
+            },
+        ))
+    }
+
+    /// Finishes the change to `layout`, chosen under `ballot` for another proposer (which may
+    /// have died): copies, switches, drops as for a change of its own; then answers that a
+    /// change was under way. A proposer that pushed it here meanwhile is alive and runs it: then
+    /// only the answer.
+    fn finish_other(
+        &mut self,
+        ballot: LayoutBallot,
+        layout: Layout,
+    ) -> ResponseActFuture<Router, Response> {
+        if !self.changes.take_over(&layout) {
+            return fail(under_way(layout.epoch));
+        }
+        tracing::info!(
+            "finishing the change to ring epoch {} that {} proposed first",
+            layout.epoch,
+            ballot.process
+        );
+        self.add_members(&layout);
+        let leaving = self
+            .ring
+            .nodes()
+            .find(|id| !layout.members.contains_key(id));
+        let mut change = self.change(Arc::new(layout.ring()), leaving);
+        let Some(announce) = change.announce.as_mut() else {
+            return fail(Error::Server("no layout".into()));
+        };
+        announce.next = layout.clone();
+        announce.ballot = Some(ballot);
+        self.begin_move(&change.new);
+        let epoch = layout.epoch;
+        self.run_agreed(change, move |act, _| {
+            act.install(&layout);
+            Response::from(under_way(epoch))
+        })
+    }
+
     /// Copies the keys, switches to the new ring (`finish` then updates the Router and makes the
     /// answer), has the old replicas drop what they no longer hold, then starts a sweep.
-    pub(super) fn run_change(
+    pub(super) fn run_agreed(
         &mut self,
         mut change: Change,
         finish: impl FnOnce(&mut Router, &Moved) -> Response + 'static,
@@ -302,11 +377,16 @@ impl Router {
         let all_up = change.states.values().all(|&s| s == NodeState::Up);
         let announce = change.announce.take();
         Box::pin(actix::fut::wrap_future(copy(change, announce)).then(
-            move |copied, act: &mut Router, _| {
+            move |copied, act: &mut Router, ctx| {
                 let (new, moved, announce) = match copied {
                     Ok(done) => done,
                     Err(e) => {
                         act.end_move();
+                        if act.peers.is_some() {
+                            // Another process may have finished the same change meanwhile.
+                            let others = act.alive_others();
+                            act.catch_up_from(others, ctx);
+                        }
                         return Box::pin(actix::fut::ready(Response::from(e)))
                             as ResponseActFuture<Router, Response>;
                     }
@@ -314,6 +394,7 @@ impl Router {
                 act.ring = new;
                 if let Some(peers) = act.peers.as_mut() {
                     peers.epoch += 1;
+                    act.votes.learn(peers.epoch);
                 }
                 let response = finish(act, &moved);
                 act.end_move();

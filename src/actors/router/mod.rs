@@ -11,6 +11,7 @@
 //! (left by a change cut short), once the key's replicas hold them. `limits` checks what a request
 //! may ask: the longest pause, the ports and number of nodes, `remove-node` below R.
 
+mod agree;
 mod announce;
 mod catch_up;
 mod collect;
@@ -43,6 +44,7 @@ use super::listener::ServerLimits;
 use super::node::{call, NodeActor, NodeCall, NodeOp, NodeOptions};
 use super::remote::SharedLink;
 use super::standing::Standing;
+use super::votes::Votes;
 use crate::direct::{Direct, Replica};
 use crate::error::{Error, Result};
 use crate::layout::Member;
@@ -219,6 +221,8 @@ pub struct Router {
     peers: Option<Peers>,
     /// The membership change this process has promised to, if any.
     changes: ChangeLock,
+    /// This process's acceptor in the agreement on the next ring.
+    votes: Votes,
     /// Whether this process serves reads and writes (not while it catches up, never once removed).
     standing: Standing,
     /// A tombstone collection pass runs ([`collect`]).
@@ -272,8 +276,9 @@ impl Router {
         let shared = direct.clone();
         let budget = Budget::new(config.limits.max_server_bytes);
         let budget_here = budget.clone();
-        let changes = ChangeLock::default();
-        let changes_here = changes.clone();
+        let changes = (ChangeLock::default(), Votes::default());
+        let changes_here = changes.0.clone();
+        let votes_here = changes.1.clone();
         let standing = Standing::default();
         let standing_here = standing.clone();
         let router = Router::create(move |ctx| {
@@ -294,6 +299,7 @@ impl Router {
                 status_flight: reports::StatusFlight::default(),
                 peers: None,
                 changes: changes_here,
+                votes: votes_here,
                 standing: standing_here,
                 collecting: false,
                 folding: false,
@@ -359,7 +365,7 @@ impl Router {
             self.address(),
             self.direct.clone(),
             self.budget.clone(),
-            self.changes.clone(),
+            (self.changes.clone(), self.votes.clone()),
             self.standing.clone(),
         )
     }
@@ -581,6 +587,15 @@ impl Handler<Exec> for Router {
             Request::Auth { .. } => {
                 let e = Error::BadRequest("Auth is answered by the connection's own port".into());
                 AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
+            }
+            Request::Prepare { .. } | Request::Accept { .. } => {
+                let e = Error::BadRequest("a vote is answered by the gateway".into());
+                AtomicOrNot::Free(Box::pin(std::future::ready(Response::from(e))))
+            }
+            Request::CallOff { ballot, layout } => {
+                self.called_off_layout(&layout);
+                let answer = Response::Vote(crate::protocol::Vote::Accepted { ballot });
+                AtomicOrNot::Free(Box::pin(std::future::ready(answer)))
             }
             Request::NodeCall(_) => {
                 let e = Error::BadRequest("a node call is answered by a node's own port".into());

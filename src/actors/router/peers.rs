@@ -4,9 +4,10 @@
 //! Every process runs its own Router over the same [`Layout`]: its own nodes are local actors,
 //! the nodes of other processes [`RemoteNode`] stand-ins reached over TCP. A membership change is
 //! run by one process (the one that got `Join`, `add-node` or `remove-node`) exactly as a change
-//! in one process is, with two announcements around the copy (see `membership`): before it, every
-//! other process promises the change ([`crate::actors::ChangeLock`]) and starts writing to the
-//! next ring's replicas too; after the switch, every process installs the new layout. A process
+//! in one process is, once a majority of the processes chose its layout (`agree`), with two
+//! announcements around the copy (see `membership`): before it, every other process promises the
+//! change ([`crate::actors::ChangeLock`]) and starts writing to the next ring's replicas too;
+//! after the switch, every process installs the new layout. A process
 //! that was away asks the others for their layout when it comes back and installs a newer one.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::agree::Voters;
 use super::announce::Announce;
 use super::{NodeInfo, Router};
 use crate::actors::change_lock::under_way;
@@ -75,6 +77,7 @@ impl Router {
         for &(id, member) in &config.remote {
             self.add_remote(id, member);
         }
+        self.votes.learn(config.epoch.max(1));
         self.peers = Some(Peers {
             me,
             epoch: config.epoch.max(1),
@@ -162,12 +165,23 @@ impl Router {
             .copied()
             .filter(|&p| self.process_down(p))
             .collect();
+        let voting = current.processes();
+        let voters = Voters {
+            me: peers.me,
+            others: to
+                .iter()
+                .filter(|(p, _)| voting.contains(p))
+                .map(|(&p, nodes)| (p, nodes.clone()))
+                .collect(),
+            votes: self.votes.clone(),
+        };
         Some(Announce {
             to: to.into_iter().collect(),
             down,
-            current,
             next,
             lock: self.changes.clone(),
+            voters,
+            ballot: None,
         })
     }
 
@@ -258,8 +272,9 @@ impl Router {
         Ok(next)
     }
 
-    /// A layout from the process that runs a change: start writing to it (`moving`), install it
-    /// (a newer epoch), or call the change off (the epoch in force). Answers this process's layout.
+    /// A layout from the process that runs a change: start writing to it (`moving`), or install
+    /// it (a newer epoch; an older one, or the one in force, changes nothing). Answers this
+    /// process's layout.
     pub(super) fn push_layout(&mut self, layout: Layout, moving: bool) -> Response {
         if let Err(e) = layout.check() {
             return Response::from(e);
@@ -273,8 +288,6 @@ impl Router {
             self.start_moving(&layout);
         } else if !moving && layout.epoch > epoch {
             self.install(&layout);
-        } else if !moving && layout.epoch == epoch {
-            self.called_off();
         }
         self.layout().map_or_else(
             || Response::from(Error::Server("no layout".into())),
@@ -290,6 +303,15 @@ impl Router {
             p.moving = Some(layout.clone());
         }
         self.begin_move(&next);
+    }
+
+    /// The change to `layout` was called off (`CallOff`): if keys move to it here, back to the
+    /// layout in force.
+    pub(super) fn called_off_layout(&mut self, layout: &Layout) {
+        let Some(p) = self.peers.as_mut() else { return };
+        if p.moving.as_ref() == Some(layout) {
+            self.called_off();
+        }
     }
 
     /// The change under way was called off: back to the layout in force.
@@ -328,6 +350,7 @@ impl Router {
             p.moving = None;
         }
         self.changes.release(layout.epoch);
+        self.votes.learn(layout.epoch);
         tracing::info!(
             "ring epoch {}: {} nodes in {} processes",
             layout.epoch,
@@ -340,7 +363,7 @@ impl Router {
     }
 
     /// Starts stand-ins for the nodes of `layout` this process does not know yet.
-    fn add_members(&mut self, layout: &Layout) {
+    pub(super) fn add_members(&mut self, layout: &Layout) {
         for (&id, &member) in &layout.members {
             if !self.nodes.contains_key(&id) {
                 self.add_remote(id, member);
