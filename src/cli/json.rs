@@ -61,7 +61,10 @@ pub fn response(response: &Response) -> Value {
         Response::Authed { user, role } => {
             json!({"ok": true, "type": "authed", "user": user, "role": role.name()})
         }
-        Response::StatusPage(_) | Response::NodeReply(_) | Response::Layout(_) => {
+        Response::StatusPage(_)
+        | Response::NodeReply(_)
+        | Response::Layout(_)
+        | Response::Vote(_) => {
             failure("internal", "an answer for another kind of client")
         }
     }
