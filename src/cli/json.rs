@@ -64,9 +64,7 @@ pub fn response(response: &Response) -> Value {
         Response::StatusPage(_)
         | Response::NodeReply(_)
         | Response::Layout(_)
-        | Response::Vote(_) => {
-            failure("internal", "an answer for another kind of client")
-        }
+        | Response::Vote(_) => failure("internal", "an answer for another kind of client"),
     }
 }
 

@@ -215,9 +215,14 @@ impl Router {
         bind(&self.config.host, 0)
     }
 
-    /// A seed for a new node: the next id, and its fresh log if there is a data directory.
+    /// A seed for a new node: the next id (in a cluster of processes a random one, as a join
+    /// draws: two processes adding at once must not pick the same), and its fresh log if there
+    /// is a data directory.
     fn new_seed(&self, listener: TcpListener) -> Result<NodeSeed> {
-        let id = self.next_id;
+        let id = match self.peers {
+            Some(_) => crate::layout::fresh_id(&self.nodes.keys().copied().collect()),
+            None => self.next_id,
+        };
         let restored = match &self.config.data {
             Some(data) => Some(data.open_node(id)?),
             None => None,

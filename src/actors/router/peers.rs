@@ -362,12 +362,19 @@ impl Router {
         self.note_removal(layout);
     }
 
-    /// Starts stand-ins for the nodes of `layout` this process does not know yet.
+    /// Starts stand-ins for the nodes of `layout` this process does not know yet. A node known
+    /// here under an id the layout gives to another address (a node left by a change refused
+    /// here) is dropped first.
     pub(super) fn add_members(&mut self, layout: &Layout) {
         for (&id, &member) in &layout.members {
-            if !self.nodes.contains_key(&id) {
-                self.add_remote(id, member);
+            let known = self.nodes.get(&id).map(|n| n.member);
+            if known == Some(Some(member)) {
+                continue;
             }
+            if known.is_some() {
+                self.drop_nodes(&[id]);
+            }
+            self.add_remote(id, member);
         }
     }
 
