@@ -30,7 +30,7 @@ pub fn plan(name: &str, args: &[Bytes]) -> Plan {
 /// The keys and values of `args`, a key named twice once with its last value; or the error
 /// reply (an odd number of words, a key ringkv cannot hold, a value that is not an integer).
 fn pairs(name: &str, args: &[Bytes]) -> Result<Vec<(String, i64)>, Frame> {
-    if args.is_empty() || args.len() % 2 != 0 {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
         return Err(reply::wrong_arity(name));
     }
     let mut pairs: Vec<(String, i64)> = Vec::with_capacity(args.len() / 2);
