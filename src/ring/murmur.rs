@@ -24,7 +24,7 @@ fn word(bytes: &[u8]) -> u64 {
     if n >= 4 {
         let lo = u64::from(u32_at(bytes, 0));
         let hi = u64::from(u32_at(bytes, n - 4));
-        lo | hi << (8 * (n - 4))
+        lo | (hi << (8 * (n - 4)))
     } else if n > 0 {
         let byte = |i: usize| u64::from(bytes[i]) << (8 * i);
         byte(0) | byte(n / 2) | byte(n - 1)
