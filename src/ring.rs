@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::io::Cursor;
 
 mod lists;
-mod murmur;
 
 pub use self::lists::PreferenceLists;
 
@@ -26,7 +25,7 @@ pub const DEFAULT_VNODES: u32 = 256;
 /// is the whole key unless it has a Redis Cluster hash tag (`{user:1}:hits` hashes by `user:1`,
 /// see [`crate::hashtag`]).
 pub fn key_token(key: &[u8]) -> Token {
-    murmur::low64(crate::hashtag::hashed_part(key))
+    murmur(crate::hashtag::hashed_part(key))
 }
 
 /// The low 64 bits of murmur3 x64-128 (seed 0) of `bytes`.
