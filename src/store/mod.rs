@@ -244,10 +244,10 @@ impl Store {
                 let value = counter.increment(own, amount)?;
                 Ok((self.settle(hash, at), value))
             }
-            // A new key counted up is one slot: no counter to build (it is what the counter
-            // below would settle to).
+            // A new key counted up is one slot, this node's slot of its current generation: no
+            // counter to build (it is what the counter below would settle to).
             None if amount > 0 => Ok((
-                self.put_single(hash, key.into(), (replica, amount as u64)),
+                self.put_single(hash, key.into(), (fresh, amount as u64)),
                 amount,
             )),
             None => {

@@ -215,13 +215,24 @@ impl Router {
         bind(&self.config.host, 0)
     }
 
-    /// A seed for a new node: the next id (in a cluster of processes a random one, as a join
-    /// draws: two processes adding at once must not pick the same), and its fresh log if there
-    /// is a data directory.
+    /// Whether some node of the cluster lives in another process.
+    fn spans_processes(&self) -> bool {
+        let Some(peers) = &self.peers else {
+            return false;
+        };
+        self.nodes
+            .values()
+            .any(|n| n.member.is_some_and(|m| m.process != peers.me))
+    }
+
+    /// A seed for a new node: the next id (once the cluster spans other processes a random one,
+    /// as a join draws: two processes adding at once must not pick the same), and its fresh log
+    /// if there is a data directory.
     fn new_seed(&self, listener: TcpListener) -> Result<NodeSeed> {
-        let id = match self.peers {
-            Some(_) => crate::layout::fresh_id(&self.nodes.keys().copied().collect()),
-            None => self.next_id,
+        let id = if self.spans_processes() {
+            crate::layout::fresh_id(&self.nodes.keys().copied().collect())
+        } else {
+            self.next_id
         };
         let restored = match &self.config.data {
             Some(data) => Some(data.open_node(id)?),
