@@ -43,6 +43,17 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// A layout of no members at `epoch` (8 vnodes, R=3): what the agreement's tests vote on.
+    #[cfg(test)]
+    pub(crate) fn empty(epoch: u64) -> Layout {
+        Layout {
+            epoch,
+            vnodes: 8,
+            replicas: 3,
+            members: std::collections::BTreeMap::new(),
+        }
+    }
+
     /// The ring these members make.
     pub fn ring(&self) -> Ring {
         Ring::with_nodes(self.vnodes, self.members.keys().copied())

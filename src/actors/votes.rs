@@ -68,15 +68,9 @@ impl Votes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn layout(epoch: u64) -> Layout {
-        Layout {
-            epoch,
-            vnodes: 8,
-            replicas: 3,
-            members: BTreeMap::new(),
-        }
+        Layout::empty(epoch)
     }
 
     fn ballot(epoch: u64, counter: u64) -> LayoutBallot {

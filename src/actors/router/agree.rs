@@ -203,15 +203,9 @@ fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn layout(epoch: u64) -> Layout {
-        Layout {
-            epoch,
-            vnodes: 8,
-            replicas: 3,
-            members: BTreeMap::new(),
-        }
+        Layout::empty(epoch)
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
