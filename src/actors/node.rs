@@ -373,7 +373,7 @@ fn summary(store: &crate::store::Store, ring: &Ring, id: NodeId, limit: usize) -
     Summary {
         counters,
         replicas,
-        keys: store.len(),
+        keys: store.live_len(),
         hints: store.hint_count(),
     }
 }

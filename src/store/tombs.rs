@@ -177,6 +177,12 @@ impl Store {
         self.multi.iter().filter(|i| !i.value.present()).count()
     }
 
+    /// How many keys the store holds that are not deleted: [`Store::len`] less the tombstones
+    /// (what `status` counts; a deleted key is not shown).
+    pub fn live_len(&self) -> usize {
+        self.len() - self.tombstones()
+    }
+
     /// Visits the next `budget` full-form counters (wrapping around); returns at most `most` keys
     /// among them whose remembered tokens are due to fold at `now` ([`Counter::fold_due`]).
     pub fn fold_due_keys(
@@ -227,6 +233,11 @@ mod tests {
         store.tomb_step(100, 1_500);
         assert_eq!(store.aged_tombstones(2_000, GRACE, 10).len(), 1);
         assert_eq!(store.tombstones(), 1);
+        assert_eq!(
+            (store.len(), store.live_len()),
+            (2, 1),
+            "a tombstone is not a live key"
+        );
         // A replica's merge that changes the tombstone (another delete's base) restarts it.
         let mut other = store.counter("a").unwrap();
         other.increment(replica_id(2, 0), 1).unwrap();
