@@ -4,12 +4,13 @@
 #
 # Usage: scripts/flame.sh OUT.svg [ringkv serve flags...]
 #   e.g. scripts/flame.sh docs/flame/rf1-every-second.svg --replicas 1 --data-dir DIR --fsync every-second
-# Knobs: BIN=target/release/ringkv LOAD="-c 50 -P 16 -r 100000" SECS=6 FREQ=999
+# Knobs: BIN=target/profiling/ringkv (built with `cargo build --profile profiling` when missing) LOAD="-c 50 -P 16 -r 100000" SECS=6 FREQ=999
 #        SERVER_CPU=0 CLIENT_CPU=1; inferno-collapse-perf and inferno-flamegraph on PATH.
 # Needs `perf` (Debian: linux-perf) allowed to profile the process (root, or perf_event_paranoid <= 1).
 set -u
 OUT=${1:?usage: scripts/flame.sh OUT.svg [serve flags...]}; shift
-BIN=${BIN:-target/release/ringkv}
+BIN=${BIN:-target/profiling/ringkv}
+if [ ! -x "$BIN" ] && [ "$BIN" = target/profiling/ringkv ]; then cargo build --profile profiling --bin ringkv || exit 1; fi
 LOAD=${LOAD:--c 50 -P 16 -r 100000}
 SECS=${SECS:-6}
 FREQ=${FREQ:-999}

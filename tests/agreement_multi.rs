@@ -9,10 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::netns;
+use crate::support::procs;
 
 use netns::Net;
 use procs::{block_on, converges, layout_at, start_later, update_all, wrapped, Proc, KEYS};

@@ -2,10 +2,9 @@
 //! role against every request class through the Rust `Client`, and `ringkv client` / `ringkv
 //! bench` logging in with `--user`, `--password-file` and `RINGKV_PASSWORD`.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -3,8 +3,7 @@
 //! crate, redis-cli (`-a`, `--user`/`--pass`, `REDISCLI_AUTH`) and redis-benchmark `-a`; failed
 //! logins slowed down per connection and refused per address.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! The async `Client` against real sockets: every call, pipelining, and each kind of typed error
 //! (connection refused, timeout, server error, protocol error), plus reconnection for reads.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! `ringkv client --json`: every answer is one JSON object with the documented fields, errors
 //! carry a code, and the exit status says whether the command was answered.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::process::Command;
 

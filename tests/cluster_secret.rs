@@ -5,8 +5,7 @@
 //! secret are dropped (while the same datagram sealed with it is taken); and two processes with
 //! TLS, passwords and the secret serve an update through one and a read through the other.
 
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::procs;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -4,8 +4,7 @@
 //! within a few seconds. Skipped, with a message, where `chromium` is not installed (`.ci/run`
 //! installs it).
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -9,8 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::procs;
 
 use procs::{block_on, converges, layout_at, update_all, Proc, KEYS};
 

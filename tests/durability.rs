@@ -3,10 +3,8 @@
 //! Each test runs `ringkv serve` (or the interactive store) as a child process on its own
 //! temporary data directory and any free ports.
 
-#[path = "support/piped.rs"]
-mod piped;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::piped;
+use crate::support::serve;
 
 use piped::run_piped;
 use serve::{block_on, counts, Server};

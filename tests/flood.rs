@@ -4,8 +4,7 @@
 //! answered, and the flooder gets every answer, each bounded, once it reads. Alone in its own test
 //! binary, and the server in its own process, so that the memory measured is the server's.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! to mount one; otherwise it says so and skips), updates fail while the disk is full and succeed
 //! again, without a restart, once space is freed; every acknowledged count survives a restart.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

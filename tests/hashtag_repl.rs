@@ -2,8 +2,7 @@
 //! the same two nodes, while untagged keys spread (the REPL places keys with `ring::key_token`,
 //! as every door does).
 
-#[path = "support/piped.rs"]
-mod piped;
+use crate::support::piped;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -1,8 +1,7 @@
 //! The hot-keys sketch (Space-Saving): its guarantees under proptest, its one-minute window, and
 //! `INFO hotkeys` / `hot-keys` against a running `ringkv serve --hot-keys`.
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -2,8 +2,7 @@
 //! `--users-file`, `/metrics`, `/api/*` and `/` ask for HTTP Basic credentials of an admin user
 //! (401 without or with a wrong pair, 403 for a user below admin); without passwords it is open.
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
 
 use http::{get_with, HttpServe};
 use ringkv::auth::hash_password;

@@ -2,8 +2,7 @@
 //! parser (`prometheus-parse`), every family there and moving as requests are made; `/api/*` as
 //! JSON; a port in use is one clear line.
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

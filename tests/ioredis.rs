@@ -2,8 +2,7 @@
 //! (`tests/support/ioredis_check.js`). `.ci/install-deps.sh` installs Node.js and npm (Debian)
 //! and ioredis into `target/npm`; without them the test skips with a note.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::path::Path;
 use std::process::Command;

@@ -27,8 +27,7 @@ use rand::{Rng, SeedableRng};
 use ringkv::replication::{NodeState, ReplicationConfig};
 use ringkv::{Client, Cluster, ClusterConfig, Error};
 
-#[path = "support/checker.rs"]
-mod checker;
+use crate::support::checker;
 
 use checker::{check_history, check_reads, classify, subset_sum, History, Op, Outcome};
 

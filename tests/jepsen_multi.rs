@@ -24,12 +24,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use ringkv::Client;
 
-#[path = "support/checker.rs"]
-mod checker;
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::checker;
+use crate::support::netns;
+use crate::support::procs;
 
 use checker::{check_history, classify, History, Op};
 use netns::Net;

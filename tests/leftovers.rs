@@ -2,8 +2,7 @@
 //! nodes drop what they gave away) leaves copies the old nodes no longer own. Restarted on its data
 //! dir, the cluster drops them: every node holds exactly the keys it replicates, every count exact.
 
-#[path = "support/spawned.rs"]
-mod spawned;
+use crate::support::spawned;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

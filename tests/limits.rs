@@ -2,11 +2,9 @@
 //! over 24 h, `add-node` on a privileged port, more nodes than the maximum, `remove-node` below R
 //! without force; and the one-line warning when `--replicas`/`--vnodes` differ from a data dir's.
 
-mod common;
-#[path = "support/piped.rs"]
-mod piped;
-#[path = "support/spawned.rs"]
-mod spawned;
+use crate::common;
+use crate::support::piped;
+use crate::support::spawned;
 
 use std::io::Write;
 use std::process::Command;

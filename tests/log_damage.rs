@@ -2,8 +2,7 @@
 //! keys of damaged records that cannot be mended are lost, the loss is reported per node as an error line, and the damaged
 //! file is kept aside. The seed is printed so a failing run can be repeated.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::procs;
 
 use procs::{block_on, converges, layout_at, read_all, start_later, update_all, Proc, KEYS};
 

@@ -2,8 +2,7 @@
 //! R = 1, `a` counted 3 then 3 again after a restart, `b` 7 then 7) opens with its counts, takes
 //! decrements on top of its old records, and reopens with both.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::path::Path;
 

@@ -10,10 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "support/netns.rs"]
-mod netns;
-#[path = "support/procs.rs"]
-mod procs;
+use crate::support::netns;
+use crate::support::procs;
 
 use netns::Net;
 use procs::{block_on, read_all, Proc, KEYS};

@@ -2,8 +2,7 @@
 //! start with one line saying what to add; a password or `--protected-mode no` lets them start.
 //! And the Router's bounds an admin sets: `--max-pause`, `--min-node-port`.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

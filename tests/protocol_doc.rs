@@ -2,10 +2,9 @@
 //! with the messages the page says they are, replayed byte for byte against a live cluster, and
 //! its Python client is run against a live cluster (when `python3` is installed).
 
-#[path = "support/piped.rs"]
-mod piped;
+use crate::support::piped;
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Hostile and broken input on a node's port. After each, a second connection must still be served
 //! and the counters must be unchanged: one bad client harms no other client and no data.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

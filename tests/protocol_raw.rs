@@ -1,7 +1,7 @@
 //! Raw-bytes tests of the framed protocol: hand-built frames for every request type, answers read
 //! and checked byte by byte where they are small, pipelining with client-chosen ids.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 //! memory bounded, and go on serving everyone else. Alone in its own test binary so the process's
 //! memory is not disturbed by other tests.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,7 @@
 //! Keys holding newlines and terminal escapes are quoted in text output (`"a\nb"`, as redis-cli
 //! prints them), so a client cannot forge `status` lines or send escapes to an operator's terminal.
 
-#[path = "support/spawned.rs"]
-mod spawned;
+use crate::support::spawned;
 
 use std::io::Write;
 

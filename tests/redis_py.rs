@@ -3,8 +3,7 @@
 //! python3 with the redis module, or redis-server, is not installed (`.ci/install-deps.sh`
 //! installs them).
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,8 +2,7 @@
 //! child process through the same `NodeCall`s the Router sends its local nodes, pipelined, and
 //! fails cleanly when that process is unreachable or dies.
 
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::serve;
 
 use std::time::{Duration, Instant};
 

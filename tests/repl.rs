@@ -1,7 +1,6 @@
 //! The `ringkv` binary driven through a pipe, as a user or a script would.
 
-#[path = "support/piped.rs"]
-mod piped;
+use crate::support::piped;
 
 use piped::run_piped;
 use std::process::{Command, Stdio};

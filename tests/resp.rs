@@ -2,8 +2,7 @@
 //! pipelining, raw hostile bytes, and redis-cli / redis-benchmark when they are installed.
 //! RESP3 is in `resp3.rs`, big MGETs in `resp_fanout.rs`, redis-py in `redis_py.rs`.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

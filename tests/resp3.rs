@@ -2,8 +2,7 @@
 //! 7.0.15; the differences are in docs/RESP.md), back to RESP2 with `HELLO 2`, the AUTH error
 //! texts, and the `redis` crate speaking RESP3 (`?protocol=resp3`).
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::collections::HashMap;
 use std::net::TcpStream;

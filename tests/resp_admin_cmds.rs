@@ -1,8 +1,7 @@
 //! The server commands clients and Redis's test runner ask for: CLIENT LIST/KILL, COMMAND
 //! COUNT/INFO/DOCS of the new commands, CONFIG GET, and INFO's memory and replication sections.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::io::Read;
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! Signed counters on the Redis port, with the `redis` crate: DECR, DECRBY, negative INCRBY,
 //! existence of keys written with 0, and the overflow cases of Redis's `tests/unit/type/incr.tcl`.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use redis::{Connection, Value};
 use resp_server::{int, run, Server};

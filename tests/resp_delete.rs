@@ -2,8 +2,7 @@
 //! GET, KEEPTTL; expiry in tests/resp_expire.rs), GETSET and GETDEL, their Redis 7 replies and errors, and a deleted
 //! key leaving EXISTS, DBSIZE, KEYS and SCAN.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use redis::{Connection, Value};
 use resp_server::{int, run, Server};

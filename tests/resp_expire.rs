@@ -3,8 +3,7 @@
 //! PXAT and KEEPTTL, SETEX, PSETEX and GETEX, with Redis 7's replies and error texts; a key that
 //! expired reads as missing and counts again from 0; INFO's `expires`.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,8 +1,7 @@
 //! A big MGET does not hold the server: while 20 connections send MGET of 60,000 keys, another
 //! connection's GETs keep being answered.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

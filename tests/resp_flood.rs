@@ -2,8 +2,7 @@
 //! output buffer and byte budget are full, the server's memory stays bounded, and another client
 //! keeps being answered. Alone in its own test binary, so the process's memory is the server's.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

@@ -2,8 +2,7 @@
 //! KEYS, RANDOMKEY, TYPE, OBJECT ENCODING, FLUSHALL/FLUSHDB, FUNCTION FLUSH and SELECT, with
 //! Redis's replies and error texts.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use std::collections::HashSet;
 

@@ -2,8 +2,7 @@
 //! takes its last value, TTLs removed, Redis 7's errors (nothing set), MSETNX all or nothing,
 //! CROSSSLOT for keys on different replica sets (hash tags share one), and inside MULTI/EXEC.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use redis::{Connection, Value};
 use resp_server::{int, run, Server};

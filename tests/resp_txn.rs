@@ -2,8 +2,7 @@
 //! MULTI, EXEC and DISCARD without MULTI, EXECABORT after a queueing error), CROSSSLOT for keys
 //! on different replica sets, and the `redis` crate's atomic pipeline.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
+use crate::support::resp_server;
 
 use resp_server::{exchange, Server};
 

@@ -1,10 +1,8 @@
 //! `status` on a store larger than a screen: at most 100 keys per node and `... and N more keys`,
 //! while `status --all` (REPL and `ringkv client`) and `StatusPage` requests list every key once.
 
-#[path = "support/piped.rs"]
-mod piped;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::piped;
+use crate::support::serve;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -3,10 +3,8 @@
 //! `Client` through the framed port, mutual TLS with `--tls-ca-cert-file`, and a clean close for
 //! a plaintext client on a TLS port.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::resp_server;
+use crate::support::serve;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

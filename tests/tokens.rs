@@ -3,10 +3,8 @@
 //! over the framed protocol and across a restart on the data directory, and a retry of the same
 //! token through another node after the coordinator node was killed.
 
-#[path = "support/resp_server.rs"]
-mod resp_server;
-#[path = "support/serve.rs"]
-mod serve;
+use crate::support::resp_server;
+use crate::support::serve;
 
 use std::time::Duration;
 
