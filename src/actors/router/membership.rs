@@ -553,32 +553,156 @@ async fn send(
 
 /// Moves the hints every live node keeps for the leaving node to the key's new replicas.
 async fn hand_over_hints(change: &Change, leaving: NodeId) -> Result<()> {
-    let timeout = change.timeout * 10;
-    let state = |n: NodeId| change.states.get(&n).copied().unwrap_or(NodeState::Down);
-    let holders = change
-        .nodes
-        .iter()
-        .filter(|(&id, _)| id != leaving && state(id) != NodeState::Down);
-    let mut sends: BTreeMap<(NodeId, Option<NodeId>), Vec<Entry>> = BTreeMap::new();
-    for (_, node) in holders {
-        let Ok(NodeReply::Entries(hints)) = call(node, NodeOp::TakeHints(leaving), timeout).await
-        else {
-            continue;
-        };
+    let handover = Handover {
+        ring: &change.new,
+        replicas: change.replicas,
+        nodes: &change.nodes,
+        states: &change.states,
+        timeout: change.timeout * 10,
+    };
+    handover.run(leaving).await
+}
+
+/// What handing over a leaving node's hints needs to know: the new ring and who is up.
+struct Handover<'a> {
+    ring: &'a Ring,
+    replicas: usize,
+    nodes: &'a BTreeMap<NodeId, Recipient<NodeCall>>,
+    states: &'a BTreeMap<NodeId, NodeState>,
+    timeout: Duration,
+}
+
+impl Handover<'_> {
+    fn state(&self, n: NodeId) -> NodeState {
+        self.states.get(&n).copied().unwrap_or(NodeState::Down)
+    }
+
+    /// Takes each live holder's hints for `leaving` and sends them to the keys' new replicas.
+    /// A hint whose new replica cannot take it goes back to its holder, as a hint for that
+    /// replica, so nothing taken is lost; an error only if it can be neither sent nor kept.
+    async fn run(&self, leaving: NodeId) -> Result<()> {
+        let holders = self
+            .nodes
+            .iter()
+            .filter(|(&id, _)| id != leaving && self.state(id) != NodeState::Down);
+        for (_, holder) in holders {
+            let take = NodeOp::TakeHints(leaving);
+            let Ok(NodeReply::Entries(hints)) = call(holder, take, self.timeout).await else {
+                continue;
+            };
+            for ((node, hint_for), entries) in self.destinations(hints) {
+                self.deliver(holder, node, hint_for, entries).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Groups `hints` by new replica (and by whom that replica stands in for).
+    fn destinations(&self, hints: Vec<Entry>) -> BTreeMap<(NodeId, Option<NodeId>), Vec<Entry>> {
+        let mut sends: BTreeMap<(NodeId, Option<NodeId>), Vec<Entry>> = BTreeMap::new();
         for entry in hints {
             let token = key_token(entry.key.as_bytes());
-            for t in write_targets(&change.new, token, change.replicas, state) {
+            let targets = write_targets(self.ring, token, self.replicas, |n| self.state(n));
+            for t in targets {
                 sends
                     .entry((t.node, t.hint_for))
                     .or_default()
                     .push(entry.clone());
             }
         }
+        sends
     }
-    for ((node, hint_for), entries) in sends {
-        if let Some(target) = change.nodes.get(&node) {
-            send(target, entries, hint_for, timeout).await?;
+
+    /// Sends `entries` to `node`; failing that, `holder` keeps them as hints for the replica.
+    async fn deliver(
+        &self,
+        holder: &Recipient<NodeCall>,
+        node: NodeId,
+        hint_for: Option<NodeId>,
+        entries: Vec<Entry>,
+    ) -> Result<()> {
+        if let Some(target) = self.nodes.get(&node) {
+            if send(target, entries.clone(), hint_for, self.timeout)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
         }
+        let owner = hint_for.unwrap_or(node);
+        let count = entries.len();
+        send(holder, entries, Some(owner), self.timeout)
+            .await
+            .inspect_err(|_| {
+                tracing::warn!(
+                    node = owner,
+                    count,
+                    "hints could be neither handed over nor kept"
+                )
+            })
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::router::fake_node::{entries, fake, Merged};
+
+    /// Node 3 leaves a ring of 1, 2, 3 (two replicas): every key's new replicas are 1 and 2.
+    /// Node 1 holds ten hints for node 3; node 2 fails merges when `down` says so.
+    async fn hand_over(down: bool) -> (Result<()>, Merged, Merged) {
+        let (holder, kept) = fake(false, entries(10));
+        let (other, got) = fake(down, vec![]);
+        let (leaving, _) = fake(false, vec![]);
+        let nodes = BTreeMap::from([(1, holder), (2, other), (3, leaving)]);
+        let states = BTreeMap::from([(1, NodeState::Up), (2, NodeState::Up), (3, NodeState::Up)]);
+        let handover = Handover {
+            ring: &Ring::with_nodes(16, [1, 2]),
+            replicas: 2,
+            nodes: &nodes,
+            states: &states,
+            timeout: Duration::from_secs(5),
+        };
+        (handover.run(3).await, kept, got)
+    }
+
+    /// The keys merged with `hint_for`, sorted.
+    fn keys(merged: &Merged, hint_for: Option<NodeId>) -> Vec<String> {
+        let merged = merged.lock().unwrap();
+        let mut keys: Vec<String> = merged
+            .iter()
+            .filter(|(_, h)| *h == hint_for)
+            .flat_map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn all_keys() -> Vec<String> {
+        let mut keys: Vec<String> = entries(10).into_iter().map(|e| e.key).collect();
+        keys.sort();
+        keys
+    }
+
+    #[actix_rt::test]
+    async fn hints_for_a_leaving_node_reach_its_successors() {
+        let (result, kept, got) = hand_over(false).await;
+        assert!(result.is_ok());
+        assert_eq!(keys(&kept, None), all_keys(), "the holder is a new replica");
+        assert_eq!(keys(&got, None), all_keys());
+        assert!(keys(&kept, Some(2)).is_empty(), "nothing kept back");
+    }
+
+    #[actix_rt::test]
+    async fn hints_a_successor_cannot_take_stay_with_their_holder() {
+        let (result, kept, got) = hand_over(true).await;
+        assert!(result.is_ok(), "kept, so the change goes on: {result:?}");
+        assert!(got.lock().unwrap().is_empty());
+        assert_eq!(keys(&kept, None), all_keys());
+        assert_eq!(
+            keys(&kept, Some(2)),
+            all_keys(),
+            "taken hints are not lost: the holder keeps them for node 2"
+        );
+    }
 }

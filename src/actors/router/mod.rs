@@ -16,6 +16,8 @@ mod announce;
 mod catch_up;
 mod collect;
 mod expire;
+#[cfg(test)]
+mod fake_node;
 mod figures;
 mod health;
 mod idle_tokens;
