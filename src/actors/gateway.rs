@@ -178,7 +178,11 @@ impl Gateway {
     /// that may be busy running a change (`None`: the request goes on to the Router).
     fn membership(&self, request: &Request) -> Option<Response> {
         match request {
-            Request::Prepare { ballot } => Some(Response::Vote(self.votes.prepare(*ballot))),
+            Request::Prepare { ballot } => Some(
+                self.votes
+                    .prepare(*ballot)
+                    .map_or_else(Response::from, Response::Vote),
+            ),
             Request::Accept { ballot, layout } => Some(
                 self.votes
                     .accept(*ballot, layout.clone())

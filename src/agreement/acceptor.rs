@@ -1,10 +1,13 @@
 //! `Acceptor`: one process's votes on the next ring epoch.
 
+use serde::{Deserialize, Serialize};
+
 use super::ballot::Ballot;
 
 /// One process's side of the agreement: the epoch in force here, and for the next one the
-/// highest ballot promised and the proposal accepted.
-#[derive(Debug, Clone)]
+/// highest ballot promised and the proposal accepted. Serializable, so that a process keeps its
+/// promises across a restart (`crate::actors::Votes` writes it to the data directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptor<V, P> {
     /// The epoch of the layout in force here.
     decided: u64,

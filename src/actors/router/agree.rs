@@ -119,7 +119,7 @@ async fn round(
     own: &Layout,
 ) -> std::result::Result<Agreed, Failed> {
     let mut proposer = Proposer::new(ballot, voters.count(), own.clone());
-    let local = Ok(Response::Vote(voters.votes.prepare(ballot)));
+    let local = voters.votes.prepare(ballot).map(Response::Vote);
     let step = feed(&mut proposer, voters.me, local);
     let step = phase(voters, &mut proposer, step, &Request::Prepare { ballot }).await;
     let value = match step {

@@ -278,7 +278,7 @@ impl Router {
         let shared = direct.clone();
         let budget = Budget::new(config.limits.max_server_bytes);
         let budget_here = budget.clone();
-        let changes = (ChangeLock::default(), Votes::default());
+        let changes = (ChangeLock::default(), Votes::open(config.data.as_deref())?);
         let changes_here = changes.0.clone();
         let votes_here = changes.1.clone();
         let standing = Standing::default();
