@@ -15,7 +15,9 @@
 //! [`Error::Uncertain`] — sends it again with the *same* token, reconnecting as needed: the cluster
 //! counts a token once, so the retries cannot count it twice (see `docs/COUNTERS.md`). It tries at
 //! most [`UPDATE_ATTEMPTS`] times within [`UPDATE_RETRY_FOR`] (well inside the server's default
-//! 60 s dedup window), waiting 50 ms, 100 ms, ... up to 1 s between attempts. Only if every attempt
+//! 60 s dedup window), waiting 50 ms, 100 ms, ... up to 1 s between attempts. A retry that is
+//! refused ([`Error::Unavailable`]) is tried again too: the refusal is about that retry only, and
+//! the attempt before it may have been applied. Only if every attempt
 //! failed so does the call, with [`Error::Uncertain`] naming the token, which
 //! [`Client::update_with_token`] may retry later within the window.
 //!
@@ -300,7 +302,9 @@ impl Client {
             match self.call(request.clone()).await {
                 Ok(Response::Updated { value, .. }) => return Ok(value),
                 Ok(other) => return Err(unexpected(other)),
-                Err(e) if !outcome_unknown(&e) => return Err(e),
+                // A refusal says this attempt was not applied; after an attempt whose outcome
+                // was unknown it says nothing of that one, which may have been: keep retrying.
+                Err(e) if attempt == 1 && !outcome_unknown(&e) => return Err(e),
                 Err(e) if attempt >= UPDATE_ATTEMPTS || started.elapsed() >= UPDATE_RETRY_FOR => {
                     return Err(Error::Uncertain(format!(
                         "update of {key} with token {} still unknown after {attempt} attempts                          ({e}); retry it with the same token within the dedup window",
@@ -565,4 +569,56 @@ fn outcome_unknown(e: &Error) -> bool {
 
 fn unexpected(response: Response) -> Error {
     Error::Protocol(format!("unexpected answer: {response:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A framed server on a free port that answers its requests with `script`, in order.
+    async fn scripted(script: Vec<Response>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut framed = tokio_util::codec::Framed::new(socket, FrameCodec::default());
+            for answer in script {
+                let Some(Ok(frame)) = framed.next().await else {
+                    return;
+                };
+                let reply = Frame::encode(frame.id, &answer).unwrap();
+                framed.send(reply).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_refused_retry_after_an_unknown_attempt_is_not_taken_as_not_applied() {
+        let script = vec![
+            Response::from(Error::Uncertain("lost the link".into())),
+            Response::from(Error::Unavailable("too few replicas".into())),
+            Response::Updated {
+                key: "k".into(),
+                value: 5,
+            },
+        ];
+        let mut client = Client::connect(&scripted(script).await).await.unwrap();
+        let answer = client.update_with_token("k", 5, b"t1").await;
+        assert_eq!(
+            answer.unwrap(),
+            5,
+            "the first attempt may have counted: a refused retry must be retried, not reported"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_first_attempt_is_reported_at_once() {
+        let script = vec![Response::from(Error::Unavailable(
+            "too few replicas".into(),
+        ))];
+        let mut client = Client::connect(&scripted(script).await).await.unwrap();
+        let answer = client.update_with_token("k", 5, b"t1").await;
+        assert!(matches!(answer, Err(Error::Unavailable(_))), "{answer:?}");
+    }
 }

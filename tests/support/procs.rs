@@ -250,3 +250,25 @@ pub fn start_later(
 ) -> std::thread::JoinHandle<Option<Proc>> {
     std::thread::spawn(move || Proc::try_start(host, port, &dir, Some(&join)))
 }
+
+/// Waits until each of `procs` logged every other one as up in the failure detector
+/// (`membership: Up(ADDR)`): a cut before that would leave a process it never heard of
+/// unmonitored, so a test that cuts one off and waits for "down" must wait for this first.
+pub fn wait_all_up(procs: &[Proc], wait: Duration) {
+    let deadline = Instant::now() + wait;
+    for p in procs {
+        for other in procs.iter().filter(|o| o.addrs()[0] != p.addrs()[0]) {
+            let line = format!("membership: Up({})", other.addrs()[0]);
+            while !p.stderr.lock().unwrap().contains(&line) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} never saw {} up:\n{}",
+                    p.addrs()[0],
+                    other.addrs()[0],
+                    p.stderr.lock().unwrap()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}

@@ -86,6 +86,12 @@ impl Link {
         self.next_seq.load(Ordering::SeqCst)
     }
 
+    /// Ends the link now, as if its connection had dropped (the failure detector says its
+    /// process is down: answers to calls in flight would come only when TCP gives up).
+    pub fn close(&self, why: String) {
+        end(&self.calls, why);
+    }
+
     /// Whether every call sent before `mark` has its answer (or the link ended, failing them).
     pub fn settled(&self, mark: u64) -> bool {
         let calls = lock(&self.calls);
@@ -184,8 +190,15 @@ async fn read_answers(read: Reader, in_flight: InFlight, addr: String) {
             waiter.answer(answer);
         }
     };
-    let mut calls = lock(&in_flight);
-    let why = format!("node at {addr} is unreachable: {why}");
+    end(&in_flight, format!("node at {addr} is unreachable: {why}"));
+}
+
+/// Ends the link: every call waiting fails as uncertain, and no call is sent on it again.
+fn end(in_flight: &InFlight, why: String) {
+    let mut calls = lock(in_flight);
+    if calls.ended.is_some() {
+        return;
+    }
     // These calls were written: the node may have applied them and lost only the answers.
     for (_, waiter) in std::mem::take(&mut calls.waiting) {
         waiter.answer(Err(Error::Uncertain(format!(

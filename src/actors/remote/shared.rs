@@ -65,6 +65,13 @@ impl SharedLink {
             .is_none_or(|l| !l.is_open() || l.settled(mark))
     }
 
+    /// Ends the open link, failing its calls in flight (the next call opens a new one).
+    pub fn close(&self, why: &str) {
+        if let Some(link) = self.lock().take() {
+            link.close(format!("node at {} closed: {why}", self.addr));
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<Link>> {
         self.link.lock().unwrap_or_else(|p| p.into_inner())
     }

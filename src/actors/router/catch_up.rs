@@ -32,7 +32,7 @@ impl Handler<MemberEvent> for Router {
     type Result = ();
 
     /// A process went down: its nodes are down here (hints, sloppy quorum), as a local node
-    /// that timed out. A process came up: the probe of down nodes brings its nodes back through
+    /// that timed out, and the links to them are closed (calls in flight fail as uncertain). A process came up: the probe of down nodes brings its nodes back through
     /// refill, and its layout is asked for, in case it is newer; if this process had no majority
     /// alive, reads and writes wait for the answers.
     fn handle(&mut self, event: MemberEvent, ctx: &mut Context<Self>) {
@@ -49,6 +49,11 @@ impl Handler<MemberEvent> for Router {
                     let remote = node.shared.is_none();
                     if remote && node.member.is_some_and(|m| m.process == process) {
                         node.state = NodeState::Down;
+                        // Calls in flight to it would wait for TCP to give up (minutes when it
+                        // is cut off), and a ring change waits for them to settle.
+                        if let Some(link) = &node.link {
+                            link.close(&format!("process {process} is down"));
+                        }
                     }
                 }
                 tracing::warn!("process {process} is down; its nodes are marked down");
