@@ -122,12 +122,15 @@ impl Votes {
     /// Applies `f` and writes the acceptor down before answering; if that fails, undoes `f`.
     fn change<T>(&self, f: impl FnOnce(&mut Ballots) -> T) -> Result<T> {
         let mut kept = self.lock();
-        let before = kept.acceptor.clone();
+        // Only a kept acceptor can fail to save, so only it needs a copy to undo with.
+        let before = kept.file.is_some().then(|| kept.acceptor.clone());
         let answer = f(&mut kept.acceptor);
         match kept.save() {
             Ok(()) => Ok(answer),
             Err(e) => {
-                kept.acceptor = before;
+                if let Some(before) = before {
+                    kept.acceptor = before;
+                }
                 tracing::warn!("a vote on a ring change was not given: {e}");
                 Err(e)
             }

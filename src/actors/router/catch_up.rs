@@ -32,9 +32,10 @@ impl Handler<MemberEvent> for Router {
     type Result = ();
 
     /// A process went down: its nodes are down here (hints, sloppy quorum), as a local node
-    /// that timed out, and the links to them are closed (calls in flight fail as uncertain). A process came up: the probe of down nodes brings its nodes back through
-    /// refill, and its layout is asked for, in case it is newer; if this process had no majority
-    /// alive, reads and writes wait for the answers.
+    /// that timed out, and the links to them are closed (calls in flight fail as uncertain).
+    /// A process came up: the probe of down nodes brings its nodes back through refill, and its
+    /// layout is asked for, in case it is newer; if this process had no majority alive, reads
+    /// and writes wait for the answers.
     fn handle(&mut self, event: MemberEvent, ctx: &mut Context<Self>) {
         let Some(peers) = self.peers.as_mut() else {
             return;
