@@ -1,8 +1,8 @@
 //! A `Status` flood against `ringkv serve`: one client pipelines 1,024 `Status` requests on one
 //! framed connection and does not read, while another keeps reading a counter. The server's
 //! memory must stay within its byte budget (plus a margin), the other client must keep being
-//! answered, and the flooder gets every answer, each bounded, once it reads. Alone in its own test
-//! binary, and the server in its own process, so that the memory measured is the server's.
+//! answered, and the flooder gets every answer, each bounded, once it reads. The server runs in its
+//! own process, so that the memory measured is the server's.
 
 use crate::support::serve;
 

@@ -1,6 +1,6 @@
 //! Figures for `docs/DURABILITY.md`, not checks: what random flips cost a 50,000-counter log, and
 //! how long a 100 MB log takes to read back. Run with
-//! `cargo test --release --test log_damage_figures -- --ignored --nocapture`.
+//! `cargo test --release --test all log_damage_figures:: -- --ignored --nocapture`.
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -1,45 +1,37 @@
 //! A client that sends requests for 5 seconds and never reads its answers: the server must stop
 //! reading from it once its per-connection queue is full (and say so once in its log), keep its
-//! memory bounded, and go on serving everyone else. Alone in its own test binary so the process's
-//! memory is not disturbed by other tests.
+//! memory bounded, and go on serving everyone else. The server is a `ringkv serve` child process,
+//! so the memory measured is the server's alone (the other tests share this test binary's process).
 
 use crate::common;
+use crate::support::serve;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use ringkv::actors::ServerLimits;
 use ringkv::Response;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
-/// The process's resident memory, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+/// Reads `key` through a new connection to `addr`.
+async fn count(addr: &str, key: &str) -> Response {
+    let mut stream = connect(addr).await;
+    exchange(&mut stream, &frame(1, &get_body(key))).await.1
 }
 
-#[actix_rt::test]
+#[tokio::test]
 async fn a_client_that_never_reads_leaves_the_server_bounded() {
-    let log = Capture::default();
-    // Everything (cluster and clients) runs on this test's thread.
-    let _guard = log.install();
-
-    let cluster = cluster(ServerLimits::default());
-    cluster.update("canary", 3).await.unwrap();
+    let server = serve::Server::in_memory(&["--nodes", "3"]);
+    let addr = server.addr();
+    let mut setup = connect(&addr).await;
+    let (_, updated) = exchange(&mut setup, &frame(1, &update_body("canary", 3))).await;
+    assert!(matches!(updated, Response::Updated { .. }), "{updated:?}");
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let flooder = socket
-        .connect(addr(&cluster).parse().unwrap())
-        .await
-        .unwrap();
+    let flooder = socket.connect(addr.parse().unwrap()).await.unwrap();
     let local = flooder.local_addr().unwrap();
     let (_unread, mut write) = flooder.into_split();
-    let rss_before = rss_kib();
+    let rss_before = server.rss_kib();
 
     let mut batch = Vec::new();
     for id in 1..=256 {
@@ -56,9 +48,8 @@ async fn a_client_that_never_reads_leaves_the_server_bounded() {
             Err(_) => {
                 stalled = true;
                 // Meanwhile another client is served promptly.
-                let mut other = connect(&addr(&cluster)).await;
                 let started = Instant::now();
-                let (_, answer) = exchange(&mut other, &frame(1, &get_body("canary"))).await;
+                let answer = count(&addr, "canary").await;
                 assert_eq!(
                     answer,
                     Response::Count {
@@ -71,11 +62,16 @@ async fn a_client_that_never_reads_leaves_the_server_bounded() {
             }
         }
     }
-    let grown_kib = rss_kib().saturating_sub(rss_before);
-    let text = log.text();
-    let reports = log.count(&["per-connection queue full", &local.to_string()]);
-    let applied = cluster.get("flood").await.unwrap();
-    eprintln!("sent {sent} bytes, {applied} applied, stalled {stalled}, {probes} probes, rss +{grown_kib} KiB");
+    let grown_kib = server.rss_kib().saturating_sub(rss_before);
+    let warning = "per-connection queue full";
+    server.wait_for_stderr(warning, Duration::from_secs(2));
+    let text = server.stderr();
+    let reports = text
+        .lines()
+        .filter(|l| l.contains(warning) && l.contains(&local.to_string()))
+        .count();
+    let applied = count(&addr, "flood").await;
+    eprintln!("sent {sent} bytes, {applied:?} applied, stalled {stalled}, {probes} probes, rss +{grown_kib} KiB");
     assert!(
         stalled,
         "the server stopped reading, so the client's writes stalled"
@@ -87,5 +83,11 @@ async fn a_client_that_never_reads_leaves_the_server_bounded() {
         "server memory grew by {grown_kib} KiB"
     );
     drop(write);
-    assert_eq!(cluster.get("canary").await.unwrap(), 3);
+    assert_eq!(
+        count(&addr, "canary").await,
+        Response::Count {
+            key: "canary".into(),
+            value: 3
+        }
+    );
 }

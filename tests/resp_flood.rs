@@ -1,27 +1,18 @@
 //! A RESP client that pipelines big MGETs and never reads: the connection stops reading once its
 //! output buffer and byte budget are full, the server's memory stays bounded, and another client
-//! keeps being answered. Alone in its own test binary, so the process's memory is the server's.
+//! keeps being answered. The server is a `ringkv serve` child process, so the memory measured is
+//! the server's alone (the other tests share this test binary's process).
 
-use crate::support::resp_server;
+use crate::support::serve;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use resp_server::Server;
+use serve::Server;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 
 const KEYS: usize = 20_000;
-
-/// The process's resident memory, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn key(i: usize) -> String {
     format!("key:{i:06}")
@@ -39,21 +30,25 @@ fn mget_all() -> Vec<u8> {
 
 #[test]
 fn a_client_that_never_reads_its_mgets_stays_within_the_budget() {
-    let server = Server::start();
-    let mut conn = server.connect();
+    let server = Server::in_memory(&["--nodes", "3", "--resp-port", "0"]);
+    let port = server.resp.expect("ringkv serve prints its RESP port");
+    let url = format!("redis://127.0.0.1:{port}/");
+    let mut conn = redis::Client::open(url)
+        .expect("a valid URL")
+        .get_connection()
+        .expect("connect");
     let mut pipe = redis::pipe();
     for i in 0..KEYS {
         pipe.cmd("INCR").arg(key(i)).ignore();
     }
     pipe.query::<()>(&mut conn).expect("load");
-    let rss_before = rss_kib();
+    let rss_before = server.rss_kib();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let request = mget_all();
-    let port = server.port;
     let flood = runtime.spawn(async move {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(4096).expect("small buffer");
@@ -88,7 +83,7 @@ fn a_client_that_never_reads_its_mgets_stays_within_the_budget() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let (stream, sent) = runtime.block_on(flood).expect("flooder");
-    let grown_kib = rss_kib().saturating_sub(rss_before);
+    let grown_kib = server.rss_kib().saturating_sub(rss_before);
     eprintln!("{sent} MGETs of {KEYS} keys sent, rss +{grown_kib} KiB, slowest probe {slowest:?}");
     assert!(sent < 1_000, "the server stopped reading the flooder");
     assert!(grown_kib < 48 * 1024, "memory grew by {grown_kib} KiB");

@@ -16,6 +16,8 @@ use ringkv::Client;
 pub struct Server {
     pub child: Child,
     pub ports: Vec<u16>,
+    /// The RESP port, when started with `--resp-port`.
+    pub resp: Option<u16>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -51,10 +53,13 @@ impl Server {
             }
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut ports = Vec::new();
+        let (mut ports, mut resp) = (Vec::new(), None);
         for line in lines.by_ref().map_while(Result::ok) {
             if let Some(port) = line.strip_prefix("Node listening on port ") {
                 ports.push(port.parse().unwrap());
+            }
+            if let Some(port) = line.strip_prefix("RESP listening on port ") {
+                resp = port.trim().parse().ok();
             }
             if line.starts_with("Serving") {
                 break;
@@ -69,6 +74,7 @@ impl Server {
         Server {
             child,
             ports,
+            resp,
             stderr,
         }
     }
