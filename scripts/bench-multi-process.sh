@@ -55,6 +55,6 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round, one process --nodes 3:  $(load "$N")"
   mp_stop; sleep 0.5
   mp_start_three "$BIN" "$PORT" "$RESP" || echo "round $round: the three processes did not all join"
-  echo "round $round, three processes:        $(load $((N * 3 / 10)))"
+  echo "round $round, three processes:        $(load "$N")"
   mp_stop; sleep 0.5
 done

@@ -2,9 +2,12 @@
 //! answer may go out — log writes (`--fsync always`), the acks of replicas in other processes
 //! that the write quorum needs, or the answer of the one replica in another process.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use smallvec::SmallVec;
 
 use crate::actors::remote::{reply_from_wire, LinkReply};
 use crate::actors::NodeReply;
@@ -94,25 +97,59 @@ impl Served {
 
 /// Waits for `need` successful answers among `waiting`.
 async fn gather(key: &str, waiting: Vec<LinkReply>, need: usize, timeout: Duration) -> Result<()> {
-    let mut pending: FuturesUnordered<LinkReply> = waiting.into_iter().collect();
-    let mut acks = 0;
-    let counted = async {
-        while acks < need {
-            match pending.next().await {
-                Some(Ok(Ok(_))) => acks += 1,
-                Some(_) => {}
-                None => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(timeout, counted).await;
-    if acks >= need {
+    let counted = Acks::new(waiting, need);
+    if matches!(tokio::time::timeout(timeout, counted).await, Ok(acks) if acks >= need) {
         return Ok(());
     }
     Err(Error::Uncertain(format!(
         "update of {} reached too few replicas in time (the write quorum needed {need} more): it may or may not be applied",
         quote::in_message(key)
     )))
+}
+
+/// A future of the number of successful answers among a few replies: ready once `need` of them
+/// came, or every reply did. It polls the replies in place (an update waits on one or two), with
+/// no task or allocation per reply as a `FuturesUnordered` would make.
+struct Acks {
+    pending: SmallVec<[Option<LinkReply>; 4]>,
+    need: usize,
+    acks: usize,
+}
+
+impl Acks {
+    fn new(waiting: Vec<LinkReply>, need: usize) -> Acks {
+        Acks {
+            pending: waiting.into_iter().map(Some).collect(),
+            need,
+            acks: 0,
+        }
+    }
+}
+
+impl Future for Acks {
+    type Output = usize;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = &mut *self;
+        let mut open = false;
+        for slot in this.pending.iter_mut() {
+            let Some(reply) = slot else { continue };
+            match Pin::new(reply).poll(cx) {
+                Poll::Ready(answer) => {
+                    *slot = None;
+                    if matches!(answer, Ok(Ok(_))) {
+                        this.acks += 1;
+                    }
+                }
+                Poll::Pending => open = true,
+            }
+        }
+        if this.acks >= this.need || !open {
+            Poll::Ready(this.acks)
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 /// The value the replica in another process answered for a forwarded increment.

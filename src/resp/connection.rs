@@ -419,12 +419,8 @@ impl Conn {
     fn wait_for(&mut self, ask: Ask, started: SmallVec<[Started; 1]>, held: Held) {
         let (proto, timeout) = (self.session.proto, self.limits.request_timeout);
         self.pending.push_back(Box::pin(async move {
-            let answers = join_all(started.into_iter().map(|s| match s {
-                Started::Now(response) => ready(response).left_future(),
-                Started::Later(later) => later.right_future(),
-            }));
-            let frame = match tokio::time::timeout(timeout, answers).await {
-                Ok(responses) => ask.finish(responses.into()),
+            let frame = match tokio::time::timeout(timeout, answers(started)).await {
+                Ok(responses) => ask.finish(responses),
                 Err(_) => reply::err(TIMED_OUT),
             };
             Outcome {
@@ -435,6 +431,23 @@ impl Conn {
             }
         }));
     }
+}
+
+/// The answers of `started`, in order (one request, the common case, without `join_all`'s
+/// allocations).
+async fn answers(mut started: SmallVec<[Started; 1]>) -> commands::Responses {
+    if started.len() == 1 {
+        let response = match started.pop().expect("one request") {
+            Started::Now(response) => response,
+            Started::Later(later) => later.await,
+        };
+        return smallvec![response];
+    }
+    let all = join_all(started.into_iter().map(|s| match s {
+        Started::Now(response) => ready(response).left_future(),
+        Started::Later(later) => later.right_future(),
+    }));
+    all.await.into()
 }
 
 enum ReadError {
