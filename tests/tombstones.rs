@@ -135,3 +135,62 @@ async fn tombstones_are_collected_and_a_replica_back_from_its_log_brings_nothing
     };
     deletes_are_collected_and_stay_deleted(&cluster, away).await;
 }
+
+/// The keys each node of a `ringkv serve` holds, tombstones included, from `/metrics`.
+fn held_per_node(server: &crate::support::http::HttpServe) -> Vec<u64> {
+    let (_, _, body) = server.get("/metrics");
+    body.lines()
+        .filter(|l| l.starts_with("ringkv_node_keys{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// `ringkv serve` takes part in a cluster of processes even when alone (it always has a
+/// membership address); while every node is its own it must collect tombstones as the embedded
+/// cluster does (it used to keep them for ever).
+#[test]
+fn ringkv_serve_alone_collects_tombstones() {
+    let args = [
+        "--in-memory",
+        "--nodes",
+        "3",
+        "--tombstone-grace",
+        "1s",
+        "--anti-entropy-interval",
+        "200ms",
+    ];
+    let server = crate::support::http::HttpServe::start(&args);
+    let addr = format!("127.0.0.1:{}", server.nodes[0]);
+    let client = |words: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["client", "--addr", &addr])
+            .args(words)
+            .output()
+            .expect("client runs");
+        assert!(out.status.success(), "{words:?}: {out:?}");
+    };
+    for i in 0..3 {
+        client(&["update", &key(i), "5"]);
+        client(&["delete", &key(i)]);
+    }
+    client(&["update", "kept", "2"]);
+    assert_eq!(
+        held_per_node(&server),
+        [4, 4, 4],
+        "tombstones held at first"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while held_per_node(&server) != [1, 1, 1] && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        held_per_node(&server),
+        [1, 1, 1],
+        "every tombstone collected"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["client", "--addr", &addr, "get", "kept"])
+        .output()
+        .expect("client runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Count for kept: 2\n");
+}

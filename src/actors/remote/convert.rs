@@ -18,8 +18,9 @@ const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 ///
 /// # Errors
 /// [`Error::BadRequest`] for [`NodeOp::DropUnchanged`]: its guard is the Router's own ring-change
-/// counter, which means nothing in another process until ring epochs are agreed across processes;
-/// the same for the calls of tombstone collection and of the idle-token sweep.
+/// counter, which means nothing in another process (a guard across processes would have to be the
+/// agreed ring epoch: not built yet); the same for the calls of tombstone collection and of the
+/// idle-token sweep.
 pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
     Ok(match op {
         NodeOp::Increment {
@@ -58,7 +59,7 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
         },
         NodeOp::DropUnchanged { .. } => {
             return Err(Error::BadRequest(
-                "a sweep's drop cannot cross processes before ring epochs are agreed".into(),
+                "a sweep's drop cannot cross processes: its guard is this process's own".into(),
             ))
         }
         NodeOp::AgedTombstones { .. }

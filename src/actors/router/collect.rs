@@ -60,8 +60,10 @@ impl Router {
         let all_in = self.nodes.iter().all(|(&id, n)| {
             n.state == NodeState::Up && !n.crashed && n.shared.is_some() && self.ring.contains(id)
         });
+        // A process that takes part in a cluster of processes (`ringkv serve` always does) may
+        // collect while every node of the layout is its own; a node of another process fails
+        // `all_in` (its calls cannot be guarded across processes yet).
         all_in
-            && self.peers.is_none()
             && !self.moving
             && !self.ring.is_empty()
             && self.ring.len() == self.nodes.len()
