@@ -94,7 +94,7 @@ fn spread<'a>(
     timeout: Duration,
 ) -> (Result<Served>, usize) {
     let mut held = 1;
-    let mut waiting = Vec::new();
+    let mut waiting = SmallVec::new();
     for replica in others {
         match replica {
             Replica::Local(node) => {
@@ -123,7 +123,6 @@ fn spread<'a>(
     let need = w.saturating_sub(held);
     let remote = (need > 0).then(|| {
         Box::new(Remote::Acks {
-            key: key.to_owned(),
             waiting,
             need,
             timeout,
@@ -148,11 +147,7 @@ fn forward(link: &SharedLink, key: &str, amount: i64, timeout: Duration) -> Resu
         .send(op)
         .ok_or_else(|| Error::Unavailable(format!("node at {} is unreachable", link.addr())))?;
     Ok(Served {
-        remote: Some(Box::new(Remote::Forwarded {
-            key: key.to_owned(),
-            reply,
-            timeout,
-        })),
+        remote: Some(Box::new(Remote::Forwarded { reply, timeout })),
         ..Served::now(Some(0))
     })
 }

@@ -31,19 +31,14 @@ pub struct Served {
 
 /// What is awaited from other processes.
 pub(super) enum Remote {
-    /// `need` acks among `waiting` (merges sent), within `timeout`, for an update of `key`.
+    /// `need` acks among `waiting` (merges sent), within `timeout`.
     Acks {
-        key: String,
-        waiting: Vec<LinkReply>,
+        waiting: SmallVec<[LinkReply; 2]>,
         need: usize,
         timeout: Duration,
     },
     /// The answer of the replica the increment was forwarded to (R = 1).
-    Forwarded {
-        key: String,
-        reply: LinkReply,
-        timeout: Duration,
-    },
+    Forwarded { reply: LinkReply, timeout: Duration },
 }
 
 impl Served {
@@ -62,13 +57,14 @@ impl Served {
         self.acks.is_empty() && self.remote.is_none()
     }
 
-    /// Waits until the log writes are on disk and the other processes answered; answers the value.
+    /// Waits until the log writes are on disk and the other processes answered; answers the value
+    /// (`key` names the request in errors).
     ///
     /// # Errors
     /// [`Error::Storage`] if a write failed or the log writer stopped; [`Error::Uncertain`] if
     /// fewer replicas than the write quorum acknowledged an update in time; the forwarded
     /// update's own error.
-    pub async fn synced(self) -> Result<i64> {
+    pub async fn synced(self, key: &str) -> Result<i64> {
         for ack in self.acks {
             ack.await
                 .map_err(|_| Error::Storage("the log writer stopped".into()))??;
@@ -78,25 +74,25 @@ impl Served {
         };
         match *remote {
             Remote::Acks {
-                key,
                 waiting,
                 need,
                 timeout,
             } => {
-                gather(&key, waiting, need, timeout).await?;
+                gather(key, waiting, need, timeout).await?;
                 Ok(self.value)
             }
-            Remote::Forwarded {
-                key,
-                reply,
-                timeout,
-            } => forwarded(&key, reply, timeout).await,
+            Remote::Forwarded { reply, timeout } => forwarded(key, reply, timeout).await,
         }
     }
 }
 
 /// Waits for `need` successful answers among `waiting`.
-async fn gather(key: &str, waiting: Vec<LinkReply>, need: usize, timeout: Duration) -> Result<()> {
+async fn gather(
+    key: &str,
+    waiting: SmallVec<[LinkReply; 2]>,
+    need: usize,
+    timeout: Duration,
+) -> Result<()> {
     let counted = Acks::new(waiting, need);
     if matches!(tokio::time::timeout(timeout, counted).await, Ok(acks) if acks >= need) {
         return Ok(());
@@ -117,7 +113,7 @@ struct Acks {
 }
 
 impl Acks {
-    fn new(waiting: Vec<LinkReply>, need: usize) -> Acks {
+    fn new(waiting: SmallVec<[LinkReply; 2]>, need: usize) -> Acks {
         Acks {
             pending: waiting.into_iter().map(Some).collect(),
             need,
