@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::protocol::{
-    ExpireOp, NodeState, NodeStatus, Response, RingReport, StatusPage, StatusReport,
+    ExpireOp, NodeState, NodeStatus, Request, Response, RingReport, StatusPage, StatusReport,
 };
 use crate::quote;
 
@@ -90,6 +90,23 @@ pub fn render(response: &Response) -> String {
         }
         Response::HotKeys { enabled, keys } => crate::hotkeys::lines(*enabled, keys).join("\n"),
         Response::Vote(_) => "(a vote on the next ring)".to_owned(),
+    }
+}
+
+/// The text printed for `response` to `request`: as [`render`], except that a node removed by
+/// its address (`remove-node HOST:PORT`) is named by that address, as the user named it.
+pub fn render_answer(request: &Request, response: &Response) -> String {
+    match (request, response) {
+        (Request::RemoveNodeAt { addr, .. }, Response::NodeRemoved { port, keys_moved })
+            if addr.port() == *port =>
+        {
+            format!(
+                "{} removed, {keys_moved} {} handed off",
+                node_name(*port, Some(&addr.to_string())),
+                keys(*keys_moved)
+            )
+        }
+        _ => render(response),
     }
 }
 
@@ -263,5 +280,24 @@ mod tests {
         let expected = "Nodes running on ports: [5001 5002 5003]\nCurrent counters on all nodes:\n\
 Node on port 5001:\na: 1\n\nNode on port 5002:\nNo events\n\nNode on port 5003:\nNo events";
         assert_eq!(render(&Response::Status(report)), expected);
+    }
+
+    #[test]
+    fn a_node_removed_by_address_is_named_by_it() {
+        let addr = "127.0.0.2:5002".parse().expect("an address");
+        let removed = Response::NodeRemoved {
+            port: 5002,
+            keys_moved: 3,
+        };
+        let by_addr = Request::RemoveNodeAt { addr, force: false };
+        assert_eq!(
+            render_answer(&by_addr, &removed),
+            "Node 127.0.0.2:5002 removed, 3 keys handed off"
+        );
+        let by_port = Request::RemoveNode { port: 5002 };
+        assert_eq!(
+            render_answer(&by_port, &removed),
+            "Node on port 5002 removed, 3 keys handed off"
+        );
     }
 }

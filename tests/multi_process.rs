@@ -269,8 +269,8 @@ fn a_fourth_process_joins_under_load_and_is_removed_with_totals_exact() {
         let text = String::from_utf8_lossy(&out.stdout);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            out.status.success() && text.contains("removed"),
-            "{text}{err}"
+            out.status.success() && text.starts_with(&format!("Node {node} removed, ")),
+            "the node is named by the address it was removed by: {text}{err}"
         );
     }
     let (more, failed) = loader.join().unwrap();
@@ -279,6 +279,15 @@ fn a_fourth_process_joins_under_load_and_is_removed_with_totals_exact() {
     assert!(converges(&addrs, &want, Duration::from_secs(10)));
     let status = procs[2].status();
     assert!(!status.contains("127.0.0.14"), "{status}");
+    // Nodes on several hosts are listed by address, host then port.
+    let listed: Vec<std::net::SocketAddr> = status
+        .lines()
+        .filter_map(|l| l.strip_prefix("Node ")?.strip_suffix(':')?.parse().ok())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed.len(), 6, "{status}");
+    assert_eq!(listed, sorted, "{status}");
 }
 
 #[test]

@@ -10,7 +10,8 @@ use actix::prelude::*;
 use super::{Exec, Router};
 use crate::command::{parse, Command, HELP};
 use crate::error::Error;
-use crate::render::render;
+use crate::protocol::Request;
+use crate::render::{render, render_answer};
 use crate::status_all::status_all;
 
 /// One line the user typed.
@@ -118,13 +119,20 @@ impl Handler<Line> for Repl {
                 return Box::pin(fut::ready(ReplAction::Continue));
             }
         };
+        // Kept to name a node removed by address as the user named it (small: no key, no data).
+        let asked = matches!(request, Request::RemoveNodeAt { .. }).then(|| request.clone());
         let sent = self.router.send(Exec(request));
-        Box::pin(fut::wrap_future(sent).map(|answer, act: &mut Repl, _| {
-            match answer {
-                Ok(response) => act.print(&render(&response)),
-                Err(_) => act.print("Error: the cluster is shut down"),
-            }
-            ReplAction::Continue
-        }))
+        Box::pin(
+            fut::wrap_future(sent).map(move |answer, act: &mut Repl, _| {
+                match answer {
+                    Ok(response) => act.print(&match &asked {
+                        Some(request) => render_answer(request, &response),
+                        None => render(&response),
+                    }),
+                    Err(_) => act.print("Error: the cluster is shut down"),
+                }
+                ReplAction::Continue
+            }),
+        )
     }
 }

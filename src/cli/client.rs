@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ringkv::command::{parse, Command, HELP};
-use ringkv::render::render;
+use ringkv::render::render_answer;
 use ringkv::status_all::{full_report, status_all};
 use ringkv::{Client, Error, Request, Response};
 use tokio::sync::Mutex;
@@ -113,7 +113,7 @@ fn one(args: &ClientArgs, request: &Request) -> anyhow::Result<()> {
             Ok(())
         }
         Ok(response) => {
-            say!("{}", render(&response));
+            say!("{}", render_answer(request, &response));
             Ok(())
         }
     }

@@ -45,7 +45,7 @@ impl Router {
         let ring = self.ring.clone();
         let q = self.quorums();
         let many = self.many_hosts();
-        let nodes: Vec<(u16, NodeState, Recipient<NodeCall>, Option<String>)> = self
+        let mut nodes: Vec<(u16, NodeState, Recipient<NodeCall>, Option<String>)> = self
             .nodes
             .iter()
             .map(|(&id, n)| {
@@ -53,6 +53,7 @@ impl Router {
                 (n.port, self.shown_state(id), n.call.clone(), addr)
             })
             .collect();
+        by_address(&mut nodes, |(_, _, _, addr)| addr.as_deref());
         Box::pin(async move {
             let summaries = join_all(nodes.iter().map(|(_, state, node, _)| {
                 let op = NodeOp::Summary {
@@ -146,7 +147,7 @@ impl Router {
         let timeout = self.config.request_timeout;
         let vnodes = self.ring.vnodes();
         let many = self.many_hosts();
-        let nodes: Vec<_> = self
+        let mut nodes: Vec<_> = self
             .nodes
             .iter()
             .filter(|(&id, _)| self.peers.is_none() || self.on_a_ring(id))
@@ -156,6 +157,7 @@ impl Router {
                 (n.port, state, self.ring.share(id), n.call.clone(), addr)
             })
             .collect();
+        by_address(&mut nodes, |(_, _, _, _, addr)| addr.as_deref());
         let ring = self.ring.clone();
         Box::pin(async move {
             let counts = join_all(
@@ -185,5 +187,15 @@ impl Router {
             }
             Response::Ring(report)
         })
+    }
+}
+
+/// Orders nodes named by address (a cluster on several hosts) by that address, host then port,
+/// as people read them; nodes named by port alone keep their order (by node id, the order they
+/// were started in on one host).
+fn by_address<T>(nodes: &mut [T], addr: impl Fn(&T) -> Option<&str>) {
+    let key = |node: &T| addr(node).and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+    if nodes.iter().all(|n| key(n).is_some()) {
+        nodes.sort_by_key(|n| key(n));
     }
 }
