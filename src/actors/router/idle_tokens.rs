@@ -17,7 +17,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 
 use super::requests::{merge_until, Ctx, Reach};
-use super::resets::gather;
+use super::resets::gather_from;
 use super::{InflightGuard, Router};
 use crate::actors::node::{call, NodeOp, NodeReply};
 use crate::counter::tokens::{now_ms, window_ms};
@@ -30,6 +30,8 @@ const MOST: usize = 256;
 struct Fold {
     key: String,
     targets: Vec<Reach>,
+    /// The key's own replicas that are up ([`Router::fold_voters`]): Q answers must come from them.
+    voters: Vec<crate::ring::NodeId>,
     q: usize,
     w: usize,
 }
@@ -76,7 +78,14 @@ impl Router {
             .into_iter()
             .filter_map(|key| {
                 let (targets, _, w) = self.plan_update(&key).ok()?;
-                Some(Fold { key, targets, q, w })
+                let voters = self.fold_voters(&key);
+                Some(Fold {
+                    key,
+                    targets,
+                    voters,
+                    q,
+                    w,
+                })
             })
             .collect();
         if folds.is_empty() {
@@ -103,7 +112,12 @@ impl Router {
 
 /// Reads, folds and spreads one key; returns whether W targets took the folded state.
 async fn fold_one(ctx: &Ctx, fold: Fold, window: u64) -> bool {
-    let Ok(Some(mut state)) = gather(ctx, &fold.key, &fold.targets, fold.q).await else {
+    let read = gather_from(ctx, &fold.key, &fold.targets, fold.q, &fold.voters).await;
+    let Ok(read) = read else {
+        return false;
+    };
+    // A read that leans on a stand-in's hints may miss entries acknowledged elsewhere.
+    let (Some(mut state), true) = (read.state, read.voters >= fold.q) else {
         return false;
     };
     let now = now_ms();

@@ -111,6 +111,18 @@ impl Router {
         self.nodes.get(&n).map_or(NodeState::Down, |i| i.state)
     }
 
+    /// The key's own replicas on the ring in force that are up: the nodes whose answers may make
+    /// the quorum read a fold of its tokens needs ([`crate::counter::tokens`]). A stand-in's hints
+    /// hold only what it took while a replica was away (on the small side of a partition its
+    /// read would miss what the other side acknowledged), a recovering replica may still wait for
+    /// its hints, and a replica a move adds may not hold the key yet.
+    pub(super) fn fold_voters(&self, key: &str) -> Vec<NodeId> {
+        let token = key_token(key.as_bytes());
+        let mut voters = self.ring.preference_list_of_token(token, self.quorums().r);
+        voters.retain(|&n| self.node_state(n) == NodeState::Up);
+        voters
+    }
+
     /// The targets of an update, the coordinator's index, and W.
     pub(super) fn plan_update(&self, key: &str) -> Result<(Vec<Reach>, usize, usize)> {
         check_key(key)?;

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::expire::{apply_set_ttl, SetTtl};
 use crate::protocol::Response;
 use crate::quote;
+use crate::ring::NodeId;
 
 /// How many nonces a set tries for its fresh slot before it gives up (each one is taken with
 /// probability at most `slots / 2^32`). Nonces start at 1: nonce 0 is the tokens' fold slot.
@@ -133,6 +134,27 @@ pub(super) async fn gather(
     targets: &[Reach],
     q: usize,
 ) -> Result<Option<Counter>> {
+    Ok(gather_from(ctx, key, targets, q, &[]).await?.state)
+}
+
+/// What [`gather_from`] read.
+pub(super) struct Gathered {
+    /// The merge of every answer (`None` if none holds the key).
+    pub(super) state: Option<Counter>,
+    /// How many answers came from `voters` themselves (not from a stand-in's hints for one).
+    pub(super) voters: usize,
+}
+
+/// As [`gather`], also counting the answers of `voters` (see [`Router::fold_voters`]).
+///
+/// [`Router::fold_voters`]: super::Router::fold_voters
+pub(super) async fn gather_from(
+    ctx: &Ctx,
+    key: &str,
+    targets: &[Reach],
+    q: usize,
+    voters: &[NodeId],
+) -> Result<Gathered> {
     let answers = join_all(targets.iter().map(|reach| {
         let op = NodeOp::Read {
             key: key.to_owned(),
@@ -141,18 +163,26 @@ pub(super) async fn gather(
         ctx.call(reach, op)
     }))
     .await;
-    let mut merged: Option<Counter> = None;
+    let mut gathered = Gathered {
+        state: None,
+        voters: 0,
+    };
     let mut answered = 0;
-    for answer in answers {
-        if let Ok(NodeReply::State(state)) = answer {
-            answered += 1;
-            match (&mut merged, state) {
-                (Some(m), Some(state)) => {
-                    m.merge(&state);
-                }
-                (None, state) => merged = state,
-                (Some(_), None) => {}
+    for (reach, answer) in targets.iter().zip(answers) {
+        let Ok(NodeReply::State(state)) = answer else {
+            continue;
+        };
+        answered += 1;
+        let target = reach.target;
+        if target.hint_for.is_none() && voters.contains(&target.node) {
+            gathered.voters += 1;
+        }
+        match (&mut gathered.state, state) {
+            (Some(m), Some(state)) => {
+                m.merge(&state);
             }
+            (None, state) => gathered.state = state,
+            (Some(_), None) => {}
         }
     }
     if answered < q.max(1) {
@@ -161,7 +191,7 @@ pub(super) async fn gather(
             quote::in_message(key)
         )));
     }
-    Ok(merged)
+    Ok(gathered)
 }
 
 /// Merges `counter` into every target until `w` hold it; the rest finish in the background.

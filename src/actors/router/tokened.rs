@@ -12,7 +12,7 @@
 use actix::prelude::*;
 
 use super::requests::{merge_until, Ctx, Reach};
-use super::resets::gather;
+use super::resets::gather_from;
 use super::{InflightGuard, Router};
 use crate::counter::tokens::{check_token, now_ms, token_id, window_ms, TokenId};
 use crate::error::{Error, Result};
@@ -36,11 +36,15 @@ impl Router {
             token_id(&token),
             window_ms(self.config.dedup_window),
         );
+        let voters = self.fold_voters(&key);
         let ctx = self.ctx();
         let guard = InflightGuard::new(&self.stats);
         Box::pin(async move {
             let result = match planned {
-                Ok((targets, _, w)) => run(ctx, &key, tokened, targets, (q, w), guard).await,
+                Ok((targets, _, w)) => {
+                    let reach = Reached { targets, voters };
+                    run(ctx, &key, tokened, reach, (q, w), guard).await
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -51,17 +55,34 @@ impl Router {
     }
 }
 
+/// Where a tokened update goes: its write targets, and the replicas whose answers may make the
+/// read a fold needs ([`Router::fold_voters`]).
+struct Reached {
+    targets: Vec<Reach>,
+    voters: Vec<crate::ring::NodeId>,
+}
+
 /// Reads, applies, spreads. Returns the value after the update.
+///
+/// The token's due entries are folded only when Q of the answers came from the key's own
+/// replicas: a read that leans on a stand-in's hints (the small side of a partition) may miss
+/// entries the other side acknowledged, and a fold on it would drop them everywhere. Without the
+/// fold the token is remembered all the same; a later update or the idle-token sweep folds.
 async fn run(
     ctx: Ctx,
     key: &str,
     (amount, id, window): (i64, TokenId, u64),
-    targets: Vec<Reach>,
+    Reached { targets, voters }: Reached,
     (q, w): (usize, usize),
     guard: InflightGuard,
 ) -> Result<i64> {
-    let mut state = gather(&ctx, key, &targets, q).await?.unwrap_or_default();
-    let applied = state.apply_token(id, amount, now_ms(), window)?;
+    let gathered = gather_from(&ctx, key, &targets, q, &voters).await?;
+    let mut state = gathered.state.unwrap_or_default();
+    let applied = if gathered.voters >= q {
+        state.apply_token(id, amount, now_ms(), window)?
+    } else {
+        state.remember_token(id, amount, now_ms())?
+    };
     merge_until(&ctx, key, state, targets, 0, w, guard)
         .await
         .map_err(|acks| {
