@@ -61,10 +61,9 @@ pub fn render(response: &Response) -> String {
             "Node listening on port {port}\nNode on port {port} added, {keys_moved} {} moved to it",
             keys(*keys_moved)
         ),
-        Response::NodeRemoved { port, keys_moved } => format!(
-            "Node on port {port} removed, {keys_moved} {} handed off",
-            keys(*keys_moved)
-        ),
+        Response::NodeRemoved { port, keys_moved } => {
+            node_removed(&node_name(*port, None), *keys_moved)
+        }
         Response::NodeKilled { port, keys_lost } => format!(
             "Node on port {port} killed, {keys_lost} {} lost",
             keys(*keys_lost)
@@ -100,14 +99,18 @@ pub fn render_answer(request: &Request, response: &Response) -> String {
         (Request::RemoveNodeAt { addr, .. }, Response::NodeRemoved { port, keys_moved })
             if addr.port() == *port =>
         {
-            format!(
-                "{} removed, {keys_moved} {} handed off",
-                node_name(*port, Some(&addr.to_string())),
-                keys(*keys_moved)
-            )
+            node_removed(&node_name(*port, Some(&addr.to_string())), *keys_moved)
         }
         _ => render(response),
     }
+}
+
+/// `NAME removed, N keys handed off`, NAME as [`node_name`] gives it.
+fn node_removed(name: &str, keys_moved: u64) -> String {
+    format!(
+        "{name} removed, {keys_moved} {} handed off",
+        keys(keys_moved)
+    )
 }
 
 fn keys(n: u64) -> &'static str {

@@ -107,7 +107,7 @@ async fn gather(
 /// came, or every reply did. It polls the replies in place (an update waits on one or two), with
 /// no task or allocation per reply as a `FuturesUnordered` would make.
 struct Acks {
-    pending: SmallVec<[Option<LinkReply>; 4]>,
+    pending: SmallVec<[Option<LinkReply>; 2]>,
     need: usize,
     acks: usize,
 }
