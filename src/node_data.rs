@@ -191,24 +191,31 @@ impl NodeData {
         self.store.increment_value(key, me, amount)
     }
 
-    /// Remembers a tokened update in `key`'s counter in place ([`Store::remember_token`]);
-    /// returns what it did and the token's entry as held now.
+    /// Remembers a tokened update `(id, amount, now)` in `key`'s counter in place, unless an
+    /// entry of it is due to fold with a dedup window of `window_ms`: then `None`
+    /// ([`Store::remember_token_unless_due`]). Otherwise returns what it did and the token's
+    /// entry as held now.
     ///
     /// # Errors
     /// Overflow (nothing changes), or the log failed earlier.
     pub fn remember_token(
         &mut self,
         key: &str,
-        id: TokenId,
-        amount: i64,
-        now: u64,
-    ) -> Result<(Applied, TokenEntry)> {
-        self.check_log()?;
-        let done = self.store.remember_token(key, id, amount, now)?;
-        if done.0.fresh {
-            self.note_state(key);
+        update: (TokenId, i64, u64),
+        window_ms: u64,
+    ) -> Option<Result<(Applied, TokenEntry)>> {
+        if let Err(e) = self.check_log() {
+            return Some(Err(e));
         }
-        Ok(done)
+        let done = self
+            .store
+            .remember_token_unless_due(key, update, window_ms)?;
+        if let Ok((applied, _)) = &done {
+            if applied.fresh {
+                self.note_state(key);
+            }
+        }
+        Some(done)
     }
 
     /// Merges one token entry into `key`'s counter ([`Store::merge_token`]); returns whether it

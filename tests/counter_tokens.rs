@@ -252,8 +252,9 @@ proptest! {
 
 #[test]
 fn memory_per_remembered_token() {
-    // Bytes a key's counter holds for n remembered tokens, measured on the heap as
-    // `Vec::capacity` allocates it (entries are 40 bytes; the vector grows by doubling).
+    // Bytes a key's counter holds for n remembered tokens: the first entry sits inline in the
+    // tokens record (one heap block per key); more entries move to the heap, 40 bytes each, the
+    // vector growing by doubling.
     let mut c = Counter::new();
     let n = 1024u64;
     for i in 0..n {
@@ -264,9 +265,12 @@ fn memory_per_remembered_token() {
     assert_eq!(entries, n);
     let per = std::mem::size_of::<ringkv::counter::tokens::TokenEntry>();
     println!(
-        "token memory: {per} bytes per remembered token, plus {} bytes per key that uses tokens",
-        std::mem::size_of::<ringkv::counter::tokens::Tokens>() + 8
+        "token memory: {per} bytes per remembered token past the first; a key that uses tokens \
+         holds a {}-byte record (its first token inline) and an 8-byte pointer",
+        std::mem::size_of::<ringkv::counter::tokens::Tokens>()
     );
     assert_eq!(per, 40);
+    assert_eq!(std::mem::size_of::<ringkv::counter::tokens::Tokens>(), 56);
+    assert_eq!(std::mem::size_of::<Counter>(), 72, "docs/COUNTERS.md gives 96-byte items");
     assert_eq!(c.value(), n as i64);
 }

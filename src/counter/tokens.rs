@@ -31,6 +31,7 @@
 //! neither the value nor whether the key exists.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::{merge_base, merge_into, Counter, Slot};
 use crate::counter::ReplicaId;
@@ -93,11 +94,13 @@ pub struct TokenEntry {
 }
 
 /// The tokens a counter remembers: entries sorted by id, and the horizon up to which entries were
-/// folded into the fold slot.
+/// folded into the fold slot. The first entry is held inline (most tokened keys remember one
+/// token at a time), so such a key costs one heap block for its tokens, not two; on the wire and
+/// in the log the entries are a sequence, as a `Vec` is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     folded_until: u64,
-    entries: Vec<TokenEntry>,
+    entries: SmallVec<[TokenEntry; 1]>,
 }
 
 impl Tokens {

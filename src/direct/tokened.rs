@@ -30,11 +30,9 @@ pub(super) fn update(
     let locals: SmallVec<[&SharedNode; 4]> =
         replicas.iter().map(|r| r.local()).collect::<Option<_>>()?;
     let now = now_ms();
-    let in_place = {
-        let mut first = locals[0].lock();
-        let due = first.store().fold_due_of(key, now, window);
-        (!due).then(|| first.remember_token(key, id, amount, now))
-    };
+    let in_place = locals[0]
+        .lock()
+        .remember_token(key, (id, amount, now), window);
     let result = match in_place {
         // The usual case: remembered in place, and the entry alone goes to the others.
         Some(Ok((applied, entry))) => spread(&locals, key, applied.value, w, |i, data| {
