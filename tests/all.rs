@@ -77,3 +77,4 @@ mod store_walks;
 mod tls;
 mod tokens;
 mod tombstones;
+mod tombstones_multi;

@@ -252,6 +252,9 @@ fn wire_op_name(op: &WireOp) -> &'static str {
         WireOp::Crash => "Crash",
         WireOp::Stop => "Stop",
         WireOp::EntriesOutside { .. } => "EntriesOutside",
+        WireOp::AgedTombstones { .. } => "AgedTombstones",
+        WireOp::CheckTombstones { .. } => "CheckTombstones",
+        WireOp::DropTombstones { .. } => "DropTombstones",
     }
 }
 
@@ -266,6 +269,7 @@ fn wire_reply_name(reply: &WireReply) -> &'static str {
         WireReply::Dump(..) => "Dump",
         WireReply::Summary(..) => "Summary",
         WireReply::Page(_) => "Page",
+        WireReply::Checks(_) => "Checks",
     }
 }
 
@@ -328,6 +332,18 @@ fn node_call_tables_match_the_code() {
             },
             arcs: vec![],
         },
+        WireOp::AgedTombstones {
+            grace_ms: 1,
+            most: 1,
+        },
+        WireOp::CheckTombstones {
+            entries: vec![],
+            grace_ms: 1,
+        },
+        WireOp::DropTombstones {
+            entries: vec![],
+            epoch: 1,
+        },
     ];
     check_tags("### Node calls", &ops, wire_op_name);
     let replies = [
@@ -340,6 +356,7 @@ fn node_call_tables_match_the_code() {
         WireReply::Dump(vec![], 1),
         WireReply::Summary(vec![], vec![], 1, 1),
         WireReply::Page(vec![]),
+        WireReply::Checks(vec![]),
     ];
     check_tags("### Node replies", &replies, wire_reply_name);
 }

@@ -113,7 +113,7 @@ async fn accept_loop(
         };
         warned_full = false;
         let (gateway, limits, token) = (gateway.clone(), limits.clone(), shutdown.clone());
-        let calls = NodeCalls::new(node.clone());
+        let calls = NodeCalls::new(node.clone(), gateway.direct().settled_epoch());
         actix_rt::spawn(async move {
             let _open = crate::metrics::connection(crate::metrics::PortKind::Framed);
             session::run(stream, gateway, limits, calls, token).await;

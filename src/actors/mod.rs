@@ -19,6 +19,7 @@ mod node_ops;
 mod node_scan;
 pub mod remote;
 mod repl;
+pub mod ring_guard;
 pub(crate) mod router;
 mod session;
 pub mod standing;
@@ -31,6 +32,7 @@ pub use listener::ServerLimits;
 pub use node::{NodeActor, NodeCall, NodeOp, NodeReply};
 pub use remote::RemoteNode;
 pub use repl::{Line, Repl, ReplAction};
+pub use ring_guard::RingGuard;
 pub use router::{
     Exec, Figures, NodeSeed, Router, RouterConfig, Shutdown, MAX_NODES, MAX_PAUSE_MILLIS, MIN_PORT,
 };

@@ -271,13 +271,9 @@ impl NodeActor {
                 };
                 NodeReply::Checks(entries.iter().map(check).collect())
             }
-            NodeOp::DropTombstones {
-                entries,
-                epoch,
-                expected,
-            } => {
+            NodeOp::DropTombstones { entries, guard } => {
                 // Under the data lock, as `DropUnchanged`.
-                if epoch.load(std::sync::atomic::Ordering::SeqCst) != expected {
+                if !guard.holds() {
                     return Ok(NodeReply::Count(0));
                 }
                 NodeReply::Count(data.drop_tombstones(&entries))

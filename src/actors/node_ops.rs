@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::ring_guard::RingGuard;
 use crate::counter::Counter;
 use crate::error::Result;
 use crate::rebalance::ArcSet;
@@ -94,15 +95,13 @@ pub enum NodeOp {
         /// The grace period.
         grace_ms: u64,
     },
-    /// Drop each entry this node holds exactly so as a tombstone, but only while `epoch` still
-    /// reads `expected` (no ring change began since the collection started).
+    /// Drop each entry this node holds exactly so as a tombstone, but only while `guard` holds
+    /// (no ring change began since the collection started).
     DropTombstones {
         /// The tombstones every replica agreed on.
         entries: Vec<Entry>,
-        /// The Router's ring-change counter.
-        epoch: Arc<AtomicU64>,
-        /// Its value when the collection started.
-        expected: u64,
+        /// Checked under the node's data lock.
+        guard: RingGuard,
     },
     /// At most `most` keys whose remembered tokens are due to fold for a dedup window of
     /// `window_ms` (the idle-token sweep), from a bounded visit of the node's counters.

@@ -135,6 +135,9 @@ pub struct Direct {
     timeout: Duration,
     /// The dedup window of tokened updates, in milliseconds.
     dedup_window_ms: u64,
+    /// The agreed ring epoch this process has settled on: the layout in force, 0 while keys
+    /// move (and in a cluster of one process). See [`crate::actors::RingGuard`].
+    settled: Arc<AtomicU64>,
 }
 
 impl Default for Direct {
@@ -169,7 +172,20 @@ impl Direct {
             dedup_window_ms: crate::counter::tokens::window_ms(
                 crate::counter::tokens::DEFAULT_DEDUP_WINDOW,
             ),
+            settled: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The agreed ring epoch this process has settled on, shared with the calls that check it
+    /// ([`crate::actors::RingGuard::Agreed`]).
+    pub fn settled_epoch(&self) -> Arc<AtomicU64> {
+        self.settled.clone()
+    }
+
+    /// Records the ring epoch this process settled on (0: keys move, or no cluster of
+    /// processes). The Router sets 0 before the path writes to a next ring's replicas.
+    pub fn settle_epoch(&self, epoch: u64) {
+        self.settled.store(epoch, Ordering::SeqCst);
     }
 
     /// The same path with tokened updates recognised for `window`.

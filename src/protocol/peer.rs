@@ -152,7 +152,35 @@ pub enum WireOp {
         /// Arc numbers, in the ring's token order.
         arcs: Vec<u32>,
     },
+    /// At most `most` tombstones the node has held unchanged for `grace_ms` (tombstone
+    /// collection); refused while the node keeps hints. Tag 18.
+    AgedTombstones {
+        /// The grace period in milliseconds.
+        grace_ms: u64,
+        /// The most entries answered (at most [`MAX_AGED_TOMBSTONES`]; 0 asks only whether the
+        /// node keeps hints).
+        most: u32,
+    },
+    /// For each entry: whether the node holds its key as a tombstone aged and alike, otherwise,
+    /// or not at all. Tag 19.
+    CheckTombstones {
+        /// The tombstones, as another replica holds them.
+        entries: Vec<Entry>,
+        /// The grace period in milliseconds.
+        grace_ms: u64,
+    },
+    /// Drop each entry the node holds exactly so as a tombstone, only while its process has
+    /// settled on ring epoch `epoch` (no move under way). Tag 20.
+    DropTombstones {
+        /// The tombstones every replica agreed on.
+        entries: Vec<Entry>,
+        /// The agreed ring epoch the collection began under.
+        epoch: u64,
+    },
 }
+
+/// The most tombstones one [`WireOp::AgedTombstones`] may ask for.
+pub const MAX_AGED_TOMBSTONES: u32 = 4096;
 
 /// A node's answer as it travels (one per [`crate::actors::NodeReply`], in the same order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,6 +203,9 @@ pub enum WireReply {
     Summary(Vec<(String, i64)>, Vec<(String, i64)>, u64, u64),
     /// One page. Tag 8.
     Page(Vec<(String, i64)>),
+    /// Per entry of a [`WireOp::CheckTombstones`]: held aged and alike, held otherwise, or
+    /// not held. Tag 9.
+    Checks(Vec<Option<bool>>),
 }
 
 /// Remembers the last ring built from a spec, so that a stream of calls with the same ring builds

@@ -79,7 +79,12 @@ pub fn get(port: u16, path: &str) -> (u16, String, String) {
 
 /// Like [`get`], with `headers` (each line ending in `\r\n`) added to the request.
 pub fn get_with(port: u16, path: &str, headers: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP port");
+    get_at("127.0.0.1", port, path, headers)
+}
+
+/// Like [`get_with`], on `host` (an address of 127.0.0.0/8).
+pub fn get_at(host: &str, port: u16, path: &str, headers: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect((host, port)).expect("connect to the HTTP port");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

@@ -20,6 +20,8 @@ pub struct Proc {
     pub child: Child,
     pub host: String,
     pub ports: Vec<u16>,
+    /// The HTTP port, if started with `--http-port`.
+    pub http: Option<u16>,
     pub stderr: Arc<Mutex<String>>,
     /// The command prefix it runs under (`ip netns exec NS`), empty on the host.
     pub wrapper: Vec<String>,
@@ -84,10 +86,14 @@ impl Proc {
         });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut ports = Vec::new();
+        let mut http = None;
         let mut serving = false;
         for line in lines.by_ref().map_while(Result::ok) {
             if let Some(port) = line.strip_prefix("Node listening on port ") {
                 ports.push(port.parse().unwrap());
+            }
+            if let Some(port) = line.strip_prefix("HTTP listening on port ") {
+                http = port.trim().parse().ok();
             }
             if line.starts_with("Serving") {
                 serving = true;
@@ -99,6 +105,7 @@ impl Proc {
             child,
             host: host.to_owned(),
             ports,
+            http,
             stderr,
             wrapper: wrapper.to_vec(),
         };

@@ -3,12 +3,14 @@
 //! Rings become [`RingSpec`]s on the way out and are rebuilt (once per distinct ring, through a
 //! [`RingCache`]) on the way in; every number that came from the wire is checked.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::actors::node::{NodeOp, NodeReply, Summary};
+use crate::actors::RingGuard;
 use crate::error::{Error, Result};
-use crate::protocol::peer::{RingCache, RingSpec, WireOp, WireReply};
+use crate::protocol::peer::{RingCache, RingSpec, WireOp, WireReply, MAX_AGED_TOMBSTONES};
 use crate::rebalance::ArcSet;
 
 /// The longest pause a node call may ask for: a day, as `pause-node` allows.
@@ -17,10 +19,10 @@ const MAX_PAUSE: Duration = Duration::from_secs(86_400);
 /// The wire form of `op`.
 ///
 /// # Errors
-/// [`Error::BadRequest`] for [`NodeOp::DropUnchanged`]: its guard is the Router's own ring-change
-/// counter, which means nothing in another process (a guard across processes would have to be the
-/// agreed ring epoch: not built yet); the same for the calls of tombstone collection and of the
-/// idle-token sweep.
+/// [`Error::BadRequest`] for [`NodeOp::DropUnchanged`] and for a [`NodeOp::DropTombstones`]
+/// guarded by [`RingGuard::Local`]: that guard is the Router's own ring-change counter, which
+/// means nothing in another process (a drop that crosses carries the agreed ring epoch); the same
+/// for [`NodeOp::FoldDue`], which the idle-token sweep asks only of its own process's nodes.
 pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
     Ok(match op {
         NodeOp::Increment {
@@ -62,12 +64,25 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
                 "a sweep's drop cannot cross processes: its guard is this process's own".into(),
             ))
         }
-        NodeOp::AgedTombstones { .. }
-        | NodeOp::CheckTombstones { .. }
-        | NodeOp::DropTombstones { .. }
-        | NodeOp::FoldDue { .. } => {
+        NodeOp::AgedTombstones { grace_ms, most } => WireOp::AgedTombstones {
+            grace_ms,
+            most: u32::try_from(most).unwrap_or(u32::MAX),
+        },
+        NodeOp::CheckTombstones { entries, grace_ms } => {
+            WireOp::CheckTombstones { entries, grace_ms }
+        }
+        NodeOp::DropTombstones {
+            entries,
+            guard: RingGuard::Agreed { epoch, .. },
+        } => WireOp::DropTombstones { entries, epoch },
+        NodeOp::DropTombstones { .. } => {
             return Err(Error::BadRequest(
-                "tombstone collection and the idle-token sweep stay within one process".into(),
+                "a collection's drop crosses processes only with the agreed ring epoch".into(),
+            ))
+        }
+        NodeOp::FoldDue { .. } => {
+            return Err(Error::BadRequest(
+                "the idle-token sweep asks only its own process's nodes".into(),
             ))
         }
         NodeOp::Digests(ring) => WireOp::Digests(RingSpec::of(&ring)),
@@ -95,12 +110,13 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
     })
 }
 
-/// The node call `op` stands for; rings are built through `rings`.
+/// The node call `op` stands for; rings are built through `rings`, and a drop's guard reads
+/// `settled`, the epoch this process has settled on.
 ///
 /// # Errors
-/// [`Error::BadRequest`] for a ring out of bounds, an arc that is not on its ring, or a pause
-/// over a day.
-pub fn op_from_wire(op: WireOp, rings: &mut RingCache) -> Result<NodeOp> {
+/// [`Error::BadRequest`] for a ring out of bounds, an arc that is not on its ring, a pause
+/// over a day, or more aged tombstones asked for than [`MAX_AGED_TOMBSTONES`].
+pub fn op_from_wire(op: WireOp, rings: &mut RingCache, settled: &Arc<AtomicU64>) -> Result<NodeOp> {
     Ok(match op {
         WireOp::Increment {
             key,
@@ -151,6 +167,27 @@ pub fn op_from_wire(op: WireOp, rings: &mut RingCache) -> Result<NodeOp> {
         WireOp::Pause(millis) => NodeOp::Pause(pause(millis)?),
         WireOp::Crash => NodeOp::Crash,
         WireOp::Stop => NodeOp::Stop,
+        WireOp::AgedTombstones { grace_ms, most } => {
+            if most > MAX_AGED_TOMBSTONES {
+                return Err(Error::BadRequest(format!(
+                    "{most} aged tombstones asked for; the most is {MAX_AGED_TOMBSTONES}"
+                )));
+            }
+            NodeOp::AgedTombstones {
+                grace_ms,
+                most: most as usize,
+            }
+        }
+        WireOp::CheckTombstones { entries, grace_ms } => {
+            NodeOp::CheckTombstones { entries, grace_ms }
+        }
+        WireOp::DropTombstones { entries, epoch } => NodeOp::DropTombstones {
+            entries,
+            guard: RingGuard::Agreed {
+                epoch,
+                settled: Some(settled.clone()),
+            },
+        },
     })
 }
 
@@ -189,8 +226,9 @@ pub fn reply_to_wire(reply: NodeReply) -> WireReply {
             WireReply::Summary(s.counters, s.replicas, s.keys as u64, s.hints as u64)
         }
         NodeReply::Page(entries) => WireReply::Page(entries),
-        // Answers to calls that never cross processes (`op_to_wire` refuses them).
-        NodeReply::Checks(_) | NodeReply::Keys(_) => WireReply::Done,
+        NodeReply::Checks(checks) => WireReply::Checks(checks),
+        // The answer to a call that never crosses processes (`op_to_wire` refuses it).
+        NodeReply::Keys(_) => WireReply::Done,
     }
 }
 
@@ -215,6 +253,7 @@ pub fn reply_from_wire(reply: WireReply) -> NodeReply {
             hints: hints as usize,
         }),
         WireReply::Page(entries) => NodeReply::Page(entries),
+        WireReply::Checks(checks) => NodeReply::Checks(checks),
     }
 }
 
@@ -231,12 +270,58 @@ mod tests {
         arcs.insert(5);
         let mut rings = RingCache::default();
         let wire = op_to_wire(NodeOp::EntriesIn(Arc::new(arcs))).unwrap();
-        let back = op_from_wire(wire, &mut rings);
+        let back = op_from_wire(wire, &mut rings, &settled());
         let Ok(NodeOp::EntriesIn(back)) = back else {
             panic!("not EntriesIn")
         };
         assert_eq!(back.numbers(), vec![2, 5]);
         assert_eq!(**back.ring(), *ring);
+    }
+
+    fn settled() -> Arc<AtomicU64> {
+        Arc::new(AtomicU64::new(3))
+    }
+
+    #[test]
+    fn a_collection_crosses_with_the_agreed_epoch_only() {
+        let entry = crate::store::Entry {
+            key: "gone".into(),
+            counter: crate::counter::Counter::new(),
+        };
+        let drop = |guard| NodeOp::DropTombstones {
+            entries: vec![entry.clone()],
+            guard,
+        };
+        let local = RingGuard::Local {
+            epoch: settled(),
+            expected: 3,
+        };
+        assert!(op_to_wire(drop(local)).is_err(), "a local guard stays home");
+        let agreed = RingGuard::Agreed {
+            epoch: 3,
+            settled: None,
+        };
+        let wire = op_to_wire(drop(agreed)).unwrap();
+        let here = Arc::new(AtomicU64::new(3));
+        let Ok(NodeOp::DropTombstones { entries, guard }) =
+            op_from_wire(wire, &mut RingCache::default(), &here)
+        else {
+            panic!("not DropTombstones")
+        };
+        assert_eq!(entries, vec![entry.clone()]);
+        assert!(guard.holds(), "this process settled on epoch 3");
+        here.store(0, std::sync::atomic::Ordering::SeqCst);
+        assert!(!guard.holds(), "keys move here now");
+        let too_many = WireOp::AgedTombstones {
+            grace_ms: 1,
+            most: MAX_AGED_TOMBSTONES + 1,
+        };
+        assert!(op_from_wire(too_many, &mut RingCache::default(), &here).is_err());
+        let checks = NodeReply::Checks(vec![Some(true), None]);
+        let NodeReply::Checks(back) = reply_from_wire(reply_to_wire(checks)) else {
+            panic!("not Checks")
+        };
+        assert_eq!(back, vec![Some(true), None]);
     }
 
     #[test]
@@ -247,7 +332,7 @@ mod tests {
             ring,
             arcs: vec![u32::MAX],
         };
-        assert!(op_from_wire(bad_arc, &mut rings).is_err());
-        assert!(op_from_wire(WireOp::Pause(u64::MAX), &mut rings).is_err());
+        assert!(op_from_wire(bad_arc, &mut rings, &settled()).is_err());
+        assert!(op_from_wire(WireOp::Pause(u64::MAX), &mut rings, &settled()).is_err());
     }
 }

@@ -381,6 +381,8 @@ impl Router {
         }
         self.direct
             .publish(self.ring.clone(), self.quorums(), self.routed_nodes());
+        self.direct
+            .settle_epoch(self.peers.as_ref().map_or(0, |p| p.epoch));
     }
 
     /// Every node with its data and whether the direct path may use it (up and not crashed).
@@ -410,6 +412,10 @@ impl Router {
     /// as well, so the keys copied meanwhile miss nothing. Other publishes wait for its end.
     pub(crate) fn begin_move(&mut self, next: &Arc<Ring>) {
         self.moving = true;
+        // Before the direct path may write to the next ring's replicas: background passes that
+        // began on the old ring (a collection's drop, a sweep) find their guard broken.
+        self.stats.epoch.fetch_add(1, Ordering::SeqCst);
+        self.direct.settle_epoch(0);
         let next_r = self.config.replication.quorums(next.len()).r;
         self.next_ring = Some((next.clone(), next_r));
         self.direct.publish_moving(

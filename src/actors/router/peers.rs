@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -334,6 +335,9 @@ impl Router {
 
     /// Installs a newer layout: its nodes, its ring, its epoch.
     pub(super) fn install(&mut self, layout: &Layout) {
+        // Passes begun on the ring in force are stale from here (a layout learnt while catching
+        // up installs without a move of this process's own).
+        self.stats.epoch.fetch_add(1, Ordering::SeqCst);
         self.add_members(layout);
         let gone: Vec<NodeId> = self
             .nodes
