@@ -32,6 +32,7 @@ mod hinted_slots;
 mod hot_keys;
 mod http_auth;
 mod http_metrics;
+mod idle_tokens_multi;
 mod ioredis;
 mod jepsen;
 mod jepsen_multi;
