@@ -57,6 +57,33 @@ fn ringkv_incrby_counts_a_token_once() {
     );
 }
 
+/// A retry of a token whose update was counted in a life of the key that has since expired adds
+/// nothing (it was counted once, in that life, as a delete does), and leaves the key absent.
+#[test]
+fn a_token_retried_after_its_key_expired_is_not_counted_again() {
+    let server = resp_server::Server::start();
+    let mut con = server.connect();
+    assert_eq!(int(&mut con, &["RINGKV.INCRBY", "k", "5", "t1"]), 5);
+    assert_eq!(int(&mut con, &["PEXPIRE", "k", "100"]), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while int(&mut con, &["EXISTS", "k"]) == 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(int(&mut con, &["EXISTS", "k"]), 0, "expired");
+    assert_eq!(
+        int(&mut con, &["RINGKV.INCRBY", "k", "5", "t1"]),
+        0,
+        "counted once, in the life that expired"
+    );
+    assert_eq!(int(&mut con, &["EXISTS", "k"]), 0, "the retry adds no life");
+    assert_eq!(
+        int(&mut con, &["RINGKV.INCRBY", "k", "5", "t2"]),
+        5,
+        "a new token starts the new life"
+    );
+    assert_eq!(int(&mut con, &["TTL", "k"]), -1, "without the old deadline");
+}
+
 #[test]
 fn ringkv_incrby_refuses_bad_requests_and_changes_nothing() {
     let server = resp_server::Server::start();
