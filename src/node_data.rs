@@ -191,10 +191,10 @@ impl NodeData {
         self.store.increment_value(key, me, amount)
     }
 
-    /// Remembers a tokened update `(id, amount, now)` in `key`'s counter in place, unless an
-    /// entry of it is due to fold with a dedup window of `window_ms`: then `None`
-    /// ([`Store::remember_token_unless_due`]). Otherwise returns what it did and the token's
-    /// entry as held now.
+    /// Remembers a tokened update `(id, amount, now)` in `key`'s counter in place, unless that
+    /// alone is not the update (an entry due to fold with a dedup window of `window_ms`, or
+    /// expiry state): then `None` ([`Store::remember_in_place`]). Otherwise returns what it did
+    /// and the token's entry as held now.
     ///
     /// # Errors
     /// Overflow (nothing changes), or the log failed earlier.
@@ -207,9 +207,7 @@ impl NodeData {
         if let Err(e) = self.check_log() {
             return Some(Err(e));
         }
-        let done = self
-            .store
-            .remember_token_unless_due(key, update, window_ms)?;
+        let done = self.store.remember_in_place(key, update, window_ms)?;
         if let Ok((applied, _)) = &done {
             if applied.fresh {
                 self.note_state(key);

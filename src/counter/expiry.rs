@@ -253,4 +253,52 @@ mod tests {
             assert!(!a.present());
         }
     }
+
+    /// A key whose deadline passed but which no replica fired yet: a tokened update fires it
+    /// first (as an increment does), so its entry starts the next life and survives both a merge
+    /// with a replica that never fired and that replica's own firing later; a retry of a token
+    /// counted in the old life adds nothing.
+    #[test]
+    fn a_tokened_update_after_the_deadline_starts_the_next_life() {
+        use crate::counter::tokens::token_id;
+        let now = now_ms();
+        let mut old = Counter::with_count(1 << 32, 5);
+        old.remember_token(token_id(b"before"), 4, now - 20)
+            .unwrap();
+        old.set_deadline(
+            Stamp {
+                ms: now - 10,
+                tie: 0,
+            },
+            Some(now - 1),
+        );
+        let mut coordinator = old.clone();
+        let fresh = coordinator
+            .remember_token(token_id(b"after"), 3, now)
+            .unwrap();
+        assert!(fresh.fresh);
+        assert_eq!(fresh.value, 3, "the old life's 9 expired first");
+        let retry = coordinator
+            .remember_token(token_id(b"before"), 4, now)
+            .unwrap();
+        assert!(!retry.fresh, "counted once, in the life that ended");
+        assert_eq!(retry.value, 3);
+        let mut unfired = old.clone();
+        unfired.merge(&coordinator);
+        assert_eq!(unfired.value(), 3);
+        assert!(
+            !unfired.fire_if_due_at(now + 1),
+            "the merge carried the firing"
+        );
+        assert_eq!(unfired.value(), 3, "the next life's entry is kept");
+        let mut applied = old;
+        let again = applied
+            .apply_token(token_id(b"after"), 3, now, 60_000)
+            .unwrap();
+        assert_eq!(
+            (again.fresh, again.value),
+            (true, 3),
+            "apply_token fires too"
+        );
+    }
 }

@@ -242,6 +242,9 @@ impl Counter {
         now: u64,
         window_ms: u64,
     ) -> Result<Applied> {
+        if self.deadline().is_some() {
+            self.fire_if_due_at(now);
+        }
         if self.tokens().and_then(|t| t.find(id)).is_some() {
             return Ok(Applied {
                 value: self.value(),
@@ -264,11 +267,16 @@ impl Counter {
     }
 
     /// Applies the update of `amount` carried by token `id` at `now` without folding anything:
-    /// adds nothing if the token is remembered, else remembers it.
+    /// adds nothing if the token is remembered, else remembers it. A deadline passed at `now`
+    /// fires first, as for a plain increment: a new token starts the key's next life, and a retry
+    /// of a token counted in the life that ended finds its entry observed and adds nothing.
     ///
     /// # Errors
     /// [`Error::Overflow`] if the value would leave `i64`; nothing changes then.
     pub fn remember_token(&mut self, id: TokenId, amount: i64, now: u64) -> Result<Applied> {
+        if self.deadline().is_some() {
+            self.fire_if_due_at(now);
+        }
         if self.tokens().and_then(|t| t.find(id)).is_some() {
             return Ok(Applied {
                 value: self.value(),

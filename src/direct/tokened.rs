@@ -1,12 +1,15 @@
 //! Tokened updates on the direct path, when every replica of the key is in this process.
 //!
 //! The first of the key's current replicas coordinates. If no entry of the key is due to be
-//! folded, it remembers the token in its own state, in place — nothing if it already does — and
-//! the token's entry alone (a delta of that state) is merged into the other replicas: the entry is
-//! a function of the token, so a retry through another coordinator that never saw the first
-//! attempt writes the same entry, which the merge keeps once. If an entry is due to be folded, the update first reads and merges
-//! every replica (the read a fold needs: see [`crate::counter::tokens`]) and applies the token to
-//! that. Anything else is left to the Router.
+//! folded and the key has no expiry state, it remembers the token in its own state, in place —
+//! nothing if it already does — and the token's entry alone (a delta of that state) is merged
+//! into the other replicas: the entry is a function of the token, so a retry through another
+//! coordinator that never saw the first attempt writes the same entry, which the merge keeps
+//! once. Otherwise the update first reads and merges every replica (the read a fold needs: see
+//! [`crate::counter::tokens`]), applies the token to that (firing a passed deadline first), and
+//! merges the whole state into every replica, so a firing reaches them with the entry: an entry
+//! of the key's next life merged alone into a replica that had not fired yet would be observed
+//! by that replica's own firing later, and lost. Anything else is left to the Router.
 
 use smallvec::SmallVec;
 

@@ -57,10 +57,12 @@ impl Store {
         self.remember_found(hash, key, found, (id, amount, now))
     }
 
-    /// As [`Store::remember_token`], unless an entry of `key` is due to fold at `now` with a
-    /// dedup window of `window_ms` ([`Counter::fold_due`]): then `None`, and nothing changes (a
-    /// fold needs a read of the key's replicas first). One lookup of the key for both.
-    pub fn remember_token_unless_due(
+    /// As [`Store::remember_token`], where that alone is the update: `None`, changing nothing,
+    /// if an entry of `key` is due to fold at `now` with a dedup window of `window_ms`
+    /// ([`Counter::fold_due`]: a fold needs a read of the key's replicas first) or the key has
+    /// expiry state (a firing must reach the other replicas with the whole state, not with one
+    /// token entry). One lookup of the key for all of it.
+    pub fn remember_in_place(
         &mut self,
         key: &str,
         (id, amount, now): (TokenId, i64, u64),
@@ -69,7 +71,8 @@ impl Store {
         let hash = self.hash(key);
         let found = self.find_full_first(hash, key);
         if let Some(At::Multi(at)) = found {
-            if self.multi.item(at).value.fold_due(now, window_ms) {
+            let counter = &self.multi.item(at).value;
+            if counter.fold_due(now, window_ms) || counter.has_expiry() {
                 return None;
             }
         }
@@ -154,20 +157,33 @@ mod tests {
         let mut s = Store::new();
         s.increment("compact", 1 << 32, 2).unwrap();
         let window = 100;
-        let first = s.remember_token_unless_due("compact", (token_id(b"a"), 5, 1_000), window);
+        let first = s.remember_in_place("compact", (token_id(b"a"), 5, 1_000), window);
         assert_eq!(
             first.unwrap().unwrap().0.value,
             7,
             "a compact key is promoted"
         );
         let later = 1_000 + 2 * window;
-        let due = s.remember_token_unless_due("compact", (token_id(b"b"), 1, later), window);
+        let due = s.remember_in_place("compact", (token_id(b"b"), 1, later), window);
         assert!(
             due.is_none(),
             "the entry at 1,000 is due to fold at {later}"
         );
         assert_eq!(s.get("compact"), 7);
-        let fresh = s.remember_token_unless_due("new", (token_id(b"c"), 1, later), window);
+        let fresh = s.remember_in_place("new", (token_id(b"c"), 1, later), window);
         assert_eq!(fresh.unwrap().unwrap().0.value, 1);
+    }
+
+    #[test]
+    fn a_key_with_expiry_state_is_not_updated_in_place() {
+        use crate::counter::Stamp;
+        let mut s = Store::new();
+        let mut c = Counter::with_count(1 << 32, 2);
+        c.set_deadline(Stamp { ms: 1, tie: 0 }, Some(u64::MAX - 1));
+        s.merge_counter("ttl", &c);
+        let before = s.counter("ttl");
+        let update = (token_id(b"t"), 1, 1_000);
+        assert!(s.remember_in_place("ttl", update, 100).is_none());
+        assert_eq!(s.counter("ttl"), before, "nothing changed");
     }
 }
