@@ -255,6 +255,7 @@ fn wire_op_name(op: &WireOp) -> &'static str {
         WireOp::AgedTombstones { .. } => "AgedTombstones",
         WireOp::CheckTombstones { .. } => "CheckTombstones",
         WireOp::DropTombstones { .. } => "DropTombstones",
+        WireOp::TtlSum(_) => "TtlSum",
     }
 }
 
@@ -344,6 +345,10 @@ fn node_call_tables_match_the_code() {
             entries: vec![],
             epoch: 1,
         },
+        WireOp::TtlSum(RingSpec {
+            vnodes: 1,
+            nodes: vec![],
+        }),
     ];
     check_tags("### Node calls", &ops, wire_op_name);
     let replies = [

@@ -347,8 +347,16 @@ fn info_keyspace_counts_the_keys_with_a_deadline() {
     }
     int(&mut con, &["EXPIRE", "a", "100"]);
     int(&mut con, &["EXPIRE", "b", "100"]);
+    int(&mut con, &["PEXPIRE", "b", "50000"]);
     let info: String = run(&mut con, &["INFO", "keyspace"]).unwrap();
-    assert!(info.contains("db0:keys=3,expires=2,"), "{info}");
+    assert!(info.contains("db0:keys=3,expires=2,avg_ttl="), "{info}");
+    // Redis gives the average time to live of the keys with one, in milliseconds: (100 s + 50 s) / 2.
+    let avg: u64 = info
+        .split("avg_ttl=")
+        .nth(1)
+        .and_then(|rest| rest.trim_end().parse().ok())
+        .expect("a number");
+    assert!((70_000..=75_000).contains(&avg), "avg_ttl={avg}");
 }
 
 #[test]

@@ -298,10 +298,18 @@ impl NodeActor {
                 let owned = data
                     .store()
                     .count_where(|t| ring.owner_of_token(t) == Some(id));
-                let expiring = data
+                let now = crate::counter::now_ms();
+                let (expiring, _) = data
                     .store()
-                    .expiring_where(|t| ring.owner_of_token(t) == Some(id));
+                    .expiring_where(now, |t| ring.owner_of_token(t) == Some(id));
                 NodeReply::Counts(data.store().len(), owned, expiring)
+            }
+            NodeOp::TtlSum(ring) => {
+                let now = crate::counter::now_ms();
+                let (_, ttl_ms) = data
+                    .store()
+                    .expiring_where(now, |t| ring.owner_of_token(t) == Some(id));
+                NodeReply::Count(usize::try_from(ttl_ms).unwrap_or(usize::MAX))
             }
             NodeOp::Ping => NodeReply::Done,
             NodeOp::Pause(pause) => {

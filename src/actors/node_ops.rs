@@ -135,6 +135,9 @@ pub enum NodeOp {
     },
     /// How many keys the node holds, and how many of them it owns on the given ring.
     KeyCount(Arc<Ring>),
+    /// The sum, in milliseconds, of the times to live of the keys with a deadline the node owns
+    /// on the given ring (`INFO`'s `avg_ttl`), as a [`NodeReply::Count`].
+    TtlSum(Arc<Ring>),
     /// Answer at once (a liveness probe).
     Ping,
     /// Stop answering for a while.

@@ -398,6 +398,11 @@ pub struct NodeShare {
     pub addr: Option<String>,
     /// How many of its primary keys have a deadline (`INFO`'s `expires`).
     pub expiring: u64,
+    /// The sum of those keys' times to live in milliseconds (`INFO`'s `avg_ttl` is the sum over
+    /// the nodes divided by `expires`). Filled in within the server for `INFO` and not sent to
+    /// clients: decoded as 0.
+    #[serde(skip)]
+    pub ttl_ms: u64,
 }
 
 /// A failed request: a machine-readable code and a one-line message.

@@ -177,6 +177,9 @@ pub enum WireOp {
         /// The agreed ring epoch the collection began under.
         epoch: u64,
     },
+    /// The sum of the times to live (ms) of the keys with a deadline the node owns on `ring`.
+    /// Tag 21.
+    TtlSum(RingSpec),
 }
 
 /// The most tombstones one [`WireOp::AgedTombstones`] may ask for.

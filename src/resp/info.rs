@@ -215,7 +215,9 @@ fn keyspace(ring: &RingReport) -> String {
         0 => String::new(),
         keys => {
             let expires: u64 = ring.nodes.iter().map(|n| n.expiring).sum();
-            format!("db0:keys={keys},expires={expires},avg_ttl=0\r\n")
+            let ttl_ms: u64 = ring.nodes.iter().map(|n| n.ttl_ms).sum();
+            let avg_ttl = ttl_ms.checked_div(expires).unwrap_or(0);
+            format!("db0:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n")
         }
     }
 }
@@ -246,6 +248,7 @@ mod tests {
                 keys: 3,
                 primaries: 3,
                 expiring: 1,
+                ttl_ms: 4_500,
             }],
         };
         let text = render(&sections(&[]), &stats, &ring);
@@ -255,7 +258,7 @@ mod tests {
             "connected_clients:1\r\n",
             "total_commands_processed:1\r\n",
             "nodes:1\r\n",
-            "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n",
+            "# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=4500\r\n",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

@@ -30,13 +30,16 @@ impl Store {
         fired
     }
 
-    /// How many keys that exist and have a deadline in force have a token that satisfies `keep`.
-    pub fn expiring_where(&self, keep: impl Fn(Token) -> bool) -> usize {
+    /// How many keys that exist and have a deadline in force have a token that satisfies `keep`,
+    /// and the sum of their times to live at `now` in milliseconds (0 for a deadline passed).
+    pub fn expiring_where(&self, now: u64, keep: impl Fn(Token) -> bool) -> (usize, u64) {
         self.multi
             .iter()
-            .filter(|i| i.value.deadline().is_some() && i.value.present())
-            .filter(|i| keep(super::token_of(&i.key)))
-            .count()
+            .filter_map(|i| Some((i.value.deadline()?, i)))
+            .filter(|(_, i)| i.value.present() && keep(super::token_of(&i.key)))
+            .fold((0, 0), |(keys, ttl), (deadline, _)| {
+                (keys + 1, ttl.saturating_add(deadline.saturating_sub(now)))
+            })
     }
 }
 
@@ -57,7 +60,7 @@ mod tests {
             store.merge_counter(&format!("k{i}"), &c);
         }
         store.merge_counter("plain", &Counter::with_count(1 << 32, 3));
-        assert_eq!(store.expiring_where(|_| true), 50);
+        assert_eq!(store.expiring_where(now, |_| true), (50, 50 * 60_000));
         assert_eq!(store.list().len(), 51, "due keys read as absent at once");
         let mut fired = 0;
         for _ in 0..10 {

@@ -103,6 +103,7 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
             limit: limit as u32,
         },
         NodeOp::KeyCount(ring) => WireOp::KeyCount(RingSpec::of(&ring)),
+        NodeOp::TtlSum(ring) => WireOp::TtlSum(RingSpec::of(&ring)),
         NodeOp::Ping => WireOp::Ping,
         NodeOp::Pause(pause) => WireOp::Pause(pause.as_millis() as u64),
         NodeOp::Crash => WireOp::Crash,
@@ -163,6 +164,7 @@ pub fn op_from_wire(op: WireOp, rings: &mut RingCache, settled: &Arc<AtomicU64>)
             limit: limit as usize,
         },
         WireOp::KeyCount(ring) => NodeOp::KeyCount(rings.ring(&ring)?),
+        WireOp::TtlSum(ring) => NodeOp::TtlSum(rings.ring(&ring)?),
         WireOp::Ping => NodeOp::Ping,
         WireOp::Pause(millis) => NodeOp::Pause(pause(millis)?),
         WireOp::Crash => NodeOp::Crash,
@@ -276,6 +278,11 @@ mod tests {
         };
         assert_eq!(back.numbers(), vec![2, 5]);
         assert_eq!(**back.ring(), *ring);
+        let wire = op_to_wire(NodeOp::TtlSum(ring.clone())).unwrap();
+        let Ok(NodeOp::TtlSum(back)) = op_from_wire(wire, &mut rings, &settled()) else {
+            panic!("not TtlSum")
+        };
+        assert_eq!(*back, *ring);
     }
 
     fn settled() -> Arc<AtomicU64> {

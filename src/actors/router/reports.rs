@@ -5,9 +5,10 @@
 //! thousand) costs each node one scan at a time.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use actix::prelude::*;
-use futures_util::future::{join_all, FutureExt, Shared};
+use futures_util::future::{join, join_all, FutureExt, Shared};
 
 use super::Router;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply, Summary};
@@ -17,7 +18,7 @@ use crate::protocol::{
     STATUS_KEYS_PER_NODE,
 };
 use crate::replication::NodeState;
-use crate::ring::NodeId;
+use crate::ring::{NodeId, Ring};
 
 /// The `status` answer being gathered, if any (see [`Router::shared_status`]).
 #[derive(Default)]
@@ -160,20 +161,26 @@ impl Router {
         by_address(&mut nodes, |(_, _, _, _, addr)| addr.as_deref());
         let ring = self.ring.clone();
         Box::pin(async move {
-            let counts = join_all(
-                nodes
+            let asks = |op: fn(Arc<Ring>) -> NodeOp| {
+                let calls = nodes
                     .iter()
-                    .map(|(_, _, _, node, _)| call(node, NodeOp::KeyCount(ring.clone()), timeout)),
-            )
-            .await;
+                    .map(|(_, _, _, node, _)| call(node, op(ring.clone()), timeout));
+                join_all(calls)
+            };
+            let (counts, ttls) = join(asks(NodeOp::KeyCount), asks(NodeOp::TtlSum)).await;
             let mut report = RingReport {
                 vnodes,
                 nodes: Vec::new(),
             };
-            for ((port, state, share, _, addr), count) in nodes.into_iter().zip(counts) {
+            let answers = counts.into_iter().zip(ttls);
+            for ((port, state, share, _, addr), (count, ttl)) in nodes.into_iter().zip(answers) {
                 let (keys, primaries, expiring) = match count {
                     Ok(NodeReply::Counts(n, owned, exp)) => (n as u64, owned as u64, exp as u64),
                     _ => (0, 0, 0),
+                };
+                let ttl_ms = match ttl {
+                    Ok(NodeReply::Count(ms)) => ms as u64,
+                    _ => 0,
                 };
                 report.nodes.push(NodeShare {
                     port,
@@ -183,6 +190,7 @@ impl Router {
                     primaries,
                     addr,
                     expiring,
+                    ttl_ms,
                 });
             }
             Response::Ring(report)
