@@ -67,6 +67,11 @@ impl NodeData {
         self.incarnation
     }
 
+    /// Makes room in the store's index for `additional` more keys (ahead of a copy).
+    pub fn reserve(&mut self, additional: usize) {
+        self.store.reserve(additional);
+    }
+
     /// The store, to read.
     pub fn store(&self) -> &Store {
         &self.store

@@ -17,6 +17,7 @@ mod listener;
 pub mod node;
 mod node_ops;
 mod node_scan;
+pub mod pace;
 pub mod remote;
 mod repl;
 pub mod ring_guard;

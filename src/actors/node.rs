@@ -312,6 +312,10 @@ impl NodeActor {
                 NodeReply::Count(usize::try_from(ttl_ms).unwrap_or(usize::MAX))
             }
             NodeOp::Ping => NodeReply::Done,
+            NodeOp::Reserve(additional) => {
+                data.reserve(additional);
+                NodeReply::Done
+            }
             NodeOp::Pause(pause) => {
                 drop(data);
                 self.pause(pause, ctx);

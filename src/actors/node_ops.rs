@@ -138,6 +138,11 @@ pub enum NodeOp {
     /// The sum, in milliseconds, of the times to live of the keys with a deadline the node owns
     /// on the given ring (`INFO`'s `avg_ttl`), as a [`NodeReply::Count`].
     TtlSum(Arc<Ring>),
+    /// Make room in the node's index for this many more keys, ahead of a copy: growing it later
+    /// would rehash every key it holds while holding its lock, in the middle of the copy, where
+    /// updates to the node wait for it. Within one process only (a bound from another process
+    /// would let it ask for any allocation).
+    Reserve(usize),
     /// Answer at once (a liveness probe).
     Ping,
     /// Stop answering for a while.

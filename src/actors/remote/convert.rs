@@ -85,6 +85,11 @@ pub fn op_to_wire(op: NodeOp) -> Result<WireOp> {
                 "the idle-token sweep asks only its own process's nodes".into(),
             ))
         }
+        NodeOp::Reserve(_) => {
+            return Err(Error::BadRequest(
+                "room is made ahead of a copy within one process only".into(),
+            ))
+        }
         NodeOp::Digests(ring) => WireOp::Digests(RingSpec::of(&ring)),
         NodeOp::Dump => WireOp::Dump,
         NodeOp::Summary { ring, limit } => WireOp::Summary {

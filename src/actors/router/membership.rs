@@ -21,6 +21,7 @@ use super::announce::Announce;
 use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::change_lock::under_way;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
+use crate::actors::pace::Pace;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::protocol::{LayoutBallot, Response};
@@ -517,6 +518,10 @@ async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
             continue;
         };
         *moved.entry(c.hint_for.unwrap_or(c.target)).or_default() += entries.len() as u64;
+        if c.hint_for.is_none() {
+            // Best effort: a node in another process grows as the merges come.
+            let _ = call(target, NodeOp::Reserve(entries.len()), timeout).await;
+        }
         send(target, entries, c.hint_for, timeout).await?;
     }
     if let Some(leaving) = change.leaving {
@@ -538,6 +543,7 @@ async fn send(
     timeout: Duration,
 ) -> Result<()> {
     let mut rest = entries.into_iter();
+    let mut pace = Pace::new();
     loop {
         let batch: Vec<Entry> = rest.by_ref().take(BATCH).collect();
         if batch.is_empty() {
@@ -548,6 +554,7 @@ async fn send(
             hint_for,
         };
         call(target, op, timeout).await?;
+        pace.step().await;
     }
 }
 
