@@ -17,7 +17,6 @@ mod listener;
 pub mod node;
 mod node_ops;
 mod node_scan;
-pub mod pace;
 pub mod remote;
 mod repl;
 pub mod ring_guard;

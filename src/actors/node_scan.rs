@@ -2,10 +2,9 @@
 //! anti-entropy digests), run in bounded steps so that the node's other work goes on between them.
 //!
 //! Each step takes the node's lock, visits at most [`STEP`] items through a store walk
-//! ([`crate::store::Store::walk_start`]) and lets go; the task then yields ([`Pace`]: to the
-//! sockets at least every few milliseconds), so the direct path's updates of the same node (on
-//! the same thread) run between steps instead of waiting for the whole scan (about 100 ms per
-//! million keys). The node actor runs a scan with `ctx.wait`: it
+//! ([`crate::store::Store::walk_start`]) and lets go; the task then yields, so the direct path's
+//! updates of the same node (on the same thread) run between steps instead of waiting for the
+//! whole scan (about 100 ms per million keys). The node actor runs a scan with `ctx.wait`: it
 //! handles no other call meanwhile, so the Router's calls to a node still apply in order.
 
 use std::sync::Arc;
@@ -17,7 +16,6 @@ use crate::ring::{Ring, Token};
 use crate::store::{Entry, WalkId};
 
 use super::node_ops::{NodeOp, NodeReply};
-use super::pace::Pace;
 
 /// Items visited per step: well under a millisecond of work under the node's lock.
 pub(super) const STEP: usize = 8192;
@@ -65,21 +63,17 @@ impl Scan {
     /// The store was replaced under the walk (a crash), or the log failed.
     pub(super) async fn run(self, shared: Arc<SharedNode>) -> Result<(NodeReply, Vec<Ack<()>>)> {
         match self {
-            Scan::Digests(ring) => {
-                let mut pace = Pace::new();
-                loop {
-                    if let Some(d) = shared.lock().digest_step(&ring, STEP) {
-                        return Ok((NodeReply::Digests(d), Vec::new()));
-                    }
-                    pace.step().await;
+            Scan::Digests(ring) => loop {
+                if let Some(d) = shared.lock().digest_step(&ring, STEP) {
+                    return Ok((NodeReply::Digests(d), Vec::new()));
                 }
-            }
+                tokio::task::yield_now().await;
+            },
             Scan::Copy(keep) => {
                 let walk = Walk::start(shared);
                 let mut out: Vec<Entry> = Vec::new();
-                let mut pace = Pace::new();
                 while !walk.step(|data, id| data.walk_copy(id, STEP, &keep, &mut out))? {
-                    pace.step().await;
+                    tokio::task::yield_now().await;
                 }
                 Ok((NodeReply::Entries(out), Vec::new()))
             }
@@ -92,7 +86,6 @@ impl Scan {
 /// are handed to the log as it goes.
 async fn drop_where(walk: Walk, drop: TokenTest) -> Result<(NodeReply, Vec<Ack<()>>)> {
     let (mut dropped, mut acks) = (0, Vec::new());
-    let mut pace = Pace::new();
     loop {
         let done = walk.step(|data, id| {
             let (count, done) = data.walk_drop(id, STEP, &drop)?;
@@ -104,7 +97,7 @@ async fn drop_where(walk: Walk, drop: TokenTest) -> Result<(NodeReply, Vec<Ack<(
         if done {
             return Ok((NodeReply::Count(dropped), acks));
         }
-        pace.step().await;
+        tokio::task::yield_now().await;
     }
 }
 

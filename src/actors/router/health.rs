@@ -11,7 +11,6 @@ use futures_util::future::join_all;
 
 use super::{Router, Stats};
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
-use crate::actors::pace::Pace;
 use crate::counter::Counter;
 use crate::replication::NodeState;
 use crate::ring::{NodeId, Ring, TokenRange};
@@ -282,7 +281,7 @@ async fn hand_back(
     }
 }
 
-/// Keys an anti-entropy repair merges, or writes back in one call, between two [`Pace`] steps.
+/// Keys an anti-entropy repair merges, or writes back in one call, before it yields the thread.
 const SLICE_KEYS: usize = 4096;
 
 /// One anti-entropy pass over a snapshot of the ring.
@@ -347,15 +346,16 @@ impl Pass {
     }
 
     /// Reads the differing arcs (by arc number, with their replicas) from every replica, merges
-    /// per key, writes the merge back. The merging runs on the server's one thread in slices
-    /// ([`Pace`]): a replica that lost its keys makes this a merge of every key it holds, which
-    /// done at once kept every connection waiting (half a second per 700,000 keys).
+    /// per key, writes the merge back. The merging runs on the server's one thread in slices of
+    /// [`SLICE_KEYS`], yielding between them: a replica that lost its keys (or the first pass
+    /// after a ring change) makes this a merge of every key it holds, which done at once kept
+    /// every connection waiting (130-170 ms per 700,000 keys, and more with a hash map's
+    /// rehashes).
     async fn repair(
         &self,
         stale: BTreeMap<NodeId, Vec<TokenRange>>,
         differing: HashMap<usize, Vec<NodeId>>,
     ) {
-        let mut pace = Pace::new();
         // A tree, not a hash map: no rehash of every key gathered so far as it grows (one of
         // 350,000 keys took 140 ms).
         let mut merged: BTreeMap<String, Counter> = BTreeMap::new();
@@ -369,7 +369,7 @@ impl Pass {
                 for (i, e) in entries.into_iter().enumerate() {
                     merged.entry(e.key).or_default().merge(&e.counter);
                     if i % SLICE_KEYS == SLICE_KEYS - 1 {
-                        pace.step().await;
+                        tokio::task::yield_now().await;
                     }
                 }
             }
@@ -389,7 +389,7 @@ impl Pass {
                 }
             }
             if i % SLICE_KEYS == SLICE_KEYS - 1 {
-                pace.step().await;
+                tokio::task::yield_now().await;
             }
         }
         if self.stale() {
@@ -414,7 +414,7 @@ impl Pass {
                         .anti_entropy_repairs
                         .fetch_add(changed as u64, Ordering::Relaxed);
                 }
-                pace.step().await;
+                tokio::task::yield_now().await;
             }
         }
     }

@@ -21,7 +21,6 @@ use super::announce::Announce;
 use super::{bind, NodeSeed, Router, Stats};
 use crate::actors::change_lock::under_way;
 use crate::actors::node::{call, NodeCall, NodeOp, NodeReply};
-use crate::actors::pace::Pace;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::protocol::{LayoutBallot, Response};
@@ -543,7 +542,6 @@ async fn send(
     timeout: Duration,
 ) -> Result<()> {
     let mut rest = entries.into_iter();
-    let mut pace = Pace::new();
     loop {
         let batch: Vec<Entry> = rest.by_ref().take(BATCH).collect();
         if batch.is_empty() {
@@ -554,7 +552,6 @@ async fn send(
             hint_for,
         };
         call(target, op, timeout).await?;
-        pace.step().await;
     }
 }
 
