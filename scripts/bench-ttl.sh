@@ -1,18 +1,27 @@
 #!/bin/bash
 # INCR on keys with a TTL against keys without, in one run (alternating rounds), and RSS per key
 # with a TTL (issue 14). Needs redis-benchmark and redis-cli (Debian's redis-tools).
-# Usage: scripts/bench-ttl.sh   (N=100000 keys of each kind by default)
+# Usage: scripts/bench-ttl.sh   (N=100000 keys of each kind by default; RINGKV_BIN=path runs that
+# binary instead of building one)
 set -u
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-BIN=target/release/ringkv
+if [ -n "${RINGKV_BIN:-}" ]; then BIN=$RINGKV_BIN; else
+  cargo build --release --quiet
+  BIN=target/release/ringkv
+fi
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
-start() {
-  $BIN serve --nodes 3 --base-port 0 --in-memory --replicas 1 --resp-port $1 >/tmp/ttlbench-$1.log 2>&1 &
-  echo $!
-}
-P=$((20000 + RANDOM % 20000))
-pid=$(start $P)
+LOG=$(mktemp)
+# The server takes a free RESP port itself (--resp-port 0) and prints it.
+$BIN serve --nodes 3 --base-port 0 --in-memory --replicas 1 --resp-port 0 >"$LOG" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -f "$LOG"' EXIT
+P=
+for i in $(seq 50); do
+  P=$(grep -m1 -oP 'RESP listening on port \K[0-9]+' "$LOG") && break
+  kill -0 $pid 2>/dev/null || { cat "$LOG"; exit 1; }
+  sleep 0.2
+done
+[ -n "$P" ] || { echo "no RESP port in the server's output" >&2; cat "$LOG"; exit 1; }
 for i in $(seq 50); do redis-cli -p $P PING >/dev/null 2>&1 && break; sleep 0.2; done
 r0=$(rss $pid)
 N=${N:-100000}

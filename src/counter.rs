@@ -111,6 +111,9 @@ pub struct Counter {
     base: Vec<Slot>,
     expiry: Option<Box<Expiry>>,
     tokens: Option<Box<tokens::Tokens>>,
+    /// Not state: never compared, sent or logged (see [`expiry::DueHint`]).
+    #[serde(skip)]
+    due_after: expiry::DueHint,
 }
 
 /// The slot id a `set` writes its amount in: node 0 (never a node's id: a cluster numbers its nodes
@@ -178,6 +181,7 @@ impl Counter {
             base: Vec::new(),
             expiry: None,
             tokens: None,
+            due_after: expiry::DueHint::default(),
         }
     }
 

@@ -82,6 +82,23 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A lower bound on the time (unix ms) the counter's deadline in force can pass; 0 when not
+/// known. An update of a key whose deadline is far off reads this, in the counter, instead of
+/// its boxed [`Expiry`] (a cache miss per `INCR` of a key with a TTL). Set when a check found the
+/// deadline; back to 0 whenever the expiry state changes in a way that could bring the deadline
+/// earlier (a register written, a merge). It is not part of the state: every two hints compare
+/// equal, and it is neither sent nor logged (a counter decoded from either starts at 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct DueHint(u64);
+
+impl PartialEq for DueHint {
+    fn eq(&self, _: &DueHint) -> bool {
+        true
+    }
+}
+
+impl Eq for DueHint {}
+
 impl Counter {
     /// The counter's expiry state (all zero if it never had one).
     pub fn expiry(&self) -> Expiry {
@@ -105,7 +122,11 @@ impl Counter {
 
     /// Whether the deadline in force has passed by the wall clock (no clock read without one).
     pub fn due(&self) -> bool {
-        self.deadline().is_some() && self.due_at(now_ms())
+        if self.expiry.is_none() {
+            return false;
+        }
+        let now = now_ms();
+        now >= self.due_after.0 && self.due_at(now)
     }
 
     /// Whether an expiry has fired on this state (it then reads as reset).
@@ -128,9 +149,19 @@ impl Counter {
         true
     }
 
-    /// [`Counter::fire_if_due_at`] by the wall clock.
+    /// [`Counter::fire_if_due_at`] by the wall clock; reads the expiry state only once the
+    /// clock has reached the [`DueHint`].
     pub fn fire_if_due(&mut self) -> bool {
-        self.deadline().is_some() && self.fire_if_due_at(now_ms())
+        if self.expiry.is_none() {
+            return false;
+        }
+        let now = now_ms();
+        if now < self.due_after.0 {
+            return false;
+        }
+        let fired = self.fire_if_due_at(now);
+        self.due_after = DueHint(self.deadline().unwrap_or(u64::MAX));
+        fired
     }
 
     /// Writes the register: `deadline` (or none) as of `stamp`, which must be newer than any stamp
@@ -139,6 +170,7 @@ impl Counter {
         let e = self.expiry.get_or_insert_with(Default::default);
         e.set = stamp;
         e.deadline = deadline;
+        self.due_after = DueHint::default();
     }
 
     /// A stamp at `now` (or just after the newest one held) with a random tie-breaker.
@@ -177,6 +209,7 @@ impl Counter {
         merged.merge(theirs);
         if merged != mine {
             self.expiry = Some(Box::new(merged));
+            self.due_after = DueHint::default();
             changed = true;
         }
         (changed, observe_theirs)
@@ -300,5 +333,59 @@ mod tests {
             (true, 3),
             "apply_token fires too"
         );
+    }
+
+    /// The hint saves reading the expiry state while the deadline is far, and never hides one
+    /// that a register or a merge brought nearer.
+    #[test]
+    fn the_due_hint_never_hides_a_nearer_deadline() {
+        let now = now_ms();
+        let mut c = Counter::with_count(1 << 32, 5);
+        c.set_deadline(
+            Stamp {
+                ms: now - 10,
+                tie: 0,
+            },
+            Some(now + 3_600_000),
+        );
+        assert!(!c.fire_if_due());
+        assert_eq!(c.due_after.0, now + 3_600_000, "the deadline is remembered");
+        c.set_deadline(
+            Stamp {
+                ms: now - 5,
+                tie: 0,
+            },
+            Some(now - 1),
+        );
+        assert!(c.due(), "a register written resets the hint");
+        assert!(c.fire_if_due());
+        assert!(!c.present());
+
+        let mut far = Counter::with_count(1 << 32, 5);
+        far.set_deadline(
+            Stamp {
+                ms: now - 10,
+                tie: 0,
+            },
+            Some(now + 3_600_000),
+        );
+        assert!(!far.fire_if_due());
+        let mut near = far.clone();
+        near.set_deadline(
+            Stamp {
+                ms: now - 5,
+                tie: 1,
+            },
+            Some(now - 1),
+        );
+        far.merge(&near);
+        assert!(
+            far.fire_if_due(),
+            "a merge that brings the deadline nearer resets it"
+        );
+        assert_eq!(far.value(), 0);
+        let mut copy = far.clone();
+        copy.due_after = DueHint(7);
+        assert_eq!(copy, far, "the hint is not state");
     }
 }
