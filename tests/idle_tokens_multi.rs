@@ -4,12 +4,11 @@
 //! tokens on every replica, in both processes, within a few windows, and every key keeps its
 //! value. Each node's state is read with a node call over the wire ([`RemoteNode`]).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringkv::actors::{NodeCall, NodeOp, NodeReply, RemoteNode};
 
-use crate::support::procs::Proc;
+use crate::support::procs::{client, Proc};
 
 const KEYS: usize = 10;
 
@@ -18,17 +17,6 @@ fn start(host: &str, port: u16, dir: &std::path::Path, join: Option<&str>) -> Pr
         .map(String::from)
         .to_vec();
     Proc::try_start_with(host, port, dir, join, &extra).expect("the process serves")
-}
-
-/// `ringkv client --addr ADDR WORDS…`: its standard output.
-fn client(addr: &str, words: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args(["client", "--addr", addr])
-        .args(words)
-        .output()
-        .expect("client runs");
-    assert!(out.status.success(), "{words:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// How many token entries `nodes` remember for the test's keys, and how many copies of the keys

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::http::get_at;
-use crate::support::procs::Proc;
+use crate::support::procs::{client, Proc};
 
 const DELETED: usize = 12;
 const R: u64 = 3;
@@ -41,17 +41,6 @@ fn held(procs: &[&Proc]) -> u64 {
             .sum::<u64>();
     }
     sum
-}
-
-/// `ringkv client --addr ADDR WORDS…`: its standard output.
-fn client(addr: &str, words: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args(["client", "--addr", addr])
-        .args(words)
-        .output()
-        .expect("client runs");
-    assert!(out.status.success(), "{words:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits (at most `wait`) until `held` reads `want`; the last reading.

@@ -160,6 +160,18 @@ impl Drop for Proc {
     }
 }
 
+/// `ringkv client --addr ADDR WORDS…` on the host: its standard output (the command must
+/// succeed).
+pub fn client(addr: &str, words: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["client", "--addr", addr])
+        .args(words)
+        .output()
+        .expect("client runs");
+    assert!(out.status.success(), "{words:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `ringkv` run under `wrapper` (nothing: on the host).
 pub fn wrapped(wrapper: &[String]) -> Command {
     match wrapper.split_first() {
