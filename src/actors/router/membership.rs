@@ -29,8 +29,9 @@ use crate::replication::{write_targets, NodeState};
 use crate::ring::{key_token, NodeId, Ring};
 use crate::store::Entry;
 
-/// Entries per merge call while copying, so that a node never stops answering for long.
-const BATCH: usize = 4096;
+/// Entries per merge call while copying, so that a node never stops answering for long: a
+/// merge of 4,096 new keys took about 8 ms on the server's one thread, 1,024 about 2 ms.
+const BATCH: usize = 1024;
 
 /// What a ring change needs, copied out of the Router.
 pub(super) struct Change {
@@ -506,6 +507,13 @@ async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
     }
     let timeout = change.timeout * 10;
     let mut moved = Moved::new();
+    // How many copies each node still receives (keys, not hints): the first of them makes room
+    // for all, assuming the others are as large, so the node's index is not rehashed while
+    // updates wait for it (a rehash of 250,000 keys took 14 ms).
+    let mut to_come: BTreeMap<NodeId, usize> = BTreeMap::new();
+    for c in change.moves.copies.iter().filter(|c| c.hint_for.is_none()) {
+        *to_come.entry(c.target).or_default() += 1;
+    }
     for c in &change.moves.copies {
         let (Some(source), Some(target)) =
             (change.nodes.get(&c.source), change.nodes.get(&c.target))
@@ -518,8 +526,11 @@ async fn copy_keys(change: Change) -> Result<(Arc<Ring>, Moved)> {
         };
         *moved.entry(c.hint_for.unwrap_or(c.target)).or_default() += entries.len() as u64;
         if c.hint_for.is_none() {
-            // Best effort: a node in another process grows as the merges come.
-            let _ = call(target, NodeOp::Reserve(entries.len()), timeout).await;
+            if let Some(copies) = to_come.remove(&c.target) {
+                // Best effort: a node in another process grows as the merges come.
+                let room = NodeOp::Reserve(entries.len().saturating_mul(copies));
+                let _ = call(target, room, timeout).await;
+            }
         }
         send(target, entries, c.hint_for, timeout).await?;
     }
