@@ -14,9 +14,18 @@ rate() {
 for r in $(seq "$rounds"); do
   for which in before after; do
     bin=$old; [ "$which" = after ] && bin=$new
-    port=$((20000 + RANDOM % 20000))
-    "$bin" serve --nodes 3 --base-port 0 --resp-port "$port" --in-memory >/dev/null 2>&1 &
+    log=$(mktemp)
+    # The server takes a free RESP port itself and prints it (a random one may be taken).
+    "$bin" serve --nodes 3 --base-port 0 --resp-port 0 --in-memory >"$log" 2>&1 &
     pid=$!
+    port=
+    for _ in $(seq 50); do
+      port=$(grep -m1 -oP 'RESP listening on port \K[0-9]+' "$log") && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    rm -f "$log"
+    [ -n "$port" ] || { echo "round $r $which: the server did not start" >&2; exit 1; }
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     a=$(rate "$port" INCRBY p:__rand_int__ 1)
     b=$(rate "$port" RINGKV.INCRBY t:__rand_int__ 1 tok:__rand_int__)
