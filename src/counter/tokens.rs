@@ -242,9 +242,7 @@ impl Counter {
         now: u64,
         window_ms: u64,
     ) -> Result<Applied> {
-        if self.deadline().is_some() {
-            self.fire_if_due_at(now);
-        }
+        self.fire_if_due_at(now);
         if self.tokens().and_then(|t| t.find(id)).is_some() {
             return Ok(Applied {
                 value: self.value(),
@@ -274,9 +272,7 @@ impl Counter {
     /// # Errors
     /// [`Error::Overflow`] if the value would leave `i64`; nothing changes then.
     pub fn remember_token(&mut self, id: TokenId, amount: i64, now: u64) -> Result<Applied> {
-        if self.deadline().is_some() {
-            self.fire_if_due_at(now);
-        }
+        self.fire_if_due_at(now);
         if self.tokens().and_then(|t| t.find(id)).is_some() {
             return Ok(Applied {
                 value: self.value(),

@@ -39,29 +39,16 @@ impl Store {
     }
 
     /// Remembers the update of `amount` carried by token `id` in `key`'s counter at `now`,
-    /// without folding ([`Counter::remember_token`]); returns what it did and the token's entry
-    /// as held now (to merge into the other replicas).
+    /// without folding ([`Counter::remember_token`]), and returns what it did and the token's
+    /// entry as held now (to merge into the other replicas), where that alone is the update.
+    /// `None`, changing nothing, if an entry of `key` is due to fold at `now` with a dedup window
+    /// of `window_ms` ([`Counter::fold_due`]: a fold needs a read of the key's replicas first) or
+    /// the key has expiry state (a firing must reach the other replicas with the whole state, not
+    /// with one token entry). One lookup of the key for all of it.
     ///
     /// # Errors
     /// [`crate::Error::Overflow`] if the value would leave `i64`; nothing changes then (a key
     /// that was not held is not added).
-    pub fn remember_token(
-        &mut self,
-        key: &str,
-        id: TokenId,
-        amount: i64,
-        now: u64,
-    ) -> Result<(Applied, TokenEntry)> {
-        let hash = self.hash(key);
-        let found = self.find_full_first(hash, key);
-        self.remember_found(hash, key, found, (id, amount, now))
-    }
-
-    /// As [`Store::remember_token`], where that alone is the update: `None`, changing nothing,
-    /// if an entry of `key` is due to fold at `now` with a dedup window of `window_ms`
-    /// ([`Counter::fold_due`]: a fold needs a read of the key's replicas first) or the key has
-    /// expiry state (a firing must reach the other replicas with the whole state, not with one
-    /// token entry). One lookup of the key for all of it.
     pub fn remember_in_place(
         &mut self,
         key: &str,
@@ -79,7 +66,11 @@ impl Store {
         Some(self.remember_found(hash, key, found, (id, amount, now)))
     }
 
-    /// [`Store::remember_token`] of a key already looked up.
+    /// [`Store::remember_in_place`] of a key already looked up.
+    ///
+    /// # Errors
+    /// [`crate::Error::Overflow`] if the value would leave `i64`; nothing changes then (a key
+    /// that was not held is not added).
     fn remember_found(
         &mut self,
         hash: u64,
@@ -121,13 +112,25 @@ mod tests {
     use super::*;
     use crate::counter::tokens::token_id;
 
+    /// A tokened update with a window no entry here is due to fold in.
+    fn remember(
+        s: &mut Store,
+        key: &str,
+        token: &[u8],
+        amount: i64,
+        now: u64,
+    ) -> Result<(Applied, TokenEntry)> {
+        s.remember_in_place(key, (token_id(token), amount, now), 1 << 40)
+            .expect("nothing due, no expiry")
+    }
+
     #[test]
     fn an_entry_merged_alone_gives_the_state_the_whole_state_gives() {
         let (mut a, mut b, mut whole) = (Store::new(), Store::new(), Store::new());
         for s in [&mut a, &mut b, &mut whole] {
             s.increment("k", 1 << 32, 4).unwrap();
         }
-        let (applied, entry) = a.remember_token("k", token_id(b"t"), 3, 1_000).unwrap();
+        let (applied, entry) = remember(&mut a, "k", b"t", 3, 1_000).unwrap();
         assert!(applied.fresh);
         assert_eq!(applied.value, 7);
         assert!(b.merge_token("k", entry));
@@ -137,7 +140,7 @@ mod tests {
         );
         whole.merge_counter("k", &a.counter("k").unwrap());
         assert_eq!(b.counter("k"), whole.counter("k"));
-        let (again, _) = a.remember_token("k", token_id(b"t"), 3, 2_000).unwrap();
+        let (again, _) = remember(&mut a, "k", b"t", 3, 2_000).unwrap();
         assert!(!again.fresh);
         assert_eq!(a.get("k"), 7);
         let mut fresh = Store::new();
@@ -145,10 +148,10 @@ mod tests {
         assert_eq!(fresh.get("new"), 3);
         let mut big = Store::new();
         big.increment("max", 1 << 32, i64::MAX).unwrap();
-        assert!(big.remember_token("max", token_id(b"x"), 1, 1).is_err());
-        assert!(big.remember_token("none", token_id(b"x"), 0, 1).is_ok());
+        assert!(remember(&mut big, "max", b"x", 1, 1).is_err());
+        assert!(remember(&mut big, "none", b"x", 0, 1).is_ok());
         let before = big.len();
-        let _ = big.remember_token("gone", token_id(b"y"), 1, 1);
+        let _ = remember(&mut big, "gone", b"y", 1, 1);
         assert_eq!(big.len(), before + 1);
     }
 
